@@ -1,0 +1,357 @@
+"""Library API: compress and decompress images to and from ``.wlc``; the CLI is a thin layer on it.
+
+Layered like python-soundfile: :func:`encode_image` / :func:`decode_image` work on in-memory
+:class:`~walloc_cli.images.ImageData` and bytes; :func:`compress_file` / :func:`decompress_file`
+add file handling (naming, no clobbering, atomic writes) and the measured report.
+
+Header fields written here are specified in ``formats/wlc.md`` ("Header fields (v1)").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+import zlib
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+from walloc_cli import __version__
+from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
+from walloc_cli.errors import FormatError, InputError, WallocError
+from walloc_cli.images import ImageData, read_image, write_image
+from walloc_cli.io_util import atomic_output
+from walloc_cli.metrics import bits_per_pixel, psnr
+from walloc_cli.payload import PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes
+from walloc_cli.registry import default_model, load_by_identity, load_model
+
+MAX_SIDE = 1 << 17  # 131072 pixels per side
+MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
+MAX_ICC = 16 << 20  # an ICC profile larger than this is not a real one
+
+
+@dataclasses.dataclass
+class CompressReport:
+    """What one compression cost and lost. ``psnr`` is over colour samples, peak ``2**bit_depth-1``."""
+
+    input: str
+    output: str
+    n_bytes: int
+    pixels: int
+    raw_bytes: int
+    reduction: float
+    model: str
+    seconds: float
+    psnr: float | None = None
+    peak: int = 255
+
+    @property
+    def bpp(self) -> float:
+        return bits_per_pixel(self.n_bytes, self.pixels)
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_bytes / max(1, self.n_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "bpp": self.bpp, "ratio": self.ratio}
+
+
+@dataclasses.dataclass
+class DecompressReport:
+    input: str
+    output: str
+    width: int
+    height: int
+    mode: str
+    seconds: float
+
+
+def _raw_bytes(image: ImageData) -> int:
+    channels = image.channels + (1 if image.alpha is not None else 0)
+    return image.height * image.width * channels * (2 if image.bit_depth == 16 else 1)
+
+
+# --- alpha -----------------------------------------------------------------------------------
+def _encode_alpha(alpha: np.ndarray, bit_depth: int, payload: str) -> tuple[dict[str, Any], Chunk | None]:
+    """Alpha is coded losslessly on its own: exact masks matter more than their few bytes."""
+    from PIL import Image
+
+    if alpha.min() == alpha.max():
+        return {"constant": int(alpha.flat[0]), "bit_depth": bit_depth}, None
+    buffer = io.BytesIO()
+    fits_webp = max(alpha.shape) <= 16383 and bit_depth == 8
+    codec = "webp" if payload == "webp" and fits_webp else "png"
+    image = Image.fromarray(np.ascontiguousarray(alpha.astype(np.uint16 if bit_depth == 16 else np.uint8)))
+    if codec == "webp":
+        image.save(buffer, format="WEBP", lossless=True, quality=50, method=4)
+    else:
+        image.save(buffer, format="PNG", compress_level=9)
+    return {"codec": codec, "bit_depth": bit_depth}, Chunk("ALPH", buffer.getvalue())
+
+
+def _decode_alpha(spec: dict[str, Any], chunk: bytes | None, shape: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    dtype = np.uint16 if spec.get("bit_depth") == 16 else np.uint8
+    if "constant" in spec:
+        return np.full(shape, int(spec["constant"]), dtype=dtype)
+    if chunk is None:
+        raise FormatError("header declares an alpha plane but the ALPH chunk is missing")
+    try:
+        with Image.open(io.BytesIO(chunk), formats=["WEBP", "PNG"]) as image:
+            image.load()
+            array = np.asarray(image)
+    except Exception as error:
+        raise FormatError(f"alpha plane does not decode: {error}") from None
+    if array.ndim == 3:
+        array = array[..., 0]
+    if array.shape != shape:
+        raise FormatError(f"alpha plane is {array.shape}, expected {shape}")
+    return array.astype(dtype)
+
+
+# --- in-memory codec -------------------------------------------------------------------------
+def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0) -> bytes:
+    """Compress an image to ``.wlc`` bytes.
+
+    Gray images are coded through the RGB model with the gray plane in all three channels
+    (decoding averages them back).
+    """
+    if payload not in PAYLOAD_CODECS:
+        raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    codec, card = load_model(model or default_model("image"))
+    if card.modality != "image":
+        raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
+    pixels = image.pixels
+    if pixels.shape[0] == 1 and codec.cfg.channels == 3:
+        pixels = np.repeat(pixels, 3, axis=0)
+    if pixels.shape[0] != codec.cfg.channels:
+        raise InputError(f"model {card.name!r} codes {codec.cfg.channels} channels, the image has {pixels.shape[0]}")
+    x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None] - 0.5
+    q = codec.encode(x, step)[0].numpy()
+    chunks = [Chunk("LATN", data) for data in encode_planes(q, codec.cfg.bits, payload)]  # type: ignore[arg-type]
+    alpha_spec: dict[str, Any] | None = None
+    if image.alpha is not None:
+        alpha_spec, alpha_chunk = _encode_alpha(image.alpha, image.bit_depth, payload)
+        if alpha_chunk is not None:
+            chunks.append(alpha_chunk)
+    if image.icc_profile:
+        # zlib, as PNG's iCCP does: profiles are a few KiB and compress ~2x, which matters at 0.1 bpp.
+        chunks.append(Chunk("ICCP", zlib.compress(image.icc_profile, 9)))
+    header = {
+        "encoder": f"walloc {__version__}",
+        "modality": "image",
+        "image": {
+            "height": image.height,
+            "width": image.width,
+            "channels": image.channels,
+            "mode": image.mode,
+            "bit_depth": image.bit_depth,
+            "source_format": image.source_format,
+        },
+        "model": {"name": card.name, "sha256": card.sha256},
+        "codec": codec.cfg.to_dict(),
+        "latent": {"shape": list(q.shape), "bits": codec.cfg.bits, "step": float(step), "payload": payload, "chunks": sum(c.type == "LATN" for c in chunks)},
+        "normalisation": {"offset": 0.5, "peak": 2**image.bit_depth - 1},
+        "alpha": alpha_spec,
+    }
+    out = io.BytesIO()
+    with WlcWriter(out, header) as writer:
+        for chunk in chunks:
+            writer.write_chunk(chunk)
+    return out.getvalue()
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise FormatError(f"invalid header: {message}")
+
+
+def _int_field(table: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = table.get(key)
+    _require(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high, f"{key}={value!r} is not an integer in {low}..{high}")
+    return int(value)
+
+
+def validate_image_header(header: dict[str, Any]) -> None:
+    """Check every field the decoder relies on, before anything is allocated."""
+    _require(header.get("modality") == "image", f"modality {header.get('modality')!r} is not supported by this walloc (images only)")
+    image, latent, model = header.get("image"), header.get("latent"), header.get("model")
+    _require(isinstance(image, dict) and isinstance(latent, dict) and isinstance(model, dict), "missing image/latent/model tables")
+    height = _int_field(image, "height", 1, MAX_SIDE)
+    width = _int_field(image, "width", 1, MAX_SIDE)
+    _require(height * width <= MAX_PIXELS, f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
+    _int_field(image, "channels", 1, 3)
+    _require(image.get("bit_depth") in (8, 16), f"bit_depth={image.get('bit_depth')!r}")
+    _require(isinstance(image.get("mode"), str), "mode")
+    _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
+    _int_field(latent, "bits", 1, 16)
+    _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
+    step = latent.get("step")
+    _require(isinstance(step, (int, float)) and 1 <= step <= 2**16, f"step={step!r}")
+    shape = latent.get("shape")
+    _require(isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and 1 <= n <= MAX_SIDE for n in shape), f"latent shape {shape!r}")
+    alpha = header.get("alpha")
+    _require(alpha is None or isinstance(alpha, dict), "alpha")
+
+
+def decode_image(source: bytes | BinaryIO) -> ImageData:
+    """Decompress ``.wlc`` bytes (or a binary stream) to an :class:`ImageData`."""
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    reader = WlcReader(stream)
+    header = reader.header
+    validate_image_header(header)
+    codec, card = load_by_identity(header["model"]["name"], header["model"]["sha256"])
+    meta, latent = header["image"], header["latent"]
+    block = codec.cfg.block
+    expected = [codec.cfg.latent_dim, -(-meta["height"] // block), -(-meta["width"] // block)]
+    _require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
+    _require(latent["bits"] == codec.cfg.bits, "latent bits differ from the model's")
+    latent_chunks: list[bytes] = []
+    extra: dict[str, bytes] = {}
+    budget = len(chunk_rows(tuple(expected), latent["bits"]))
+    for chunk in reader.iter_chunks():
+        if chunk.type == "LATN":
+            if len(latent_chunks) >= budget:
+                raise FormatError(f"more LATN chunks than the {budget} the header implies")
+            latent_chunks.append(chunk.data)
+        else:
+            extra[chunk.type] = chunk.data
+    try:
+        q = decode_planes(latent_chunks, tuple(expected), latent["bits"], latent["payload"])
+    except PayloadError as error:
+        raise FormatError(str(error)) from None
+    x_hat = codec.decode(torch.from_numpy(q)[None], (meta["height"], meta["width"]))[0]
+    pixels = (x_hat + 0.5).clamp(0, 1).numpy()
+    if meta["channels"] == 1:
+        pixels = pixels.mean(axis=0, keepdims=True)
+    alpha = None
+    if header.get("alpha") is not None:
+        alpha = _decode_alpha(header["alpha"], extra.get("ALPH"), (meta["height"], meta["width"]))
+    return ImageData(
+        pixels=pixels.astype(np.float32),
+        alpha=alpha,
+        bit_depth=meta["bit_depth"],
+        mode=meta["mode"],
+        icc_profile=_inflate_icc(extra["ICCP"]) if "ICCP" in extra else None,
+        source_format=meta.get("source_format", "PNG"),
+    )
+
+
+def _inflate_icc(data: bytes) -> bytes:
+    """Inflate an ICCP chunk, refusing more than ``MAX_ICC`` bytes (no zip bombs)."""
+    inflater = zlib.decompressobj()
+    try:
+        profile = inflater.decompress(data, MAX_ICC)
+    except zlib.error as error:
+        raise FormatError(f"ICC profile chunk is corrupt: {error}") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise FormatError(f"ICC profile chunk is corrupt or larger than {MAX_ICC} bytes")
+    return profile
+
+
+def quantized(image: ImageData) -> np.ndarray:
+    """Colour samples as the integers a user gets back: ``(C, H, W)`` float64."""
+    peak = 2**image.bit_depth - 1
+    return np.round(np.clip(image.pixels, 0, 1) * peak)
+
+
+# --- files -----------------------------------------------------------------------------------
+def default_output(src: Path, suffix: str) -> Path:
+    return src.with_suffix(suffix)
+
+
+def compress_file(
+    src: Path,
+    dst: Path | None = None,
+    *,
+    model: str | None = None,
+    payload: str = "webp",
+    overwrite: bool = False,
+    measure: bool = True,
+) -> CompressReport:
+    """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``)."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else default_output(src, ".wlc")
+    if dst.resolve() == src.resolve():
+        raise InputError("output would overwrite the input")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
+    image = read_image(src)
+    started = time.perf_counter()
+    data = encode_image(image, model=model, payload=payload)
+    seconds = time.perf_counter() - started
+    with atomic_output(dst, overwrite=overwrite) as handle:
+        handle.write(data)
+    header = WlcReader(io.BytesIO(data)).header
+    report = CompressReport(
+        input=str(src),
+        output=str(dst),
+        n_bytes=len(data),
+        pixels=image.height * image.width,
+        raw_bytes=_raw_bytes(image),
+        reduction=float(header["codec"]["channels"] * 2 ** (header["codec"]["dims"] * header["codec"]["levels"]) / header["codec"]["latent_dim"]),
+        model=header["model"]["name"],
+        seconds=seconds,
+        peak=2**image.bit_depth - 1,
+    )
+    if measure:
+        report.psnr = psnr(quantized(image), quantized(decode_image(data)), report.peak)
+    return report
+
+
+def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False) -> DecompressReport:
+    """Decompress ``src`` (.wlc) into an image file; format from ``dst``'s extension, PNG by default."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else default_output(src, ".png")
+    if dst.resolve() == src.resolve():
+        raise InputError("output would overwrite the input")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
+    started = time.perf_counter()
+    with open(src, "rb") as handle:
+        image = decode_image(handle)
+    write_image(dst, image, overwrite=overwrite)
+    return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)
+
+
+def describe(src: Path) -> dict[str, Any]:
+    """Everything ``walloc info`` shows: header, chunk sizes, rates. Validates CRCs on the way."""
+    src = Path(src)
+    size = src.stat().st_size
+    with open(src, "rb") as handle:
+        reader = WlcReader(handle)
+        chunks: dict[str, dict[str, int]] = {}
+        for chunk in reader.iter_chunks():
+            entry = chunks.setdefault(chunk.type, {"count": 0, "bytes": 0})
+            entry["count"] += 1
+            entry["bytes"] += len(chunk.data)
+    header = reader.header
+    info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
+    if header.get("modality") == "image" and isinstance(header.get("image"), dict):
+        image = header["image"]
+        pixels = int(image.get("width", 0)) * int(image.get("height", 0))
+        info["bpp"] = bits_per_pixel(size, pixels)
+        channels = int(image.get("channels", 3)) + (1 if header.get("alpha") else 0)
+        raw = pixels * channels * (2 if image.get("bit_depth") == 16 else 1)
+        info["ratio"] = raw / max(1, size)
+        codec = header.get("codec", {})
+        if codec:
+            info["reduction"] = codec["channels"] * 2 ** (codec["dims"] * codec["levels"]) / codec["latent_dim"]
+    return info
+
+
+def is_wlc(path: Path) -> bool:
+    """Sniff the magic bytes (not the extension)."""
+    with open(path, "rb") as handle:
+        return sniff(handle.read(8))
+
+
+__all__ = [
+    "CompressReport", "DecompressReport", "encode_image", "decode_image", "compress_file", "decompress_file",
+    "describe", "is_wlc", "validate_image_header", "WallocError",
+]

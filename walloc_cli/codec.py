@@ -1,0 +1,195 @@
+"""The WaLLoC model: WPT -> 1x1 linear encoder -> companding + rounding -> CNN decoder -> inverse WPT.
+
+One class serves 1D (audio), 2D (images) and 3D (volumes): ``CodecConfig.dims`` picks the
+convolution rank; everything else is shared. The model contract follows CompressAI: ``forward``
+returns a dict (``x_hat``, ``bits``), and inference is split into :meth:`WallocCodec.encode`
+(signal -> integer latents) and :meth:`WallocCodec.decode` (integer latents -> signal) so that the
+container can sit between them.
+
+Signals enter normalised: ``x`` in roughly ``[-0.5, 0.5]`` (see :mod:`walloc_cli.images`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from walloc_cli.wpt import Boundary, crop_to, iwpt, pad_to_multiple, wpt
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecConfig:
+    """Everything needed to rebuild a model; stored in model cards and ``.wlc`` headers."""
+
+    dims: int = 2  # spatial rank: 1 audio, 2 image, 3 volume
+    channels: int = 3  # signal channels the model codes together (RGB = 3)
+    levels: int = 3  # WPT levels J
+    latent_dim: int = 12  # latent channels; DR = channels * 2**(dims*levels) / latent_dim
+    bits: int = 8  # companded latents are integers in [-(2**(bits-1)-1), 2**(bits-1)-1]
+    decoder_channels: int = 128
+    decoder_blocks: int = 4
+    boundary: Boundary = "symmetric"
+
+    @property
+    def wavelet_channels(self) -> int:
+        return self.channels * 2 ** (self.dims * self.levels)
+
+    @property
+    def reduction(self) -> float:
+        """Dimensionality reduction: input values per latent value."""
+        return self.wavelet_channels / self.latent_dim
+
+    @property
+    def block(self) -> int:
+        """Spatial downsampling factor along each axis (``2**levels``)."""
+        return 2**self.levels
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CodecConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown codec config fields: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _conv(dims: int) -> type[nn.Module]:
+    return {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims]
+
+
+class ResidualBlock(nn.Module):
+    """conv3 -> LeakyReLU -> conv3, plus identity. Shapes ``(N, C, *S)`` in and out."""
+
+    def __init__(self, dims: int, width: int) -> None:
+        super().__init__()
+        conv = _conv(dims)
+        self.conv1 = conv(width, width, 3, padding=1)
+        self.conv2 = conv(width, width, 3, padding=1)
+        self.act = nn.LeakyReLU(0.1, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.act(self.conv1(x)))
+
+
+class Decoder(nn.Module):
+    """Latent ``(N, latent_dim, *S)`` to wavelet coefficients ``(N, wavelet_channels, *S)``.
+
+    All convolutions run at latent resolution (``1/2**J`` of the signal per axis), which is what
+    keeps CPU decoding fast. A linear 1x1 path carries the coarse reconstruction so the residual
+    CNN only learns the non-linear correction.
+    """
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        conv = _conv(cfg.dims)
+        self.linear = conv(cfg.latent_dim, cfg.wavelet_channels, 1)
+        self.head = conv(cfg.latent_dim, cfg.decoder_channels, 3, padding=1)
+        self.blocks = nn.Sequential(*[ResidualBlock(cfg.dims, cfg.decoder_channels) for _ in range(cfg.decoder_blocks)])
+        self.act = nn.LeakyReLU(0.1, inplace=True)
+        self.tail = conv(cfg.decoder_channels, cfg.wavelet_channels, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # start as the linear decoder; the CNN adds detail
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.linear(y) + self.tail(self.act(self.blocks(self.head(y))))
+
+
+class LogisticMixtureDensity(nn.Module):
+    """Per-channel mixture of logistics: a factorised density of the companded latents.
+
+    Used only in the training loss as a differentiable rate proxy (bits of the latents under a
+    zeroth-order model). The payload itself is coded losslessly by WebP/PNG, so this density is
+    never needed to decode and its float rounding can never desynchronise a decoder.
+    """
+
+    def __init__(self, channels: int, components: int = 4) -> None:
+        super().__init__()
+        spread = torch.linspace(-2.0, 2.0, components)
+        self.means = nn.Parameter(spread.repeat(channels, 1))
+        self.log_scales = nn.Parameter(torch.full((channels, components), math.log(2.0)))
+        self.logits = nn.Parameter(torch.zeros(channels, components))
+
+    def bits(self, u: torch.Tensor, step: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """Total bits of ``u`` ``(N, C, *S)`` quantised with bin width ``step``; scalar tensor."""
+        shape = (1, u.shape[1]) + (1,) * (u.dim() - 2)
+        total = u.new_zeros(u.shape)
+        weights = torch.softmax(self.logits, dim=-1)
+        for k in range(self.means.shape[1]):
+            mean = self.means[:, k].view(shape)
+            inv_scale = torch.exp(-self.log_scales[:, k]).view(shape)
+            upper = torch.sigmoid((u + step / 2 - mean) * inv_scale)
+            lower = torch.sigmoid((u - step / 2 - mean) * inv_scale)
+            total = total + weights[:, k].view(shape) * (upper - lower)
+        return -torch.log2(total.clamp_min(1e-9)).sum()
+
+
+class WallocCodec(nn.Module):
+    """WaLLoC codec for signals ``(N, channels, *S)`` with ``len(S) == dims``."""
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        conv = _conv(cfg.dims)
+        self.encoder = conv(cfg.wavelet_channels, cfg.latent_dim, 1)
+        self.decoder = Decoder(cfg)
+        self.density = LogisticMixtureDensity(cfg.latent_dim)
+        # Companding: u = lmax * erf(z / (s*sqrt 2)) = lmax * (2*Phi(z/s) - 1). The scale s makes
+        # the slope at 0 exactly 1, so one integer step equals one unit of z near zero.
+        self.lmax = 2 ** (cfg.bits - 1) - 0.5
+        self.qmax = 2 ** (cfg.bits - 1) - 1
+        self.compand_scale = 2 * self.lmax / math.sqrt(2 * math.pi)
+
+    # --- analysis -----------------------------------------------------------------------
+    def analysis(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """``(N, C, *S)`` signal to companded latent ``u`` ``(N, latent_dim, *ceil(S/2**J))``."""
+        padded, shape = pad_to_multiple(x, self.cfg.levels)
+        z = self.encoder(wpt(padded, self.cfg.levels, self.cfg.boundary))
+        u = self.lmax * torch.erf(z / (self.compand_scale * math.sqrt(2.0)))
+        return u, shape
+
+    def quantize(self, u: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+        """Round ``u`` to multiples of ``step`` and clamp to the integer range; returns int32."""
+        q = torch.round(u / step) * step
+        return q.clamp(-self.qmax, self.qmax).round().to(torch.int32)
+
+    def synthesis(self, uq: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Quantised latent (float) ``(N, latent_dim, *S')`` to signal cropped to ``shape``."""
+        y = uq / self.lmax
+        coeffs = self.decoder(y)
+        return crop_to(iwpt(coeffs, self.cfg.levels, self.cfg.boundary), shape)
+
+    # --- inference API --------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+        """Signal ``(N, C, *S)`` to integer latents ``(N, latent_dim, *ceil(S/2**J))`` (int32)."""
+        u, _ = self.analysis(x)
+        return self.quantize(u, step)
+
+    @torch.no_grad()
+    def decode(self, q: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Integer latents to signal ``(N, C, *shape)``."""
+        return self.synthesis(q.to(torch.float32), shape)
+
+    # --- training -------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, step: float = 1.0) -> dict[str, torch.Tensor]:
+        """Training pass: additive uniform noise of width ``step`` stands in for rounding.
+
+        Returns ``x_hat`` (same shape as ``x``), ``bits`` (rate-proxy total, scalar) and ``u``.
+        """
+        u, shape = self.analysis(x)
+        noisy = u + (torch.rand_like(u) - 0.5) * step
+        noisy = noisy.clamp(-self.qmax, self.qmax)
+        x_hat = self.synthesis(noisy, shape)
+        return {"x_hat": x_hat, "bits": self.density.bits(noisy, step), "u": u}
+
+    def inference_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights needed to encode/decode (the training-only density is left out)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("density.")}

@@ -1,0 +1,40 @@
+"""File safety helpers: outputs appear whole or not at all, and never clobber without consent."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, overwrite: bool = False) -> Iterator[IO[bytes]]:
+    """Yield a binary file in ``path``'s folder; on success rename it onto ``path``.
+
+    On any exception (Ctrl-C included) the temporary file is removed, so a partial output is
+    never left behind. ``FileExistsError`` if ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: already exists (use -f to overwrite)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists() and not overwrite:  # appeared while we worked
+            raise FileExistsError(f"{path}: already exists (use -f to overwrite)")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_output`."""
+    with atomic_output(path, overwrite=overwrite) as handle:
+        handle.write(data)

@@ -1,0 +1,122 @@
+"""Lossless coding of integer latents as 8-bit image planes (WebP lossless or PNG).
+
+Layout (normative, see ``formats/wlc.md``): a latent array ``q`` of shape ``(L, *S)`` with
+values in ``[-(2**(bits-1)-1), 2**(bits-1)-1]`` is offset by ``2**(bits-1)`` to unsigned. The
+channels are padded with zeros (offset value) to a multiple of 3 and taken three at a time as the
+R, G, B samples of an image of ``prod(S[:-1])`` rows by ``S[-1]`` columns; the groups are stacked
+vertically. Every row holds spatial neighbours, so WebP's/PNG's spatial predictors see a natural
+image, and WebP's cross-colour transform exploits what the three channels share (measured on a
+4.1 MP photo: 6% smaller and 1.8x faster than one grey plane per channel). Latents wider than
+8 bits become two byte planes (high byte rows first, then low byte rows). The plane is cut into
+chunks of at most ``MAX_SIDE`` rows (WebP's limit), each coded as its own RGB image. Both stages
+are integer-only, hence exact on any machine.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+PayloadCodec = Literal["webp", "png"]
+PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png")
+MAX_SIDE = 16383  # WebP's largest width/height
+# WebP lossless effort: method 4 / quality 50 codes these planes within ~1% of method 6 at a
+# fraction of the time (measured in bench/payload_effort.py). Decoding speed does not depend on it.
+WEBP_METHOD = 4
+WEBP_QUALITY = 50
+
+
+class PayloadError(ValueError):
+    """The payload bytes do not decode to the declared latent shape."""
+
+
+def _groups(shape: tuple[int, ...]) -> int:
+    return -(-shape[0] // 3)
+
+
+def _to_plane(q: np.ndarray, bits: int) -> np.ndarray:
+    """``(L, *S)`` signed ints to a ``(rows, S[-1], 3)`` uint8 plane (two byte planes if bits > 8)."""
+    width = q.shape[-1]
+    groups = _groups(q.shape)
+    unsigned = np.full((groups * 3,) + q.shape[1:], 1 << (bits - 1), dtype=np.int64)
+    unsigned[: q.shape[0]] = q.astype(np.int64) + (1 << (bits - 1))
+    rgb = unsigned.reshape(groups, 3, -1, width).transpose(0, 2, 3, 1).reshape(-1, width, 3)
+    if bits <= 8:
+        return np.ascontiguousarray(rgb.astype(np.uint8))
+    return np.concatenate([(rgb >> 8).astype(np.uint8), (rgb & 0xFF).astype(np.uint8)])
+
+
+def _from_plane(plane: np.ndarray, shape: tuple[int, ...], bits: int) -> np.ndarray:
+    if bits <= 8:
+        unsigned = plane.astype(np.int32)
+    else:
+        half = plane.shape[0] // 2
+        unsigned = (plane[:half].astype(np.int32) << 8) | plane[half:].astype(np.int32)
+    groups = _groups(shape)
+    channels = unsigned.reshape(groups, -1, shape[-1], 3).transpose(0, 3, 1, 2).reshape((groups * 3,) + tuple(shape[1:]))
+    return (channels[: shape[0]] - (1 << (bits - 1))).astype(np.int32)
+
+
+def chunk_rows(shape: tuple[int, ...], bits: int) -> list[int]:
+    """Row counts of the image chunks for a latent ``shape``; the container stores none of it."""
+    width = shape[-1]
+    rows = _groups(shape) * int(np.prod(shape[1:-1])) * (2 if bits > 8 else 1)
+    if width > MAX_SIDE:
+        raise PayloadError(f"latent width {width} exceeds {MAX_SIDE}; the caller must tile the signal")
+    return [min(MAX_SIDE, rows - start) for start in range(0, rows, MAX_SIDE)]
+
+
+def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp") -> list[bytes]:
+    """Code latents ``q`` ``(L, *S)`` (int) into a list of image byte strings, one per chunk."""
+    if not 1 <= bits <= 16:
+        raise ValueError(f"bits must be in 1..16, got {bits}")
+    limit = (1 << (bits - 1)) - 1 if bits > 1 else 0
+    if q.size and (q.min() < -limit - (bits == 1) or q.max() > limit):
+        raise ValueError(f"latents exceed the {bits}-bit range")
+    plane = _to_plane(q, bits)
+    chunks: list[bytes] = []
+    start = 0
+    for rows in chunk_rows(q.shape, bits):
+        image = Image.fromarray(np.ascontiguousarray(plane[start : start + rows]), mode="RGB")
+        start += rows
+        buffer = io.BytesIO()
+        if codec == "webp":
+            image.save(buffer, format="WEBP", lossless=True, quality=WEBP_QUALITY, method=WEBP_METHOD)
+        elif codec == "png":
+            image.save(buffer, format="PNG", compress_level=9)
+        else:
+            raise ValueError(f"unknown payload codec {codec!r}; choose one of {', '.join(PAYLOAD_CODECS)}")
+        chunks.append(buffer.getvalue())
+    return chunks
+
+
+def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec: PayloadCodec) -> np.ndarray:
+    """Inverse of :func:`encode_planes`; returns int32 latents of ``shape``.
+
+    Raises:
+        PayloadError: a chunk is not a valid image of the expected codec and size.
+    """
+    expected = chunk_rows(shape, bits)
+    if len(chunks) != len(expected):
+        raise PayloadError(f"payload has {len(chunks)} chunks, expected {len(expected)}")
+    width = shape[-1]
+    planes = []
+    wanted_format = {"webp": "WEBP", "png": "PNG"}[codec]
+    for index, (data, rows) in enumerate(zip(chunks, expected)):
+        try:
+            with Image.open(io.BytesIO(data), formats=[wanted_format]) as image:
+                if image.size != (width, rows):
+                    raise PayloadError(f"payload chunk {index} is {image.size[0]}x{image.size[1]}, expected {width}x{rows}")
+                image.load()
+                if image.mode != "RGB":
+                    raise PayloadError(f"payload chunk {index} is {image.mode}, expected RGB")
+                array = np.asarray(image)
+        except PayloadError:
+            raise
+        except Exception as error:  # Pillow raises many types for corrupt data
+            raise PayloadError(f"payload chunk {index} does not decode as {codec}: {error}") from None
+        planes.append(array)
+    return _from_plane(np.concatenate(planes), shape, bits)

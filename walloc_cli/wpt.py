@@ -1,0 +1,306 @@
+"""Wavelet packet transform (CDF 9/7, ``bior4.4``) for 1D, 2D and 3D signals, written once.
+
+Why hand-written: PyWavelets, pytorch_wavelets and ptwt do not offer a fast, differentiable,
+critically sampled *packet* transform in three dimensions. PyWavelets remains the reference for
+the filters: the tests check that one level of :func:`packet_1d` equals ``pywt.dwt(...,
+"bior4.4", mode="periodization")`` up to the documented phase.
+
+Definition (the normative one, used by the ``.wlc`` format):
+
+* One level along one axis is the CDF 9/7 lifting scheme of JPEG 2000 (predict/update steps
+  ``ALPHA..DELTA``, then scaling), normalised like PyWavelets (low-pass DC gain sqrt(2),
+  high-pass Nyquist gain sqrt(2)), so the transform is near-orthonormal and MSE is (nearly)
+  preserved between pixel and wavelet domains.
+* Boundaries use whole-sample **symmetric** extension at every level (as JPEG 2000 does). The
+  alternative, periodic extension, wraps the right edge onto the left; on real photos symmetric
+  extension gives a better PSNR near the edges (see ``formats/wlc.md``), so it is the default.
+* A *J*-level packet transform along one axis splits *every* band at every level, giving
+  ``2**J`` bands of length ``n / 2**J``; band index bits are the low/high choices, first level
+  most significant. The nD transform applies that 1D transform along each spatial axis in turn
+  (axis 0 first); bands are folded into the channel axis, ``channel = ((c*B + b0)*B + b1)...``
+  with ``B = 2**J``. Separable filters commute, so this equals splitting all axes per level.
+
+Speed: the lifting form is exact at boundaries but makes ~12 passes over memory per level. The
+*fast* path computes the same J-level 1D packet transform as one strided convolution with the
+``2**J`` equivalent filters (derived from the lifting code itself on impulses), then overwrites
+the few boundary blocks with values from lifting run on a short prefix/suffix. The result equals
+the lifting path to float rounding (tested), at a fraction of the memory traffic.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+Boundary = Literal["symmetric", "periodic"]
+
+# CDF 9/7 lifting coefficients (Daubechies & Sweldens 1998; JPEG 2000 Part 1, Annex F).
+ALPHA = -1.586134342059924
+BETA = -0.052980118572961
+GAMMA = 0.882911075530934
+DELTA = 0.443506852043971
+KAPPA = 1.230174104914001
+# Scale factors that make the bands match PyWavelets' bior4.4 normalisation.
+_LOW_GAIN = math.sqrt(2.0) / KAPPA
+_HIGH_GAIN = -KAPPA / math.sqrt(2.0)  # sign as PyWavelets
+
+
+def _next(v: torch.Tensor, boundary: Boundary) -> torch.Tensor:
+    """``v[i+1]`` along the last axis with the boundary rule of the even (low) samples.
+
+    Whole-sample symmetric extension of an even-length signal ``x`` gives ``x[n] = x[n-2]``,
+    i.e. the even subsequence repeats its last element.
+    """
+    tail = v[..., -1:] if boundary == "symmetric" else v[..., :1]
+    return torch.cat([v[..., 1:], tail], dim=-1)
+
+
+def _prev(v: torch.Tensor, boundary: Boundary) -> torch.Tensor:
+    """``v[i-1]`` along the last axis; symmetric extension gives ``x[-1] = x[1]`` (odd samples)."""
+    head = v[..., :1] if boundary == "symmetric" else v[..., -1:]
+    return torch.cat([head, v[..., :-1]], dim=-1)
+
+
+def lift_forward(x: torch.Tensor, boundary: Boundary = "symmetric") -> tuple[torch.Tensor, torch.Tensor]:
+    """One level of the CDF 9/7 analysis along the last axis.
+
+    Args:
+        x: ``(..., n)`` with ``n`` even.
+    Returns:
+        ``(low, high)``, each ``(..., n/2)``.
+    """
+    s, d = x[..., 0::2], x[..., 1::2]
+    d = d + ALPHA * (s + _next(s, boundary))
+    s = s + BETA * (_prev(d, boundary) + d)
+    d = d + GAMMA * (s + _next(s, boundary))
+    s = s + DELTA * (_prev(d, boundary) + d)
+    return s * _LOW_GAIN, d * _HIGH_GAIN
+
+
+def lift_inverse(low: torch.Tensor, high: torch.Tensor, boundary: Boundary = "symmetric") -> torch.Tensor:
+    """Inverse of :func:`lift_forward`: ``(..., m)`` and ``(..., m)`` to ``(..., 2m)``."""
+    s, d = low / _LOW_GAIN, high / _HIGH_GAIN
+    s = s - DELTA * (_prev(d, boundary) + d)
+    d = d - GAMMA * (s + _next(s, boundary))
+    s = s - BETA * (_prev(d, boundary) + d)
+    d = d - ALPHA * (s + _next(s, boundary))
+    return torch.stack([s, d], dim=-1).flatten(-2)
+
+
+def packet_lifting(x: torch.Tensor, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
+    """Reference J-level 1D packet transform along the last axis (lifting, exact boundaries).
+
+    Args:
+        x: ``(..., n)`` with ``n`` divisible by ``2**levels``.
+    Returns:
+        ``(..., 2**levels, n / 2**levels)``; band index bits = low/high per level, first level MSB.
+    """
+    bands = x.unsqueeze(-2)  # (..., 1, n)
+    for _ in range(levels):
+        low, high = lift_forward(bands, boundary)
+        bands = torch.stack([low, high], dim=-2).flatten(-3, -2)  # (..., 2B, n/2)
+    return bands
+
+
+def packet_lifting_inverse(bands: torch.Tensor, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
+    """Inverse of :func:`packet_lifting`: ``(..., 2**levels, m)`` to ``(..., m * 2**levels)``."""
+    for _ in range(levels):
+        pairs = bands.unflatten(-2, (bands.shape[-2] // 2, 2))
+        bands = lift_inverse(pairs[..., 0, :], pairs[..., 1, :], boundary)
+    return bands.squeeze(-2)
+
+
+@functools.lru_cache(maxsize=None)
+def _equivalent_filters(levels: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Equivalent analysis/synthesis filters of the J-level 1D packet transform.
+
+    Derived from the lifting code on impulses of a periodic signal, so the fast path cannot
+    drift from the definition. Returns ``(analysis (B,1,K), synthesis (B,1,K), pad)`` where
+    ``B = 2**levels`` and ``K = 2*pad + B``: analysis output block ``k`` reads input samples
+    ``[k*B - pad, k*B + B + pad)`` and synthesis block ``k`` writes to the same span.
+    """
+    step = 2**levels
+    # Each level's 4 lifting steps reach 2 samples of that level each way, i.e. 2**(j+1) input
+    # samples at level j; summed over levels that is 4*(2**J - 1).
+    pad = 4 * (step - 1)
+    blocks = 2 * (pad // step) + 8
+    n = blocks * step
+    centre = (blocks // 2) * step
+    eye = torch.eye(n, dtype=torch.float64)
+    fwd = packet_lifting(eye, levels, "periodic")  # (n, B, n/B): response to impulse at i
+    ana_full = fwd[:, :, centre // step].T  # (B, n): coefficient as a function of input index
+    ana = ana_full[:, centre - pad : centre + step + pad]
+    coeffs = torch.zeros(step, step, n // step, dtype=torch.float64)
+    for b in range(step):
+        coeffs[b, b, centre // step] = 1.0
+    syn_full = packet_lifting_inverse(coeffs, levels, "periodic")  # (B, n)
+    syn = syn_full[:, centre - pad : centre + step + pad]
+    # The window must hold the whole support, or the fast path would silently differ.
+    assert abs(ana_full.abs().sum() - ana.abs().sum()) < 1e-9
+    assert abs(syn_full.abs().sum() - syn.abs().sum()) < 1e-9
+    return ana.unsqueeze(1).float(), syn.unsqueeze(1).float(), pad
+
+
+def _boundary_blocks(levels: int) -> int:
+    """How many blocks at each end the fast path recomputes with lifting (generous margin)."""
+    return 2 * levels + 4
+
+
+@functools.lru_cache(maxsize=None)
+def _polyphase_weights(levels: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Equivalent filters rearranged for a block-aligned polyphase convolution.
+
+    Returns ``(analysis (B bands, B phases, 2P+1), synthesis (B phases, B bands, 2P+1), P)``:
+    band ``b`` at block ``k`` reads blocks ``k-P .. k+P`` of the signal, whose samples are the
+    ``B`` phases (channels) of each block; synthesis is the mirror image.
+    """
+    ana, syn, pad = _equivalent_filters(levels)
+    step = 2**levels
+    reach = -(-pad // step)  # P blocks cover the filters' reach
+    taps = 2 * reach + 1
+    shift = reach * step - pad
+    ana_aligned = torch.zeros(step, taps * step)
+    ana_aligned[:, shift : shift + ana.shape[-1]] = ana[:, 0]
+    syn_aligned = torch.zeros(step, taps * step)
+    syn_aligned[:, shift : shift + syn.shape[-1]] = syn[:, 0]
+    w_ana = ana_aligned.reshape(step, taps, step).permute(0, 2, 1).contiguous()  # [b, phase, j]
+    # out[p, k] = sum_b sum_j w[p, b, j] * c[b, k - P + j] with w[p, b, j] = g_b[B*(2P - j) + p]
+    w_syn = syn_aligned.reshape(step, taps, step).flip(1).permute(2, 0, 1).contiguous()  # [p, b, j]
+    return w_ana, w_syn, reach
+
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _axis_kernel(weight: torch.Tensor, dims: int, axis: int) -> torch.Tensor:
+    """Reshape a ``(out, in, taps)`` kernel to run along spatial ``axis`` of a ``dims``-D conv."""
+    shape = [1] * dims
+    shape[axis] = weight.shape[-1]
+    return weight.reshape(weight.shape[0], weight.shape[1], *shape)
+
+
+def analysis_axis(x: torch.Tensor, axis: int, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
+    """J-level 1D packet transform along spatial ``axis`` of ``(N, C, *S)``.
+
+    Returns ``(N, C * 2**levels, *S')`` with ``S'[axis] = S[axis] / 2**levels``; band index is the
+    fastest-varying part of the channel index. Equals the lifting definition (tested).
+    """
+    step = 2**levels
+    n_batch, channels, *spatial = x.shape
+    dims = len(spatial)
+    n = spatial[axis]
+    if n % step:
+        raise ValueError(f"length {n} along axis {axis} is not a multiple of 2**{levels}")
+    if levels == 0:
+        return x
+    edge = _boundary_blocks(levels)
+    blocks = n // step
+    if boundary != "symmetric" or blocks <= 4 * edge:
+        moved = x.movedim(2 + axis, -1)
+        bands = packet_lifting(moved, levels, boundary)  # (N, C, ..., B, m)
+        bands = bands.movedim(-2, 2).movedim(-1, 3 + axis)  # (N, C, B, *S')
+        return bands.flatten(1, 2)
+    w_ana, _, reach = _polyphase_weights(levels)
+    # (N*C, *S[:a], m, B, *S[a+1:]) is a view; the phase axis becomes the conv's channels.
+    view = x.reshape(n_batch * channels, *spatial[:axis], blocks, step, *spatial[axis + 1 :])
+    phases = view.movedim(2 + axis, 1)  # (N*C, B phases, *S')
+    padding = [0] * dims
+    padding[axis] = reach
+    out = _CONV[dims](phases, _axis_kernel(w_ana.to(x.dtype), dims, axis), padding=tuple(padding))
+    # Boundary blocks: lifting on a short prefix/suffix gives the exact symmetric-extension values.
+    span = 2 * edge * step
+    for index, part in ((slice(0, edge), x.narrow(2 + axis, 0, span)), (slice(blocks - edge, blocks), x.narrow(2 + axis, n - span, span))):
+        exact = packet_lifting(part.movedim(2 + axis, -1).contiguous(), levels, boundary)  # (N, C, ..., B, 2E)
+        exact = exact[..., :edge] if index.start == 0 else exact[..., -edge:]
+        exact = exact.movedim(-2, 2).movedim(-1, 3 + axis).flatten(0, 1)  # (N*C, B, *S' with E)
+        target = [slice(None)] * (2 + dims)
+        target[2 + axis] = index
+        out[tuple(target)] = exact
+    return out.reshape(n_batch, channels * step, *out.shape[2:])
+
+
+def synthesis_axis(coeffs: torch.Tensor, axis: int, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
+    """Inverse of :func:`analysis_axis`: ``(N, C * 2**levels, *S')`` to ``(N, C, *S)``."""
+    step = 2**levels
+    n_batch, wide, *spatial = coeffs.shape
+    dims = len(spatial)
+    channels = wide // step
+    if levels == 0:
+        return coeffs
+    edge = _boundary_blocks(levels)
+    blocks = spatial[axis]
+    bands = coeffs.reshape(n_batch, channels, step, *spatial)
+    if boundary != "symmetric" or blocks <= 4 * edge:
+        moved = bands.movedim(2, -1).movedim(2 + axis, -1)  # (N, C, ..., B, m)
+        signal = packet_lifting_inverse(moved, levels, boundary)
+        return signal.movedim(-1, 2 + axis)
+    _, w_syn, reach = _polyphase_weights(levels)
+    padding = [0] * dims
+    padding[axis] = reach
+    flat = bands.reshape(n_batch * channels, step, *spatial)
+    phases = _CONV[dims](flat, _axis_kernel(w_syn.to(coeffs.dtype), dims, axis), padding=tuple(padding))
+    span = 2 * edge
+    for index, part in ((slice(0, edge), flat.narrow(2 + axis, 0, span)), (slice(blocks - edge, blocks), flat.narrow(2 + axis, blocks - span, span))):
+        moved = part.movedim(1, -1).movedim(1 + axis, -1).contiguous()  # (N*C, ..., B, 2E)
+        exact = packet_lifting_inverse(moved, levels, boundary)  # (N*C, ..., 2E*B)
+        exact = exact[..., : edge * step] if index.start == 0 else exact[..., -edge * step :]
+        exact = exact.unflatten(-1, (edge, step)).movedim(-1, 1).movedim(-1, 2 + axis)  # (N*C, B, *S' with E)
+        target = [slice(None)] * (2 + dims)
+        target[2 + axis] = index
+        phases[tuple(target)] = exact
+    # (N*C, B phases, *S') -> (N*C, *S[:a], m, B, ...) -> interleave phases into the axis.
+    signal = phases.movedim(1, 2 + axis).reshape(n_batch, channels, *spatial[:axis], blocks * step, *spatial[axis + 1 :])
+    return signal
+
+
+def wpt(x: torch.Tensor, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
+    """Forward nD wavelet packet transform.
+
+    Args:
+        x: ``(N, C, *S)`` with ``len(S)`` in {1, 2, 3} and every ``S[i]`` divisible by ``2**levels``.
+    Returns:
+        ``(N, C * 2**(levels*d), *(s / 2**levels for s in S))`` where ``d = len(S)``.
+    """
+    for axis in range(x.dim() - 2):
+        x = analysis_axis(x, axis, levels, boundary)
+    return x
+
+
+def iwpt(coeffs: torch.Tensor, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
+    """Inverse of :func:`wpt`: ``(N, C * 2**(levels*d), *S')`` to ``(N, C, *(s * 2**levels))``."""
+    x = coeffs
+    for axis in reversed(range(coeffs.dim() - 2)):
+        x = synthesis_axis(x, axis, levels, boundary)
+    return x
+
+
+def pad_to_multiple(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Pad the spatial axes of ``(N, C, *S)`` to multiples of ``2**levels`` by edge reflection.
+
+    Symmetric (reflect) padding continues the signal without a jump, so the padded samples cost
+    few bits. Returns the padded tensor and the original spatial shape for :func:`crop_to`.
+    Lengths shorter than the padding use replicate padding (reflect needs ``pad < n``).
+    """
+    step = 2**levels
+    shape = tuple(x.shape[2:])
+    pads: list[int] = []
+    for n in reversed(shape):
+        pads += [0, (-n) % step]
+    if not any(pads):
+        return x, shape
+    # reflect needs pad < n on each axis; fall back to replicate for tiny axes.
+    if all(p < n for p, n in zip(pads[1::2], reversed(shape))):
+        mode = "reflect"
+    else:
+        mode = "replicate"
+    return F.pad(x, pads, mode=mode), shape
+
+
+def crop_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Crop the spatial axes of ``(N, C, *S)`` back to ``shape``."""
+    index = (slice(None), slice(None)) + tuple(slice(0, n) for n in shape)
+    return x[index]
