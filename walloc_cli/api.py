@@ -199,13 +199,17 @@ def validate_image_header(header: dict[str, Any]) -> None:
     _require(alpha is None or isinstance(alpha, dict), "alpha")
 
 
-def decode_image(source: bytes | BinaryIO) -> ImageData:
-    """Decompress ``.wlc`` bytes (or a binary stream) to an :class:`ImageData`."""
+def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageData:
+    """Decompress ``.wlc`` bytes (or a binary stream) to an :class:`ImageData`.
+
+    ``model`` names a card (path) to use besides the shipped models; it is used only if its
+    SHA-256 is the one the file records.
+    """
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     reader = WlcReader(stream)
     header = reader.header
     validate_image_header(header)
-    codec, card = load_by_identity(header["model"]["name"], header["model"]["sha256"])
+    codec, card = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
     meta, latent = header["image"], header["latent"]
     block = codec.cfg.block
     expected = [codec.cfg.latent_dim, -(-meta["height"] // block), -(-meta["width"] // block)]
@@ -300,11 +304,11 @@ def compress_file(
         peak=2**image.bit_depth - 1,
     )
     if measure:
-        report.psnr = psnr(quantized(image), quantized(decode_image(data)), report.peak)
+        report.psnr = psnr(quantized(image), quantized(decode_image(data, model=model)), report.peak)
     return report
 
 
-def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False) -> DecompressReport:
+def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None) -> DecompressReport:
     """Decompress ``src`` (.wlc) into an image file; format from ``dst``'s extension, PNG by default."""
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, ".png")
@@ -314,7 +318,7 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
         raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
     started = time.perf_counter()
     with open(src, "rb") as handle:
-        image = decode_image(handle)
+        image = decode_image(handle, model=model)
     write_image(dst, image, overwrite=overwrite)
     return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)
 

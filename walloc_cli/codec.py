@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from walloc_cli.wpt import Boundary, crop_to, iwpt, pad_to_multiple, wpt
+from walloc_cli.wpt import Boundary, crop_to, iwpt, pad_to_multiple, wpt, wpt_project
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,8 +169,14 @@ class WallocCodec(nn.Module):
     # --- inference API --------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, x: torch.Tensor, step: float = 1.0) -> torch.Tensor:
-        """Signal ``(N, C, *S)`` to integer latents ``(N, latent_dim, *ceil(S/2**J))`` (int32)."""
-        u, _ = self.analysis(x)
+        """Signal ``(N, C, *S)`` to integer latents ``(N, latent_dim, *ceil(S/2**J))`` (int32).
+
+        Uses the fused transform+projection (:func:`walloc_cli.wpt.wpt_project`); equal to
+        ``analysis`` up to float rounding.
+        """
+        padded, _ = pad_to_multiple(x, self.cfg.levels)
+        z = wpt_project(padded, self.cfg.levels, self.encoder.weight, self.encoder.bias, self.cfg.boundary)
+        u = self.lmax * torch.erf(z / (self.compand_scale * math.sqrt(2.0)))
         return self.quantize(u, step)
 
     @torch.no_grad()

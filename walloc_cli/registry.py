@@ -114,11 +114,16 @@ def load_model(name_or_path: str) -> tuple[WallocCodec, ModelCard]:
     return _load(card.weights.resolve(), card.sha256, card.config), card
 
 
-def load_by_identity(name: str, sha256: str) -> tuple[WallocCodec, ModelCard]:
-    """The model a ``.wlc`` file names; refuses a same-named model with other weights."""
-    candidates = [c for c in available_models() if c.sha256 == sha256]
+def load_by_identity(name: str, sha256: str, extra: str | None = None) -> tuple[WallocCodec, ModelCard]:
+    """The model a ``.wlc`` file names; refuses a same-named model with other weights.
+
+    ``extra`` is a card path or name to consider besides the shipped models (a model the user
+    trained and passed with ``--model``).
+    """
+    pool = available_models() + ([find_card(extra)] if extra else [])
+    candidates = [c for c in pool if c.sha256 == sha256]
     if not candidates:
-        known = [c for c in available_models() if c.name == name]
+        known = [c for c in pool if c.name == name]
         if known:
             raise ModelError(f"made with model {name!r} sha256 {sha256[:12]}…, but the installed {name!r} is {known[0].sha256[:12]}… (a different version)")
         raise ModelError(f"made with model {name!r} (sha256 {sha256[:12]}…), which is not installed")

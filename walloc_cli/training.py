@@ -29,6 +29,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from walloc_cli.codec import CodecConfig, WallocCodec
+from walloc_cli.errors import InputError
 from walloc_cli.io_util import atomic_write_bytes
 from walloc_cli.wpt import pad_to_multiple, wpt
 
@@ -56,13 +57,15 @@ class TrainConfig:
 
 def load_photos(folder: Path) -> list[torch.Tensor]:
     """All images of ``folder`` as uint8 tensors ``(3, H, W)``."""
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder of images")
     photos = []
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}:
             with Image.open(path) as image:
                 photos.append(torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1))
     if not photos:
-        raise FileNotFoundError(f"no images in {folder}")
+        raise InputError(f"no images in {folder}")
     return photos
 
 

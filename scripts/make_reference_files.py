@@ -1,0 +1,59 @@
+"""Write the reference ``.wlc`` files in ``formats/reference/`` that tests must keep decoding.
+
+Run once per format version (or when a new model ships); never regenerate existing files to
+make a test pass: they are the compatibility promise. Each case writes:
+
+* ``NAME.src.png``  the input image (tiny; crops of the shipped sample photo or synthetic),
+* ``NAME.wlc``      the compressed file,
+* ``NAME.out.png``  what this walloc decoded from it (tests allow +-1 for float rounding).
+
+    python scripts/make_reference_files.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from walloc_cli.api import decode_image, encode_image
+from walloc_cli.images import ImageData, image_from_array, read_image, write_image
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "formats" / "reference"
+
+
+def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
+    photo = np.asarray(Image.open(ROOT / "samples" / "photo.png").convert("RGB"))
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:9, 0:17]
+    alpha = (np.clip(xx * 16 + yy * 8, 0, 255)).astype(np.uint8)
+    rgba = np.dstack([photo[100:109, 200:217], alpha])
+    gray16 = (np.asarray(Image.open(ROOT / "samples" / "photo.png").convert("L"))[150:169, 300:323].astype(np.uint16) * 257 + rng.integers(0, 200, (19, 23))).astype(np.uint16)
+    return {
+        "rgb-16x-48x40": (image_from_array(photo[120:160, 180:228].copy()), {"model": "rgb-16x", "payload": "webp"}),
+        "rgb-4x-png-33x21": (image_from_array(photo[60:81, 90:123].copy()), {"model": "rgb-4x", "payload": "png"}),
+        "rgba-17x9": (image_from_array(rgba), {"model": "rgb-16x", "payload": "webp"}),
+        "gray16-23x19": (image_from_array(gray16), {"model": "rgb-16x", "payload": "webp"}),
+        "gray-1x1": (image_from_array(np.array([[77]], dtype=np.uint8)), {"model": "rgb-16x", "payload": "webp"}),
+    }
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for name, (image, options) in cases().items():
+        write_image(OUT / f"{name}.src.png", image, overwrite=True)
+        source = read_image(OUT / f"{name}.src.png")
+        data = encode_image(source, model=options["model"], payload=options["payload"])
+        (OUT / f"{name}.wlc").write_bytes(data)
+        write_image(OUT / f"{name}.out.png", decode_image(data), overwrite=True)
+        index[name] = {**options, "bytes": len(data)}
+        print(f"{name}: {len(data)} bytes")
+    (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
