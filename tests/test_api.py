@@ -25,7 +25,7 @@ from walloc_cli.images import ImageData, image_from_array
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
-# (H, W): 1x1, 1x17, 33x17 (H x W as the brief writes W x H both ways: cover both), 64x48
+# (H, W): 1x1, 1x17, 17x33 and 33x17 (both orientations), 64x48
 SIZES = [(1, 1), (1, 17), (17, 33), (33, 17), (48, 64)]
 
 

@@ -217,28 +217,7 @@ def test_decompress_refuses_missing_file(tmp_path: Path) -> None:
     assert listing(tmp_path) == []
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        *[n for n in CORRUPTIONS if n not in ("huge-declared-size", "too-many-pixels")],
-        pytest.param(
-            "huge-declared-size",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: api.describe() never runs validate_image_header, so `walloc info` "
-                "accepts a header declaring 10**6 x 10**6 pixels (exit 0, '0.0000 bpp') that "
-                "`walloc decompress` refuses as an invalid header",
-            ),
-        ),
-        pytest.param(
-            "too-many-pixels",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: api.describe() never runs validate_image_header (same as above)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
 def test_info_refuses_damaged_file(tmp_path: Path, good_wlc: bytes, name: str) -> None:
     path = _write_case(tmp_path, good_wlc, name)
     before = listing(tmp_path)
@@ -262,17 +241,8 @@ def test_info_on_a_file_from_another_model(tmp_path: Path, good_wlc: bytes, name
     assert header["model"] == loads(path.read_bytes())[0]["model"]
 
 
-WIDE_BUG = (
-    "BUG: walloc_cli/payload.py chunk_rows() raises PayloadError (a ValueError, not a WallocError) "
-    "for a latent wider than 16383, i.e. images wider than 16383*8 = 131064 px, although "
-    "api.MAX_SIDE allows 131072; encode_image (api.py:136) and decode_image (api.py:216, outside "
-    "the try that converts PayloadError) let it escape, so the CLI prints a traceback"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=WIDE_BUG)
 def test_decompress_header_wider_than_the_payload_limit(tmp_path: Path, good_wlc: bytes) -> None:
-    # 131072 x 1 passes validate_image_header (side <= 2**17, pixels <= 2**28)
+    # wider than a latent row can be laid out in one WebP image (16383 * 8 = 131064)
     path = tmp_path / "wide.wlc"
     path.write_bytes(rebuilt(good_wlc, lambda h: _declare_size(h, 1, 131072)))
     result = invoke("decompress", path)
@@ -280,7 +250,6 @@ def test_decompress_header_wider_than_the_payload_limit(tmp_path: Path, good_wlc
     assert listing(tmp_path) == ["wide.wlc"]
 
 
-@pytest.mark.xfail(strict=True, reason=WIDE_BUG)
 def test_compress_image_wider_than_the_payload_limit(tmp_path: Path) -> None:
     src = tmp_path / "wide.png"
     Image.fromarray(np.full((1, 131065, 3), 128, np.uint8)).save(src)

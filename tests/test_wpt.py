@@ -261,7 +261,7 @@ def test_fast_path_symmetric_boundary_equals_pywt_mirrored_signal_one_level():
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
-@pytest.mark.parametrize("shape,levels", [((256,), 3), ((64, 64), 2), ((128, 136), 3), ((32, 32, 32), 1)])
+@pytest.mark.parametrize("shape,levels", [((256,), 3), ((64, 64), 2), ((128, 136), 2), ((32, 32, 32), 1)])
 def test_transform_is_near_orthonormal_on_random_input(shape, levels, boundary):
     # CDF 9/7 is biorthogonal: white-noise energy grows ~1-4% per axis (J=1..3), a little more
     # with symmetric extension on short axes (mirrored samples count twice), so 10% holds only

@@ -28,7 +28,7 @@ from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.payload import PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes
 from walloc_cli.registry import default_model, load_by_identity, load_model
 
-MAX_SIDE = 1 << 17  # 131072 pixels per side
+MAX_SIDE = 16383 * 8  # 131064: a latent row (side / 2**J) must fit one WebP image (16383)
 MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
 MAX_ICC = 16 << 20  # an ICC profile larger than this is not a real one
 
@@ -126,6 +126,9 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
     codec, card = load_model(model or default_model("image"))
     if card.modality != "image":
         raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
+    limit = 16383 * codec.cfg.block
+    if max(image.width, image.height) > limit:
+        raise InputError(f"image is {image.width}x{image.height}; sides above {limit} pixels are not supported")
     pixels = image.pixels
     if pixels.shape[0] == 1 and codec.cfg.channels == 3:
         pixels = np.repeat(pixels, 3, axis=0)
@@ -217,7 +220,10 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageDat
     _require(latent["bits"] == codec.cfg.bits, "latent bits differ from the model's")
     latent_chunks: list[bytes] = []
     extra: dict[str, bytes] = {}
-    budget = len(chunk_rows(tuple(expected), latent["bits"]))
+    try:
+        budget = len(chunk_rows(tuple(expected), latent["bits"]))
+    except PayloadError as error:
+        raise FormatError(str(error)) from None
     for chunk in reader.iter_chunks():
         if chunk.type == "LATN":
             if len(latent_chunks) >= budget:
@@ -335,6 +341,8 @@ def describe(src: Path) -> dict[str, Any]:
             entry["count"] += 1
             entry["bytes"] += len(chunk.data)
     header = reader.header
+    if header.get("modality") == "image":
+        validate_image_header(header)
     info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
     if header.get("modality") == "image" and isinstance(header.get("image"), dict):
         image = header["image"]

@@ -20,6 +20,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from walloc_cli.errors import WallocError
+
 PayloadCodec = Literal["webp", "png"]
 PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png")
 MAX_SIDE = 16383  # WebP's largest width/height
@@ -29,8 +31,8 @@ WEBP_METHOD = 4
 WEBP_QUALITY = 50
 
 
-class PayloadError(ValueError):
-    """The payload bytes do not decode to the declared latent shape."""
+class PayloadError(WallocError, ValueError):
+    """The payload bytes do not decode to the declared latent shape, or cannot be laid out."""
 
 
 def _groups(shape: tuple[int, ...]) -> int:
