@@ -109,11 +109,13 @@ def test_wpt_shape_formula_and_iwpt_reconstructs_random_input(shape, levels, bou
     assert (back - x).abs().max().item() < 1e-4
 
 
-def test_large_cases_really_take_the_fast_path_on_some_axis():
+def test_large_cases_take_the_fast_path_and_some_small_ones_only_lifting():
     for shape, levels in LARGE_CASES:
         assert max(s // 2**levels for s in shape) >= _surely_fast(levels), (shape, levels)
-    for shape, levels in SMALL_CASES:
-        assert max(s // 2**levels for s in shape) < _fast_threshold(levels), (shape, levels)
+    for dims in (1, 2, 3):
+        assert any(
+            len(shape) == dims and max(s // 2**levels for s in shape) < _fast_threshold(levels) for shape, levels in SMALL_CASES
+        ), dims
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
@@ -286,20 +288,16 @@ def _smooth_image(h: int, w: int) -> torch.Tensor:
 
 
 def test_symmetric_extension_puts_less_highpass_energy_in_border_blocks_than_periodic():
-    levels, step = 2, 4
+    levels = 2
     img = _smooth_image(64, 96)
-    energies = {}
-    for boundary in BOUNDARIES:
-        coeffs = W.wpt(img, levels, boundary)[0]  # (16, 16, 24)
-        high = coeffs[1:]  # every band but low-low
-        border = torch.ones(high.shape[1:], dtype=torch.bool)
-        border[2:-2, 2:-2] = False
-        energies[boundary] = high[:, border].pow(2).sum().item()
-        # interior blocks do not see the boundary rule at all
-        interior = coeffs[:, 4:-4, 4:-4]
-        energies[boundary + "_interior"] = interior
-    assert energies["symmetric"] < 0.1 * energies["periodic"]
-    assert torch.allclose(energies["symmetric_interior"], energies["periodic_interior"], atol=1e-5)
+    coeffs = {b: W.wpt(img, levels, b)[0] for b in BOUNDARIES}  # (16 bands, 16, 24) each
+    border = torch.ones(16, 24, dtype=torch.bool)
+    border[2:-2, 2:-2] = False
+    energy = {b: c[1:, border].pow(2).sum().item() for b, c in coeffs.items()}  # all but low-low
+    assert energy["symmetric"] < 0.1 * energy["periodic"]
+    # blocks away from the edges do not see the boundary rule at all
+    inner = (slice(None), slice(4, -4), slice(4, -4))
+    assert torch.allclose(coeffs["symmetric"][inner], coeffs["periodic"][inner], atol=1e-5)
 
 
 # --- gradients -------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Why hand-written: PyWavelets, pytorch_wavelets and ptwt do not offer a fast, differentiable,
 critically sampled *packet* transform in three dimensions. PyWavelets remains the reference for
-the filters: the tests check that one level of :func:`packet_1d` equals ``pywt.dwt(...,
-"bior4.4", mode="periodization")`` up to the documented phase.
+the filters: the tests check that one level of :func:`lift_forward` equals ``pywt.dwt(...,
+"bior4.4", mode="periodization")``.
 
 Definition (the normative one, used by the ``.wlc`` format):
 
@@ -21,10 +21,14 @@ Definition (the normative one, used by the ``.wlc`` format):
   with ``B = 2**J``. Separable filters commute, so this equals splitting all axes per level.
 
 Speed: the lifting form is exact at boundaries but makes ~12 passes over memory per level. The
-*fast* path computes the same J-level 1D packet transform as one strided convolution with the
-``2**J`` equivalent filters (derived from the lifting code itself on impulses), then overwrites
-the few boundary blocks with values from lifting run on a short prefix/suffix. The result equals
-the lifting path to float rounding (tested), at a fraction of the memory traffic.
+*fast* path (:func:`analysis_axis`, :func:`synthesis_axis`) computes the same J-level 1D packet
+transform along one axis as a single polyphase convolution (the ``2**J`` samples of each block
+are the input channels, the ``2**J`` bands the output channels; the equivalent filters are
+derived from the lifting code itself on impulses), then overwrites the few boundary blocks with
+values from lifting run on a short prefix/suffix. :func:`wpt_project` further fuses the last
+stage with the encoder's 1x1 projection. Results equal the lifting path to float rounding
+(tested), at a fraction of the memory traffic: on a 4.1 MP RGB photo the 2D transform takes
+~0.2 s on 2 CPU cores, against ~0.85 s for lifting.
 """
 
 from __future__ import annotations
