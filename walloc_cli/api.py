@@ -25,7 +25,7 @@ from walloc_cli.errors import FormatError, InputError, WallocError
 from walloc_cli.images import ImageData, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.payload import PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes
+from walloc_cli.payload import PAYLOAD_CODECS, WEBP_METHOD, WEBP_QUALITY, PayloadError, chunk_rows, decode_planes, encode_planes
 from walloc_cli.registry import default_model, load_by_identity, load_model
 
 MAX_SIDE = 16383 * 8  # 131064: a latent row (side / 2**J) must fit one WebP image (16383)
@@ -87,7 +87,7 @@ def _encode_alpha(alpha: np.ndarray, bit_depth: int, payload: str) -> tuple[dict
     codec = "webp" if payload == "webp" and fits_webp else "png"
     image = Image.fromarray(np.ascontiguousarray(alpha.astype(np.uint16 if bit_depth == 16 else np.uint8)))
     if codec == "webp":
-        image.save(buffer, format="WEBP", lossless=True, quality=50, method=4)
+        image.save(buffer, format="WEBP", lossless=True, quality=WEBP_QUALITY, method=WEBP_METHOD)
     else:
         image.save(buffer, format="PNG", compress_level=9)
     return {"codec": codec, "bit_depth": bit_depth}, Chunk("ALPH", buffer.getvalue())

@@ -1,0 +1,71 @@
+"""Reference .wlc files in formats/reference/ must keep decoding, and the writer must keep
+producing the same header bytes for the same input (the compatibility promise of format v1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from walloc_cli import __version__
+from walloc_cli.api import decode_image, encode_image
+from walloc_cli.container import dumps, loads
+from walloc_cli.images import read_image
+from walloc_cli.payload import decode_planes
+
+REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference"
+INDEX = json.loads((REFERENCE / "index.json").read_text())
+
+
+def _header_bytes(data: bytes) -> bytes:
+    """Signature, version, header length, header JSON and its CRC."""
+    length = int.from_bytes(data[10:14], "little")
+    return data[: 14 + length + 4]
+
+
+def _latents(data: bytes) -> np.ndarray:
+    header, chunks = loads(data)
+    latent = header["latent"]
+    return decode_planes([c.data for c in chunks if c.type == "LATN"], tuple(latent["shape"]), latent["bits"], latent["payload"])
+
+
+def test_there_are_reference_files_for_each_shipped_image_model() -> None:
+    assert {case["model"] for case in INDEX.values()} >= {"rgb-16x", "rgb-4x"}
+    assert {case["payload"] for case in INDEX.values()} == {"webp", "png"}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_reference_file_decodes_to_its_recorded_output(name: str) -> None:
+    decoded = decode_image((REFERENCE / f"{name}.wlc").read_bytes())
+    expected = read_image(REFERENCE / f"{name}.out.png")
+    assert decoded.mode == expected.mode and decoded.bit_depth == expected.bit_depth
+    assert (decoded.height, decoded.width) == (expected.height, expected.width)
+    peak = 2**decoded.bit_depth - 1
+    difference = np.abs(np.round(decoded.pixels * peak) - np.round(expected.pixels * peak))
+    # float rounding on another CPU may move a sample by one level, never more
+    assert difference.max() <= 1
+    assert (difference == 0).mean() > 0.99
+    if expected.alpha is not None:
+        assert np.array_equal(decoded.alpha, expected.alpha)
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_reference_header_bytes_are_canonical(name: str) -> None:
+    data = (REFERENCE / f"{name}.wlc").read_bytes()
+    header, _ = loads(data)
+    assert _header_bytes(data) == _header_bytes(dumps(header, []))
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_encoder_reproduces_reference_header_and_latents(name: str) -> None:
+    case = INDEX[name]
+    reference = (REFERENCE / f"{name}.wlc").read_bytes()
+    fresh = encode_image(read_image(REFERENCE / f"{name}.src.png"), model=case["model"], payload=case["payload"])
+    ref_header, _ = loads(reference)
+    expected = _header_bytes(dumps({**ref_header, "encoder": f"walloc {__version__}"}, []))
+    assert _header_bytes(fresh) == expected  # byte for byte, only the version string may differ
+    old, new = _latents(reference), _latents(fresh)
+    assert old.shape == new.shape
+    assert np.abs(old - new).max() <= 1 and (old == new).mean() > 0.99
