@@ -8,6 +8,8 @@ output file (temporary ``.part`` files included).
 from __future__ import annotations
 
 import copy
+import io
+import os
 import json
 import subprocess
 import sys
@@ -493,3 +495,36 @@ def test_subprocess_help_and_version(tmp_path: Path) -> None:
     done = run("--version", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout.strip() == f"walloc {__version__}"
+
+
+# ---------------------------------------------------------------------------------------------
+# pipes: "-" is standard input / standard output
+
+
+def test_pipes_compress_stdout_then_decompress_stdin(tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    Image.fromarray(_pipe_photo()).save(src)
+    compressed = subprocess.run([sys.executable, "-m", "walloc_cli", "compress", str(src), "-o", "-"], capture_output=True, check=True)
+    assert compressed.stdout.startswith(MAGIC)
+    assert "bpp" in compressed.stderr.decode()  # the report goes to stderr when stdout is data
+    decoded = subprocess.run([sys.executable, "-m", "walloc_cli", "decompress", "-"], input=compressed.stdout, capture_output=True, check=True)
+    image = Image.open(io.BytesIO(decoded.stdout))
+    assert image.format == "PNG" and image.size == (40, 24) and image.mode == "RGB"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # nothing written beside
+
+
+def test_pipe_from_stdin_to_a_file_has_normal_permissions(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(_pipe_photo()).save(buffer, format="PNG")
+    out = tmp_path / "x.wlc"
+    subprocess.run([sys.executable, "-m", "walloc_cli", "compress", "-", "-o", str(out)], input=buffer.getvalue(), capture_output=True, check=True)
+    assert out.read_bytes().startswith(MAGIC)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def _pipe_photo() -> np.ndarray:
+    yy, xx = np.mgrid[0:24, 0:40]
+    base = 120 + 50 * np.sin(xx / 4.0) + 30 * np.cos(yy / 3.0)
+    return np.clip(np.stack([base, base * 0.9, 255 - base], axis=-1), 0, 255).astype(np.uint8)

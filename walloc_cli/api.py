@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, WallocError
-from walloc_cli.images import ImageData, read_image, write_image
+from walloc_cli.images import ImageData, image_bytes, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.payload import PAYLOAD_CODECS, WEBP_METHOD, WEBP_QUALITY, PayloadError, chunk_rows, decode_planes, encode_planes
@@ -270,9 +271,39 @@ def quantized(image: ImageData) -> np.ndarray:
     return np.round(np.clip(image.pixels, 0, 1) * peak)
 
 
-# --- files -----------------------------------------------------------------------------------
+# --- files ---------------------------------------------------------------------------------
+STDIO = "-"  # as a path: standard input / standard output
+
+
 def default_output(src: Path, suffix: str) -> Path:
-    return src.with_suffix(suffix)
+    """``photo.png`` -> ``photo.wlc`` beside it; data read from standard input goes to standard output."""
+    return Path(STDIO) if str(src) == STDIO else src.with_suffix(suffix)
+
+
+def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    if str(dst) == STDIO:
+        return
+    if str(src) != STDIO and dst.resolve() == src.resolve():
+        raise InputError("output would overwrite the input")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
+
+
+def _read_input_image(src: Path) -> ImageData:
+    """Read an image file, or standard input when ``src`` is ``-`` (sniffed like a file)."""
+    if str(src) != STDIO:
+        return read_image(src)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="walloc-") as folder:
+        spooled = Path(folder) / "stdin"
+        spooled.write_bytes(sys.stdin.buffer.read())
+        return read_image(spooled)
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def compress_file(
@@ -284,19 +315,19 @@ def compress_file(
     overwrite: bool = False,
     measure: bool = True,
 ) -> CompressReport:
-    """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``)."""
+    """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``); ``-`` is stdin/stdout."""
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
-    if dst.resolve() == src.resolve():
-        raise InputError("output would overwrite the input")
-    if dst.exists() and not overwrite:
-        raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
-    image = read_image(src)
+    _check_output(src, dst, overwrite)
+    image = _read_input_image(src)
     started = time.perf_counter()
     data = encode_image(image, model=model, payload=payload)
     seconds = time.perf_counter() - started
-    with atomic_output(dst, overwrite=overwrite) as handle:
-        handle.write(data)
+    if str(dst) == STDIO:
+        _write_stdout(data)
+    else:
+        with atomic_output(dst, overwrite=overwrite) as handle:
+            handle.write(data)
     header = WlcReader(io.BytesIO(data)).header
     report = CompressReport(
         input=str(src),
@@ -315,17 +346,21 @@ def compress_file(
 
 
 def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None) -> DecompressReport:
-    """Decompress ``src`` (.wlc) into an image file; format from ``dst``'s extension, PNG by default."""
+    """Decompress ``src`` (.wlc) into an image file; format from ``dst``'s extension, PNG by
+    default. ``-`` reads standard input / writes PNG to standard output."""
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, ".png")
-    if dst.resolve() == src.resolve():
-        raise InputError("output would overwrite the input")
-    if dst.exists() and not overwrite:
-        raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
+    _check_output(src, dst, overwrite)
     started = time.perf_counter()
-    with open(src, "rb") as handle:
-        image = decode_image(handle, model=model)
-    write_image(dst, image, overwrite=overwrite)
+    if str(src) == STDIO:
+        image = decode_image(sys.stdin.buffer, model=model)
+    else:
+        with open(src, "rb") as handle:
+            image = decode_image(handle, model=model)
+    if str(dst) == STDIO:
+        _write_stdout(image_bytes(image, "PNG"))
+    else:
+        write_image(dst, image, overwrite=overwrite)
     return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)
 
 

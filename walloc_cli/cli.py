@@ -81,8 +81,8 @@ def _root(
 
 @app.command()
 def compress(
-    inputs: list[Path] = typer.Argument(..., help="Images to compress (PNG, JPEG, TIFF, WebP, BMP)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only). Default: input name with .wlc."),
+    inputs: list[Path] = typer.Argument(..., help="Images to compress (PNG, JPEG, TIFF, WebP, BMP); - reads standard input."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); - writes standard output. Default: input name with .wlc (standard output for standard input)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model name (see `walloc models`) or path to a model card .json."),
     payload: str = typer.Option("webp", "--payload", help="Lossless coder of the latents: webp or png."),
@@ -100,11 +100,12 @@ def compress(
         if report is None:
             failed += 1
             continue
+        console = err if report.output == "-" else out  # stdout carries the data
         if json_out:
-            out.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
+            console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
             continue
         quality = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
-        out.print(
+        console.print(
             f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.bpp:.3f} bpp  "
             f"{report.ratio:.1f}:1  {quality}  DR {report.reduction:g}x  {report.seconds:.2f} s",
             markup=False, soft_wrap=True,
@@ -114,8 +115,8 @@ def compress(
 
 @app.command()
 def decompress(
-    inputs: list[Path] = typer.Argument(..., help=".wlc files to decode."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format (.png .tif .webp .bmp .jpg). Default: input name with .png."),
+    inputs: list[Path] = typer.Argument(..., help=".wlc files to decode; - reads standard input."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format (.png .tif .webp .bmp .jpg); - writes PNG to standard output. Default: input name with .png (standard output for standard input)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model card .json to use besides the shipped models (for files made with your own model; its SHA-256 must match the file's)."),
 ) -> None:
@@ -130,7 +131,8 @@ def decompress(
         if report is None:
             failed += 1
             continue
-        out.print(f"{src} -> {report.output}  {report.width}x{report.height} {report.mode}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
+        console = err if report.output == "-" else out  # stdout carries the data
+        console.print(f"{src} -> {report.output}  {report.width}x{report.height} {report.mode}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
 
 

@@ -640,6 +640,16 @@ def write_image(path: Path, data: ImageData, overwrite: bool = False) -> None:
         handle.write(payload)
 
 
+def image_bytes(data: ImageData, fmt: str = "PNG") -> bytes:
+    """Encode ``data`` in memory as ``fmt`` (``PNG``, ``TIFF``, ``WEBP``, ``BMP``, ``JPEG``).
+
+    What :func:`write_image` writes, for streams (e.g. standard output).
+    """
+    if fmt not in set(OUTPUT_EXTENSIONS.values()):
+        raise InputError(f"unsupported output format {fmt!r}")
+    return _encode(data, fmt, _output_mode(data.mode, fmt))
+
+
 def _quantise(pixels: np.ndarray, depth: int) -> np.ndarray:
     """``(C, H, W)`` floats in [0, 1] -> ``(H, W, C)`` uint8/uint16, rounded to nearest."""
     if not np.isfinite(pixels).all():

@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, overwrite: bool = False) -> Iterator[IO[bytes]]:
     """Yield a binary file in ``path``'s folder; on success rename it onto ``path``.
@@ -21,6 +27,8 @@ def atomic_output(path: Path, overwrite: bool = False) -> Iterator[IO[bytes]]:
         raise FileExistsError(f"{path}: already exists (use -f to overwrite)")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
+        # mkstemp creates 0600; give the output the permissions a plain open() would (umask).
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
