@@ -183,6 +183,44 @@ def _polyphase_weights(levels: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     return w_ana, w_syn, reach
 
 
+@functools.lru_cache(maxsize=None)
+def _boundary_matrices(levels: int) -> dict[str, torch.Tensor]:
+    """Exact symmetric-boundary maps for the first/last ``E`` blocks, as small matrices.
+
+    Lifting is linear, so "run lifting on a prefix of ``2E`` blocks and keep the first ``E``" is
+    a fixed matrix; applying it is one small matmul instead of a dozen passes of lifting.
+    ``analysis_head``/``analysis_tail``: ``(2E*B samples, B*E)`` with output index ``b*E + e``.
+    ``synthesis_head``/``synthesis_tail``: ``(B*2E coefficients, E*B samples)`` with input index
+    ``b*2E + k``.
+    """
+    step = 2**levels
+    edge = _boundary_blocks(levels)
+    span = 2 * edge * step
+    responses = packet_lifting(torch.eye(span, dtype=torch.float64), levels)  # (span, B, 2E)
+    units = torch.eye(step * 2 * edge, dtype=torch.float64).reshape(-1, step, 2 * edge)
+    signals = packet_lifting_inverse(units, levels)  # (B*2E, span)
+    return {
+        "analysis_head": responses[..., :edge].reshape(span, -1).float(),
+        "analysis_tail": responses[..., -edge:].reshape(span, -1).float(),
+        "synthesis_head": signals[:, : edge * step].float(),
+        "synthesis_tail": signals[:, -edge * step :].float(),
+    }
+
+
+def _boundary_analysis(x: torch.Tensor, axis: int, levels: int, end: str) -> torch.Tensor:
+    """Exact coefficients of the first (``end="head"``) or last ``E`` blocks along ``axis``.
+
+    ``x``: ``(N, C, *S)``. Returns ``(N, C, B, *S')`` with ``E`` blocks along ``axis``.
+    """
+    step, edge = 2**levels, _boundary_blocks(levels)
+    span = 2 * edge * step
+    n = x.shape[2 + axis]
+    part = x.narrow(2 + axis, 0 if end == "head" else n - span, span).movedim(2 + axis, -1)
+    matrix = _boundary_matrices(levels)[f"analysis_{end}"].to(x.dtype)
+    coeffs = (part @ matrix).unflatten(-1, (step, edge))  # (N, C, ..., B, E)
+    return coeffs.movedim(-2, 2).movedim(-1, 3 + axis)
+
+
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
@@ -221,15 +259,11 @@ def analysis_axis(x: torch.Tensor, axis: int, levels: int, boundary: Boundary = 
     padding = [0] * dims
     padding[axis] = reach
     out = _CONV[dims](phases, _axis_kernel(w_ana.to(x.dtype), dims, axis), padding=tuple(padding))
-    # Boundary blocks: lifting on a short prefix/suffix gives the exact symmetric-extension values.
-    span = 2 * edge * step
-    for index, part in ((slice(0, edge), x.narrow(2 + axis, 0, span)), (slice(blocks - edge, blocks), x.narrow(2 + axis, n - span, span))):
-        exact = packet_lifting(part.movedim(2 + axis, -1).contiguous(), levels, boundary)  # (N, C, ..., B, 2E)
-        exact = exact[..., :edge] if index.start == 0 else exact[..., -edge:]
-        exact = exact.movedim(-2, 2).movedim(-1, 3 + axis).flatten(0, 1)  # (N*C, B, *S' with E)
+    # Boundary blocks: exact symmetric-extension values from the small boundary matrices.
+    for end, index in (("head", slice(0, edge)), ("tail", slice(blocks - edge, blocks))):
         target = [slice(None)] * (2 + dims)
         target[2 + axis] = index
-        out[tuple(target)] = exact
+        out[tuple(target)] = _boundary_analysis(x, axis, levels, end).flatten(0, 1)
     return out.reshape(n_batch, channels * step, *out.shape[2:])
 
 
@@ -254,11 +288,12 @@ def synthesis_axis(coeffs: torch.Tensor, axis: int, levels: int, boundary: Bound
     flat = bands.reshape(n_batch * channels, step, *spatial)
     phases = _CONV[dims](flat, _axis_kernel(w_syn.to(coeffs.dtype), dims, axis), padding=tuple(padding))
     span = 2 * edge
-    for index, part in ((slice(0, edge), flat.narrow(2 + axis, 0, span)), (slice(blocks - edge, blocks), flat.narrow(2 + axis, blocks - span, span))):
-        moved = part.movedim(1, -1).movedim(1 + axis, -1).contiguous()  # (N*C, ..., B, 2E)
-        exact = packet_lifting_inverse(moved, levels, boundary)  # (N*C, ..., 2E*B)
-        exact = exact[..., : edge * step] if index.start == 0 else exact[..., -edge * step :]
-        exact = exact.unflatten(-1, (edge, step)).movedim(-1, 1).movedim(-1, 2 + axis)  # (N*C, B, *S' with E)
+    matrices = _boundary_matrices(levels)
+    for end, index, start in (("head", slice(0, edge), 0), ("tail", slice(blocks - edge, blocks), blocks - span)):
+        part = flat.narrow(2 + axis, start, span).movedim(1 + 1 + axis, -1).movedim(1, -1)  # (N*C, ..., 2E, B)
+        part = part.transpose(-1, -2).flatten(-2)  # (N*C, ..., B*2E): index b*2E + k
+        samples = part @ matrices[f"synthesis_{end}"].to(coeffs.dtype)  # (N*C, ..., E*B)
+        exact = samples.unflatten(-1, (edge, step)).movedim(-1, 1).movedim(-1, 2 + axis)  # (N*C, B, *S' with E)
         target = [slice(None)] * (2 + dims)
         target[2 + axis] = index
         phases[tuple(target)] = exact
@@ -325,12 +360,16 @@ def wpt_project(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.
     phases = view.movedim(3, 2).reshape(n_batch, channels * rest * step, blocks, *partial.shape[3:])
     padding = (reach,) + (0,) * (dims - 1)
     out = _CONV[dims](phases, kernel, bias, padding=padding)
-    span = 2 * edge * step
     conv_w = weight.reshape(latent, -1, *([1] * dims))
-    head = _CONV[dims](wpt(x.narrow(2, 0, span), levels, boundary), conv_w, bias)
-    tail = _CONV[dims](wpt(x.narrow(2, spatial[0] - span, span), levels, boundary), conv_w, bias)
-    out[:, :, :edge] = head[:, :, :edge]
-    out[:, :, -edge:] = tail[:, :, -edge:]
+    # Boundary rows along axis 0: exact coefficients from the boundary matrices, then project.
+    ends = []
+    for end in ("head", "tail"):
+        coeffs = _boundary_analysis(partial, 0, levels, end)  # (N, C*rest, B, ...): reorder to wpt's (c, b0, rest)
+        coeffs = coeffs.unflatten(1, (channels, rest)).transpose(2, 3).flatten(1, 3)
+        ends.append(_CONV[dims](coeffs, conv_w, bias))
+    head, tail = ends
+    out[:, :, :edge] = head
+    out[:, :, -edge:] = tail
     return out
 
 
