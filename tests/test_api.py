@@ -460,3 +460,15 @@ def test_is_wlc_sniffs_content_not_extension(rgb_png: Path, tmp_path: Path) -> N
     fake = tmp_path / "fake.wlc"
     fake.write_bytes(rgb_png.read_bytes())
     assert not api.is_wlc(fake)
+
+
+def test_effort_changes_bytes_never_pixels() -> None:
+    yy, xx = np.mgrid[0:64, 0:80]
+    base = 128 + 60 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
+    rgb = np.clip(np.stack([base, 0.7 * base + 30, 255 - base], axis=-1), 0, 255).astype(np.uint8)
+    image = image_from_array(rgb)
+    fast, small = encode_image(image, effort=0), encode_image(image, effort=6)
+    assert len(small) < len(fast)
+    assert np.array_equal(decode_image(fast).pixels, decode_image(small).pixels)
+    with pytest.raises(InputError, match="effort"):
+        encode_image(image, effort=7)

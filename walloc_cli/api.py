@@ -26,7 +26,7 @@ from walloc_cli.errors import FormatError, InputError, WallocError
 from walloc_cli.images import ImageData, image_bytes, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.payload import PAYLOAD_CODECS, WEBP_METHOD, WEBP_QUALITY, PayloadError, chunk_rows, decode_planes, encode_planes
+from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.registry import default_model, load_by_identity, load_model
 
 MAX_SIDE = 16383 * 8  # 131064: a latent row (side / 2**J) must fit one WebP image (16383)
@@ -77,7 +77,7 @@ def _raw_bytes(image: ImageData) -> int:
 
 
 # --- alpha -----------------------------------------------------------------------------------
-def _encode_alpha(alpha: np.ndarray, bit_depth: int, payload: str) -> tuple[dict[str, Any], Chunk | None]:
+def _encode_alpha(alpha: np.ndarray, bit_depth: int, payload: str, effort: int) -> tuple[dict[str, Any], Chunk | None]:
     """Alpha is coded losslessly on its own: exact masks matter more than their few bytes."""
     from PIL import Image
 
@@ -88,7 +88,7 @@ def _encode_alpha(alpha: np.ndarray, bit_depth: int, payload: str) -> tuple[dict
     codec = "webp" if payload == "webp" and fits_webp else "png"
     image = Image.fromarray(np.ascontiguousarray(alpha.astype(np.uint16 if bit_depth == 16 else np.uint8)))
     if codec == "webp":
-        image.save(buffer, format="WEBP", lossless=True, quality=WEBP_QUALITY, method=WEBP_METHOD)
+        image.save(buffer, format="WEBP", lossless=True, **webp_settings(effort))
     else:
         image.save(buffer, format="PNG", compress_level=9)
     return {"codec": codec, "bit_depth": bit_depth}, Chunk("ALPH", buffer.getvalue())
@@ -116,14 +116,19 @@ def _decode_alpha(spec: dict[str, Any], chunk: bytes | None, shape: tuple[int, i
 
 
 # --- in-memory codec -------------------------------------------------------------------------
-def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0) -> bytes:
+def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int = DEFAULT_EFFORT) -> bytes:
     """Compress an image to ``.wlc`` bytes.
+
+    ``effort`` 0..6 is the lossless WebP effort for the latents (as ``cwebp -z``): higher is
+    smaller and slower; it changes the bytes, never the decoded pixels.
 
     Gray images are coded through the RGB model with the gray plane in all three channels
     (decoding averages them back).
     """
     if payload not in PAYLOAD_CODECS:
         raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    if not 0 <= effort <= 6:
+        raise InputError(f"effort must be 0..6, got {effort}")
     codec, card = load_model(model or default_model("image"))
     if card.modality != "image":
         raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
@@ -137,10 +142,10 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         raise InputError(f"model {card.name!r} codes {codec.cfg.channels} channels, the image has {pixels.shape[0]}")
     x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None] - 0.5
     q = codec.encode(x, step)[0].numpy()
-    chunks = [Chunk("LATN", data) for data in encode_planes(q, codec.cfg.bits, payload)]  # type: ignore[arg-type]
+    chunks = [Chunk("LATN", data) for data in encode_planes(q, codec.cfg.bits, payload, effort)]  # type: ignore[arg-type]
     alpha_spec: dict[str, Any] | None = None
     if image.alpha is not None:
-        alpha_spec, alpha_chunk = _encode_alpha(image.alpha, image.bit_depth, payload)
+        alpha_spec, alpha_chunk = _encode_alpha(image.alpha, image.bit_depth, payload, effort)
         if alpha_chunk is not None:
             chunks.append(alpha_chunk)
     if image.icc_profile:
@@ -314,6 +319,7 @@ def compress_file(
     payload: str = "webp",
     overwrite: bool = False,
     measure: bool = True,
+    effort: int = DEFAULT_EFFORT,
 ) -> CompressReport:
     """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``); ``-`` is stdin/stdout."""
     src = Path(src)
@@ -321,7 +327,7 @@ def compress_file(
     _check_output(src, dst, overwrite)
     image = _read_input_image(src)
     started = time.perf_counter()
-    data = encode_image(image, model=model, payload=payload)
+    data = encode_image(image, model=model, payload=payload, effort=effort)
     seconds = time.perf_counter() - started
     if str(dst) == STDIO:
         _write_stdout(data)

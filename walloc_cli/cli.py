@@ -86,6 +86,7 @@ def compress(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model name (see `walloc models`) or path to a model card .json."),
     payload: str = typer.Option("webp", "--payload", help="Lossless coder of the latents: webp or png."),
+    effort: int = typer.Option(4, "-e", "--effort", min=0, max=6, help="Lossless WebP effort for the latents, 0 (fastest) to 6 (smallest); decoded pixels are the same."),
     no_psnr: bool = typer.Option(False, "--no-psnr", help="Skip the decode that measures PSNR."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
 ) -> None:
@@ -96,7 +97,7 @@ def compress(
         raise typer.BadParameter("-o/--output takes one input; drop it to write beside each input", param_hint="-o")
     failed = 0
     for src in inputs:
-        report = _guard(src, lambda: compress_file(src, output, model=model, payload=payload, overwrite=force, measure=not no_psnr))
+        report = _guard(src, lambda: compress_file(src, output, model=model, payload=payload, overwrite=force, measure=not no_psnr, effort=effort))
         if report is None:
             failed += 1
             continue

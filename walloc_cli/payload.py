@@ -25,11 +25,20 @@ from walloc_cli.errors import WallocError
 PayloadCodec = Literal["webp", "png"]
 PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png")
 MAX_SIDE = 16383  # WebP's largest width/height
-# WebP lossless effort: method 4 / quality 50 codes the latents of the 8 test photos 2% larger
+# WebP lossless effort (default 4 = method 4 / quality 50) codes the latents of the 8 test photos 2% larger
 # than method 6 in 1/20 of the time, and 1.2% smaller than method 3 (bench/payload_effort.py).
 # Decoding speed does not depend on it.
-WEBP_METHOD = 4
-WEBP_QUALITY = 50
+DEFAULT_EFFORT = 4
+# libwebp lossless: ``method`` picks the search, ``quality`` how hard it tries; paired as cwebp -z does.
+_EFFORT_SETTINGS = {0: (0, 0), 1: (1, 10), 2: (2, 25), 3: (3, 40), 4: (4, 50), 5: (5, 75), 6: (6, 100)}
+
+
+def webp_settings(effort: int) -> dict[str, int]:
+    """Pillow WebP-lossless save options for ``effort`` 0 (fastest) .. 6 (smallest)."""
+    if effort not in _EFFORT_SETTINGS:
+        raise ValueError(f"effort must be 0..6, got {effort}")
+    method, quality = _EFFORT_SETTINGS[effort]
+    return {"method": method, "quality": quality}
 
 
 class PayloadError(WallocError, ValueError):
@@ -72,8 +81,12 @@ def chunk_rows(shape: tuple[int, ...], bits: int) -> list[int]:
     return [min(MAX_SIDE, rows - start) for start in range(0, rows, MAX_SIDE)]
 
 
-def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp") -> list[bytes]:
-    """Code latents ``q`` ``(L, *S)`` (int) into a list of image byte strings, one per chunk."""
+def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp", effort: int = DEFAULT_EFFORT) -> list[bytes]:
+    """Code latents ``q`` ``(L, *S)`` (int) into a list of image byte strings, one per chunk.
+
+    ``effort`` (0..6) trades encode time for size; the decoder does not need to know it.
+    """
+    settings = webp_settings(effort)
     if not 1 <= bits <= 16:
         raise ValueError(f"bits must be in 1..16, got {bits}")
     limit = (1 << (bits - 1)) - 1 if bits > 1 else 0
@@ -87,7 +100,7 @@ def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp") -> lis
         start += rows
         buffer = io.BytesIO()
         if codec == "webp":
-            image.save(buffer, format="WEBP", lossless=True, quality=WEBP_QUALITY, method=WEBP_METHOD)
+            image.save(buffer, format="WEBP", lossless=True, **settings)
         elif codec == "png":
             image.save(buffer, format="PNG", compress_level=9)
         else:
