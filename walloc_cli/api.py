@@ -182,15 +182,22 @@ def _require(condition: bool, message: str) -> None:
 
 def _int_field(table: dict[str, Any], key: str, low: int, high: int) -> int:
     value = table.get(key)
-    _require(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high, f"{key}={value!r} is not an integer in {low}..{high}")
-    return int(value)
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise FormatError(f"invalid header: {key}={value!r} is not an integer in {low}..{high}")
+    return value
+
+
+def _table(header: dict[str, Any], key: str) -> dict[str, Any]:
+    value = header.get(key)
+    if not isinstance(value, dict):
+        raise FormatError(f"invalid header: missing {key} table")
+    return value
 
 
 def validate_image_header(header: dict[str, Any]) -> None:
     """Check every field the decoder relies on, before anything is allocated."""
     _require(header.get("modality") == "image", f"modality {header.get('modality')!r} is not supported by this walloc (images only)")
-    image, latent, model = header.get("image"), header.get("latent"), header.get("model")
-    _require(isinstance(image, dict) and isinstance(latent, dict) and isinstance(model, dict), "missing image/latent/model tables")
+    image, latent, model = _table(header, "image"), _table(header, "latent"), _table(header, "model")
     height = _int_field(image, "height", 1, MAX_SIDE)
     width = _int_field(image, "width", 1, MAX_SIDE)
     _require(height * width <= MAX_PIXELS, f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")

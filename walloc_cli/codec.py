@@ -16,7 +16,6 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from walloc_cli.wpt import Boundary, crop_to, iwpt, pad_to_multiple, wpt, wpt_project
@@ -61,8 +60,13 @@ class CodecConfig:
         return dataclasses.asdict(self)
 
 
-def _conv(dims: int) -> type[nn.Module]:
-    return {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims]
+ConvNd = nn.Conv1d | nn.Conv2d | nn.Conv3d
+
+
+def _conv(dims: int) -> type[nn.Conv1d] | type[nn.Conv2d] | type[nn.Conv3d]:
+    """The convolution class for spatial rank ``dims`` (1, 2 or 3)."""
+    classes: dict[int, type[nn.Conv1d] | type[nn.Conv2d] | type[nn.Conv3d]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+    return classes[dims]
 
 
 class ResidualBlock(nn.Module):
@@ -90,12 +94,13 @@ class Decoder(nn.Module):
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
         conv = _conv(cfg.dims)
-        self.linear = conv(cfg.latent_dim, cfg.wavelet_channels, 1)
+        self.linear: ConvNd = conv(cfg.latent_dim, cfg.wavelet_channels, 1)
         self.head = conv(cfg.latent_dim, cfg.decoder_channels, 3, padding=1)
         self.blocks = nn.Sequential(*[ResidualBlock(cfg.dims, cfg.decoder_channels) for _ in range(cfg.decoder_blocks)])
         self.act = nn.LeakyReLU(0.1, inplace=True)
-        self.tail = conv(cfg.decoder_channels, cfg.wavelet_channels, 3, padding=1)
+        self.tail: ConvNd = conv(cfg.decoder_channels, cfg.wavelet_channels, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # start as the linear decoder; the CNN adds detail
+        assert self.tail.bias is not None
         nn.init.zeros_(self.tail.bias)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -138,8 +143,8 @@ class WallocCodec(nn.Module):
         super().__init__()
         self.cfg = cfg
         conv = _conv(cfg.dims)
-        self.encoder = conv(cfg.wavelet_channels, cfg.latent_dim, 1)
-        self.decoder = Decoder(cfg)
+        self.encoder: ConvNd = conv(cfg.wavelet_channels, cfg.latent_dim, 1)
+        self.decoder: Decoder = Decoder(cfg)
         self.density = LogisticMixtureDensity(cfg.latent_dim)
         # Companding: u = lmax * erf(z / (s*sqrt 2)) = lmax * (2*Phi(z/s) - 1). The scale s makes
         # the slope at 0 exactly 1, so one integer step equals one unit of z near zero.

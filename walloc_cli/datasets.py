@@ -89,8 +89,8 @@ def build_photo_set(out_dir: Path) -> list[PhotoRecord]:
     records: list[PhotoRecord] = []
     for key, path in _sources():
         split = "test" if key in TEST_PHOTOS else "val" if key in VALIDATION_PHOTOS else "train"
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as source:
+            image = source.convert("RGB")
             factor = _factor(key, image.size)
             if factor > 1:
                 image = image.resize((image.width // factor, image.height // factor), Image.Resampling.LANCZOS)

@@ -746,7 +746,7 @@ def _encode_tiff(array: np.ndarray, out_mode: str, icc: bytes | None) -> bytes:
     if icc:
         options["iccprofile"] = icc
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, array, **options)
+    tifffile.imwrite(buffer, array, **options)  # type: ignore[arg-type]  # options are per-call keyword values
     return buffer.getvalue()
 
 

@@ -103,10 +103,10 @@ def pca_init(model: WallocCodec, x: torch.Tensor, gain: float = 4.0) -> None:
     mean = flat.mean(0)
     _, vectors = torch.linalg.eigh(torch.cov(flat.T))
     top = vectors[:, -model.cfg.latent_dim :].flip(-1).T  # (latent, wavelet), largest first
-    shape = model.encoder.weight.shape
-    model.encoder.weight.copy_((gain * top).reshape(shape).float())
-    model.encoder.bias.copy_((-gain * top @ mean).float())
-    linear = model.decoder.linear
+    encoder, linear = model.encoder, model.decoder.linear
+    assert encoder.bias is not None and linear.bias is not None  # both convs are built with bias
+    encoder.weight.copy_((gain * top).reshape(encoder.weight.shape).float())
+    encoder.bias.copy_((-gain * top @ mean).float())
     linear.weight.copy_((top.T * model.lmax / gain).reshape(linear.weight.shape).float())
     linear.bias.copy_(mean.float())
 
