@@ -7,7 +7,7 @@ an explicit END chunk) and encodec's JSON header (self-describing, no pickle).
 
 Two properties drive most of the code:
 
-* **Streaming both ways.** The writer never seeks, so ``walloc encode - > out.wlc`` works on a
+* **Streaming both ways.** The writer never seeks, so ``walloc compress photo.png -o - | ...`` works on a
   pipe; the reader consumes the stream front to back and yields chunks lazily, so a long
   signal is decoded in bounded memory and a damaged chunk fails only when it is reached.
 * **Hostile input is cheap to refuse.** Every length is checked against a hard limit *before*
