@@ -22,8 +22,8 @@ from walloc_cli.registry import export_model
 from walloc_cli.training import load_checkpoint
 
 
-def measure(name: str, folder: Path) -> dict[str, object]:
-    """Mean bpp / PSNR of the exported model over the photos in ``folder``."""
+def measure(card: str, folder: Path) -> dict[str, object]:
+    """Mean bpp / PSNR of the exported model (its card path) over the photos in ``folder``."""
     from walloc_cli.api import decode_image, encode_image, quantized
     from walloc_cli.images import read_image
     from walloc_cli.metrics import bits_per_pixel, psnr
@@ -33,8 +33,8 @@ def measure(name: str, folder: Path) -> dict[str, object]:
     rows = []
     for path in sorted(folder.glob("*.png")):
         image = read_image(path)
-        data = encode_image(image, model=name)
-        decoded = decode_image(data)
+        data = encode_image(image, model=card)
+        decoded = decode_image(data, model=card)
         rows.append({"photo": path.name, "bpp": bits_per_pixel(len(data), image.height * image.width), "psnr": psnr(quantized(image), quantized(decoded), 255)})
     return {
         "test_set": f"{len(rows)} held-out photos ({folder}, built by scripts/build_photo_set.py; never trained on)",
@@ -69,7 +69,7 @@ def main() -> None:
     if args.note:
         training["note"] = args.note
     card = export_model(model, args.out, args.name, "image", {"training": training})
-    results = measure(args.name, args.test)
+    results = measure(str(args.out / f"{args.name}.json"), args.test)
     data = json.loads((args.out / f"{args.name}.json").read_text())
     data["results"] = results
     (args.out / f"{args.name}.json").write_text(json.dumps(data, indent=2) + "\n")
