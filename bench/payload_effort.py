@@ -1,6 +1,6 @@
 """Lossless-WebP effort for the latent payload: bytes and encode time per method/quality.
 
-Encodes each photo of DIR with the default image model, then codes its latent planes (the
+Encodes each photo of DIR with each shipped image model, then codes its latent planes (the
 RGB-packed layout of walloc_cli/payload.py) with every WebP lossless method, and as PNG.
 Total bytes and total encode seconds over the photos; best of 2 runs.
 
@@ -19,11 +19,18 @@ from PIL import Image
 
 from walloc_cli.images import read_image
 from walloc_cli.payload import _to_plane
-from walloc_cli.registry import default_model, load_model
+from walloc_cli.registry import available_models, load_model
 
 
 def main(folder: Path) -> None:
-    model, _ = load_model(default_model("image"))
+    for card in available_models():
+        if card.modality == "image":
+            print(f"model {card.name}")
+            effort_table(folder, card.name)
+
+
+def effort_table(folder: Path, name: str) -> None:
+    model, _ = load_model(name)
     planes = []
     for path in sorted(folder.glob("*.png")):
         image = read_image(path)

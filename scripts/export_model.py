@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--hardware", default=f"{platform.machine()} CPU, 2 cores, no GPU")
     parser.add_argument("--note", default="")
+    parser.add_argument("--effort", type=int, default=4, help="default lossless WebP effort of the payload (bench/payload_effort.py)")
     args = parser.parse_args()
     meta = json.loads(args.checkpoint.with_name(args.checkpoint.name + ".json").read_text())
     model = WallocCodec(CodecConfig.from_dict(meta["codec"]))
@@ -68,7 +69,7 @@ def main() -> None:
     }
     if args.note:
         training["note"] = args.note
-    card = export_model(model, args.out, args.name, "image", {"training": training})
+    card = export_model(model, args.out, args.name, "image", {"training": training, "payload_effort": args.effort})
     results = measure(str(args.out / f"{args.name}.json"), args.test)
     data = json.loads((args.out / f"{args.name}.json").read_text())
     data["results"] = results

@@ -116,20 +116,23 @@ def _decode_alpha(spec: dict[str, Any], chunk: bytes | None, shape: tuple[int, i
 
 
 # --- in-memory codec -------------------------------------------------------------------------
-def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int = DEFAULT_EFFORT) -> bytes:
+def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None) -> bytes:
     """Compress an image to ``.wlc`` bytes.
 
     ``effort`` 0..6 is the lossless WebP effort for the latents (as ``cwebp -z``): higher is
-    smaller and slower; it changes the bytes, never the decoded pixels.
+    smaller and slower; it changes the bytes, never the decoded pixels. ``None`` takes the
+    model card's ``payload_effort`` (measured per model), else 4.
 
     Gray images are coded through the RGB model with the gray plane in all three channels
     (decoding averages them back).
     """
     if payload not in PAYLOAD_CODECS:
         raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    codec, card = load_model(model or default_model("image"))
+    if effort is None:
+        effort = int(card.card.get("payload_effort", DEFAULT_EFFORT))
     if not 0 <= effort <= 6:
         raise InputError(f"effort must be 0..6, got {effort}")
-    codec, card = load_model(model or default_model("image"))
     if card.modality != "image":
         raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
     limit = 16383 * codec.cfg.block
@@ -326,7 +329,7 @@ def compress_file(
     payload: str = "webp",
     overwrite: bool = False,
     measure: bool = True,
-    effort: int = DEFAULT_EFFORT,
+    effort: int | None = None,
 ) -> CompressReport:
     """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``); ``-`` is stdin/stdout."""
     src = Path(src)

@@ -86,7 +86,7 @@ def compress(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model name (see `walloc models`) or path to a model card .json."),
     payload: str = typer.Option("webp", "--payload", help="Lossless coder of the latents: webp or png."),
-    effort: int = typer.Option(4, "-e", "--effort", min=0, max=6, help="Lossless WebP effort for the latents, 0 (fastest) to 6 (smallest); decoded pixels are the same."),
+    effort: Optional[int] = typer.Option(None, "-e", "--effort", min=0, max=6, help="Lossless WebP effort for the latents, 0 (fastest) to 6 (smallest); decoded pixels are the same. Default: the model's (see `walloc models --json`)."),
     no_psnr: bool = typer.Option(False, "--no-psnr", help="Skip the decode that measures PSNR."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
 ) -> None:

@@ -344,7 +344,14 @@ def wpt_project(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.
     latent = weight.shape[0]
     edge = _boundary_blocks(levels)
     blocks = spatial[0] // step
-    if boundary != "symmetric" or levels == 0 or blocks <= 4 * edge:
+    _, _, reach = _polyphase_weights(levels) if levels else (None, None, 0)
+    # Fusing multiplies the projection by the filter taps: per latent position it costs
+    # latent*wide*taps MACs against wide*step*taps (last stage) + latent*wide unfused. Dense
+    # convolutions run ~2x faster per MAC than the narrow polyphase ones, so fuse only while
+    # fused MACs stay under twice the unfused ones (12 latents: yes; 48 latents: no).
+    taps = 2 * reach + 1
+    fuse = latent * taps <= 2 * (step * taps + latent)
+    if boundary != "symmetric" or levels == 0 or blocks <= 4 * edge or not fuse:
         coeffs = wpt(x, levels, boundary)
         return _CONV[dims](coeffs, weight.reshape(latent, -1, *([1] * dims)), bias)
     partial = x
