@@ -3,7 +3,9 @@
 For every shipped image model and every photo in DIR (default: the held-out test split that
 ``scripts/build_photo_set.py`` writes; no model was trained on it):
 
-* walloc rate = bytes of the whole ``.wlc`` file (header included) * 8 / pixels;
+* walloc rate = bytes of the whole ``.wlc`` file (header included) * 8 / pixels; metadata is
+  left out on both sides (the photos' ICC profiles are dropped before coding, as ``cwebp``
+  drops metadata by default), so both rates count pixels only;
 * PSNR = over the R, G, B samples of the decoded 8-bit image, peak 255;
 * WebP (Pillow/libwebp, ``method=6``) is run at every quality 0..100 and its PSNR at walloc's
   exact bpp is read off WebP's rate-PSNR curve of that photo (linear interpolation between the
@@ -17,6 +19,7 @@ For every shipped image model and every photo in DIR (default: the held-out test
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import platform
@@ -90,7 +93,7 @@ def main() -> None:
         rows = []
         enc_time = dec_time = 0.0
         for path in photos:
-            image = read_image(path)
+            image = dataclasses.replace(read_image(path), icc_profile=None)
             enc, data = timed(lambda: encode_image(image, model=card.name))
             dec, decoded = timed(lambda: decode_image(data))
             enc_time += enc

@@ -10,6 +10,7 @@ photos: bpp of the whole .wlc file, PSNR over the 8-bit RGB samples with peak 25
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 from pathlib import Path
@@ -32,13 +33,13 @@ def measure(card: str, folder: Path) -> dict[str, object]:
     _load.cache_clear()
     rows = []
     for path in sorted(folder.glob("*.png")):
-        image = read_image(path)
+        image = dataclasses.replace(read_image(path), icc_profile=None)  # pixels only, as bench/images.py
         data = encode_image(image, model=card)
         decoded = decode_image(data, model=card)
         rows.append({"photo": path.name, "bpp": bits_per_pixel(len(data), image.height * image.width), "psnr": psnr(quantized(image), quantized(decoded), 255)})
     return {
         "test_set": f"{len(rows)} held-out photos ({folder}, built by scripts/build_photo_set.py; never trained on)",
-        "rate": "bits of the whole .wlc file per pixel (webp payload)",
+        "rate": "bits of the whole .wlc file per pixel (webp payload; ICC metadata dropped)",
         "distortion": "PSNR over R,G,B 8-bit samples, peak 255; mean over photos",
         "bpp": float(np.mean([r["bpp"] for r in rows])),
         "psnr": float(np.mean([r["psnr"] for r in rows])),

@@ -138,7 +138,9 @@ def export_model(model: WallocCodec, out_dir: Path, name: str, modality: str, ex
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{name}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in model.inference_state_dict().items()}
-    save_file(state, str(weights), metadata={"name": name, "format": "walloc-weights-1"})
+    # One metadata key only: safetensors serialises its metadata map in hash order, so two keys
+    # can come out in either order and change the file's SHA-256 between identical exports.
+    save_file(state, str(weights), metadata={"format": "walloc-weights-1"})
     params = {
         "encoder": sum(p.numel() for p in model.encoder.parameters()),
         "decoder": sum(p.numel() for p in model.decoder.parameters()),
