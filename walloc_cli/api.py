@@ -23,13 +23,15 @@ import torch
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, WallocError
-from walloc_cli.images import ImageData, image_bytes, read_image, write_image
+from walloc_cli.images import ImageData, image_bytes, quantise, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
+from walloc_cli.codec import CodecConfig
+from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.registry import default_model, load_by_identity, load_model
 
-MAX_SIDE = 16383 * 8  # 131064: a latent row (side / 2**J) must fit one WebP image (16383)
+MAX_SIDE = PAYLOAD_MAX_SIDE * 8  # 131064: a latent row (side / 2**J, J=3) must fit one WebP image
 MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
 MAX_ICC = 16 << 20  # an ICC profile larger than this is not a real one
 
@@ -71,9 +73,9 @@ class DecompressReport:
     seconds: float
 
 
-def _raw_bytes(image: ImageData) -> int:
-    channels = image.channels + (1 if image.alpha is not None else 0)
-    return image.height * image.width * channels * (2 if image.bit_depth == 16 else 1)
+def _raw_bytes(height: int, width: int, channels: int, has_alpha: bool, bit_depth: int) -> int:
+    """Size of the decoded samples at their native depth: what a compression ratio divides."""
+    return height * width * (channels + int(has_alpha)) * (2 if bit_depth == 16 else 1)
 
 
 # --- alpha -----------------------------------------------------------------------------------
@@ -84,7 +86,7 @@ def _encode_alpha(alpha: np.ndarray, bit_depth: int, payload: str, effort: int) 
     if alpha.min() == alpha.max():
         return {"constant": int(alpha.flat[0]), "bit_depth": bit_depth}, None
     buffer = io.BytesIO()
-    fits_webp = max(alpha.shape) <= 16383 and bit_depth == 8
+    fits_webp = max(alpha.shape) <= PAYLOAD_MAX_SIDE and bit_depth == 8
     codec = "webp" if payload == "webp" and fits_webp else "png"
     image = Image.fromarray(np.ascontiguousarray(alpha.astype(np.uint16 if bit_depth == 16 else np.uint8)))
     if codec == "webp":
@@ -135,7 +137,7 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         raise InputError(f"effort must be 0..6, got {effort}")
     if card.modality != "image":
         raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
-    limit = 16383 * codec.cfg.block
+    limit = min(MAX_SIDE, PAYLOAD_MAX_SIDE * codec.cfg.block)  # what decoders accept
     if max(image.width, image.height) > limit:
         raise InputError(f"image is {image.width}x{image.height}; sides above {limit} pixels are not supported")
     pixels = image.pixels
@@ -228,7 +230,7 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageDat
     reader = WlcReader(stream)
     header = reader.header
     validate_image_header(header)
-    codec, card = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
+    codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
     meta, latent = header["image"], header["latent"]
     block = codec.cfg.block
     expected = [codec.cfg.latent_dim, -(-meta["height"] // block), -(-meta["width"] // block)]
@@ -281,9 +283,9 @@ def _inflate_icc(data: bytes) -> bytes:
 
 
 def quantized(image: ImageData) -> np.ndarray:
-    """Colour samples as the integers a user gets back: ``(C, H, W)`` float64."""
-    peak = 2**image.bit_depth - 1
-    return np.round(np.clip(image.pixels, 0, 1) * peak)
+    """Colour samples as the integers a user gets back (the rule files are written with):
+    ``(C, H, W)`` float64, so differences cannot wrap around."""
+    return np.moveaxis(quantise(image.pixels, image.bit_depth), -1, 0).astype(np.float64)
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -350,8 +352,8 @@ def compress_file(
         output=str(dst),
         n_bytes=len(data),
         pixels=image.height * image.width,
-        raw_bytes=_raw_bytes(image),
-        reduction=float(header["codec"]["channels"] * 2 ** (header["codec"]["dims"] * header["codec"]["levels"]) / header["codec"]["latent_dim"]),
+        raw_bytes=_raw_bytes(image.height, image.width, image.channels, image.alpha is not None, image.bit_depth),
+        reduction=CodecConfig.from_dict(header["codec"]).reduction,
         model=header["model"]["name"],
         seconds=seconds,
         peak=2**image.bit_depth - 1,
@@ -392,19 +394,17 @@ def describe(src: Path) -> dict[str, Any]:
             entry["count"] += 1
             entry["bytes"] += len(chunk.data)
     header = reader.header
+    info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
     if header.get("modality") == "image":
         validate_image_header(header)
-    info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
-    if header.get("modality") == "image" and isinstance(header.get("image"), dict):
         image = header["image"]
-        pixels = int(image.get("width", 0)) * int(image.get("height", 0))
-        info["bpp"] = bits_per_pixel(size, pixels)
-        channels = int(image.get("channels", 3)) + (1 if header.get("alpha") else 0)
-        raw = pixels * channels * (2 if image.get("bit_depth") == 16 else 1)
+        info["bpp"] = bits_per_pixel(size, image["width"] * image["height"])
+        raw = _raw_bytes(image["height"], image["width"], image["channels"], header.get("alpha") is not None, image["bit_depth"])
         info["ratio"] = raw / max(1, size)
-        codec = header.get("codec", {})
-        if codec:
-            info["reduction"] = codec["channels"] * 2 ** (codec["dims"] * codec["levels"]) / codec["latent_dim"]
+        try:
+            info["reduction"] = CodecConfig.from_dict(header["codec"]).reduction
+        except (KeyError, TypeError, ValueError):
+            pass  # "codec" is descriptive; the decoder takes the config from the model card
     return info
 
 

@@ -157,8 +157,11 @@ class WallocCodec(nn.Module):
         """``(N, C, *S)`` signal to companded latent ``u`` ``(N, latent_dim, *ceil(S/2**J))``."""
         padded, shape = pad_to_multiple(x, self.cfg.levels)
         z = self.encoder(wpt(padded, self.cfg.levels, self.cfg.boundary))
-        u = self.lmax * torch.erf(z / (self.compand_scale * math.sqrt(2.0)))
-        return u, shape
+        return self.compand(z), shape
+
+    def compand(self, z: torch.Tensor) -> torch.Tensor:
+        """``u = lmax * erf(z / (s*sqrt 2))``: bounded to ``(-lmax, lmax)``, slope 1 at 0."""
+        return self.lmax * torch.erf(z / (self.compand_scale * math.sqrt(2.0)))
 
     def quantize(self, u: torch.Tensor, step: float = 1.0) -> torch.Tensor:
         """Round ``u`` to multiples of ``step`` and clamp to the integer range; returns int32."""
@@ -181,8 +184,7 @@ class WallocCodec(nn.Module):
         """
         padded, _ = pad_to_multiple(x, self.cfg.levels)
         z = wpt_project(padded, self.cfg.levels, self.encoder.weight, self.encoder.bias, self.cfg.boundary)
-        u = self.lmax * torch.erf(z / (self.compand_scale * math.sqrt(2.0)))
-        return self.quantize(u, step)
+        return self.quantize(self.compand(z), step)
 
     @torch.no_grad()
     def decode(self, q: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

@@ -650,8 +650,11 @@ def image_bytes(data: ImageData, fmt: str = "PNG") -> bytes:
     return _encode(data, fmt, _output_mode(data.mode, fmt))
 
 
-def _quantise(pixels: np.ndarray, depth: int) -> np.ndarray:
-    """``(C, H, W)`` floats in [0, 1] -> ``(H, W, C)`` uint8/uint16, rounded to nearest."""
+def quantise(pixels: np.ndarray, depth: int) -> np.ndarray:
+    """``(C, H, W)`` floats in [0, 1] -> ``(H, W, C)`` uint8/uint16, rounded to nearest.
+
+    The one rule that turns decoded pixels into the samples a user gets back (files and PSNR).
+    """
     if not np.isfinite(pixels).all():
         raise ValueError("pixels contain NaN or infinite values")
     peak = 255 if depth == 8 else 65535
@@ -671,7 +674,7 @@ def _samples(data: ImageData, out_mode: str) -> np.ndarray:
     if data.mode == "1":  # written as L/RGB: thresholded bits become black/white, like "1"
         array = np.where(data.pixels[0] >= 0.5, 255, 0).astype(np.uint8)[..., None]
     else:
-        array = _quantise(data.pixels, data.bit_depth)
+        array = quantise(data.pixels, data.bit_depth)
     if data.alpha is not None:
         array = np.concatenate([array, data.alpha[..., None]], axis=-1)
     colour = MODES[out_mode][0]

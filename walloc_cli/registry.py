@@ -60,15 +60,28 @@ def sha256_file(path: Path) -> str:
 
 
 def read_card(path: Path) -> ModelCard:
-    """Parse a card JSON file; its ``weights`` field is relative to the card's folder."""
+    """Parse a card JSON file; its ``weights`` field is relative to the card's folder.
+
+    Every encode and decode resolves its model through the cards, so a parsed card is reused
+    while the file is unchanged (same size and modification time).
+    """
     try:
-        card = json.loads(Path(path).read_text())
+        stat = Path(path).stat()
+    except OSError as error:
+        raise ModelError(f"model card {path} is unreadable: {error.strerror or error}") from None
+    return _parse_card(Path(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_card(path: Path, mtime_ns: int, size: int) -> ModelCard:
+    try:
+        card = json.loads(path.read_text())
         return ModelCard(
             name=card["name"],
             modality=card["modality"],
             config=CodecConfig.from_dict(card["config"]),
             sha256=card["sha256"],
-            weights=Path(path).parent / card["weights"],
+            weights=path.parent / card["weights"],
             card=card,
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
