@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import sys
 import time
 import zlib
@@ -22,18 +23,22 @@ import torch
 
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
-from walloc_cli.errors import FormatError, InputError, WallocError
+from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
 from walloc_cli.images import ImageData, image_bytes, quantise, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.codec import CodecConfig
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
-from walloc_cli.registry import default_model, load_by_identity, load_model
+from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, search_psnr, search_size, setting_for_quality
+from walloc_cli.registry import ModelCard, default_model, find_card, load_by_identity, load_model
 
 MAX_SIDE = PAYLOAD_MAX_SIDE * 8  # 131064: a latent row (side / 2**J, J=3) must fit one WebP image
 MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
 MAX_ICC = 16 << 20  # an ICC profile larger than this is not a real one
+# Quantisation steps a file may use: below 1/4 the index needs > 10 bits for no visible gain;
+# above 16 an 8-bit model is left with a handful of levels.
+MIN_STEP, MAX_STEP = 0.25, 16.0
 
 
 @dataclasses.dataclass
@@ -50,6 +55,10 @@ class CompressReport:
     seconds: float
     psnr: float | None = None
     peak: int = 255
+    step: float = 1.0
+    quality: float | None = None
+    target: str | None = None  # "psnr 32" / "size 20000" when a search chose the setting
+    target_reached: bool | None = None
 
     @property
     def bpp(self) -> float:
@@ -135,6 +144,8 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         effort = int(card.card.get("payload_effort", DEFAULT_EFFORT))
     if not 0 <= effort <= 6:
         raise InputError(f"effort must be 0..6, got {effort}")
+    if not MIN_STEP <= step <= MAX_STEP:
+        raise InputError(f"quantisation step must be {MIN_STEP}..{MAX_STEP}, got {step}")
     if card.modality != "image":
         raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
     limit = min(MAX_SIDE, PAYLOAD_MAX_SIDE * codec.cfg.block)  # what decoders accept
@@ -147,7 +158,7 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         raise InputError(f"model {card.name!r} codes {codec.cfg.channels} channels, the image has {pixels.shape[0]}")
     x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None] - 0.5
     q = codec.encode(x, step)[0].numpy()
-    chunks = [Chunk("LATN", data) for data in encode_planes(q, codec.cfg.bits, payload, effort)]  # type: ignore[arg-type]
+    chunks = [Chunk("LATN", data) for data in encode_planes(q, codec.index_bits(step), payload, effort)]  # type: ignore[arg-type]
     alpha_spec: dict[str, Any] | None = None
     if image.alpha is not None:
         alpha_spec, alpha_chunk = _encode_alpha(image.alpha, image.bit_depth, payload, effort)
@@ -169,7 +180,7 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         },
         "model": {"name": card.name, "sha256": card.sha256},
         "codec": codec.cfg.to_dict(),
-        "latent": {"shape": list(q.shape), "bits": codec.cfg.bits, "step": float(step), "payload": payload, "chunks": sum(c.type == "LATN" for c in chunks)},
+        "latent": {"shape": list(q.shape), "bits": codec.index_bits(step), "step": float(step), "payload": payload, "chunks": sum(c.type == "LATN" for c in chunks)},
         "normalisation": {"offset": 0.5, "peak": 2**image.bit_depth - 1},
         "alpha": alpha_spec,
     }
@@ -178,6 +189,85 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         for chunk in chunks:
             writer.write_chunk(chunk)
     return out.getvalue()
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+    """What :func:`compress_image` chose and produced. ``psnr`` is known when a search measured it."""
+
+    data: bytes
+    setting: Setting
+    quality: float | None = None
+    psnr: float | None = None
+    target: str | None = None
+    target_reached: bool | None = None
+
+
+def compress_image(
+    image: ImageData,
+    *,
+    quality: float | None = None,
+    model: str | None = None,
+    target_psnr: float | None = None,
+    target_size: int | None = None,
+    payload: str = "webp",
+    effort: int | None = None,
+) -> Encoded:
+    """Compress ``image`` choosing the model and quantisation step (see :mod:`walloc_cli.quality`).
+
+    - ``quality`` 0..100 maps through the shipped ladder of the image's family (``gray`` for
+      one-channel images when gray models ship, else ``rgb``), or across ``model``'s own
+      trained step range when a model is named.
+    - ``target_psnr`` (dB) finds the smallest file reaching it; ``target_size`` (bytes) the best
+      file that fits (never larger; :class:`InputError` when nothing fits).
+    - With none of these: ``model`` at step 1 when a model is named, else the default quality.
+    """
+    if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
+        raise InputError("give at most one of quality, target PSNR and target size")
+    card = find_card(model) if model else None
+    family = _family(image, card)
+    if target_psnr is None and target_size is None:
+        if quality is None and card is not None:
+            setting = Setting(card.name, 1.0)
+        else:
+            quality = DEFAULT_QUALITY if quality is None else float(quality)
+            setting = setting_for_quality(quality, family, card)
+        return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort), setting, quality)
+    reference = quantized(image)
+    peak = 2**image.bit_depth - 1
+
+    def evaluate(setting: Setting) -> Trial:
+        chosen = model if card is not None else setting.model  # a path stays a path
+        data = encode_image(image, chosen, payload, setting.step, effort)
+        return Trial(setting, data, psnr(reference, quantized(decode_image(data, model=model)), peak))
+
+    ranges = candidate_ranges(family, card)
+    if target_psnr is not None:
+        if not 0 < target_psnr < 200 or math.isnan(target_psnr):
+            raise InputError(f"target PSNR must be a positive number of dB, got {target_psnr}")
+        trial, reached = search_psnr(target_psnr, ranges, evaluate)
+        return Encoded(trial.data, trial.setting, None, trial.psnr, f"psnr {target_psnr:g}", reached)
+    assert target_size is not None
+    if target_size < 1:
+        raise InputError(f"target size must be a positive number of bytes, got {target_size}")
+    fitted = search_size(target_size, ranges, evaluate)
+    if fitted is None:
+        smallest = encode_image(image, model or ranges[0].model, payload, ranges[0].step_lo, effort)
+        raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {len(smallest)} bytes")
+    return Encoded(fitted.data, fitted.setting, None, fitted.psnr, f"size {target_size}", True)
+
+
+def _family(image: ImageData, card: ModelCard | None) -> str:
+    """The ladder an image uses: its model's family, else gray for gray images when one ships."""
+    if card is not None:
+        return str(card.card.get("quality", {}).get("family", "gray" if card.config.channels == 1 else "rgb"))
+    if image.channels == 1:
+        try:
+            ladder("gray")
+            return "gray"
+        except ModelError:
+            pass  # no gray models installed: code gray through the RGB models
+    return "rgb"
 
 
 def _require(condition: bool, message: str) -> None:
@@ -213,7 +303,7 @@ def validate_image_header(header: dict[str, Any]) -> None:
     _int_field(latent, "bits", 1, 16)
     _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
     step = latent.get("step")
-    _require(isinstance(step, (int, float)) and 1 <= step <= 2**16, f"step={step!r}")
+    _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r} is not in {MIN_STEP}..{MAX_STEP}")
     shape = latent.get("shape")
     _require(isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and 1 <= n <= MAX_SIDE for n in shape), f"latent shape {shape!r}")
     alpha = header.get("alpha")
@@ -235,7 +325,7 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageDat
     block = codec.cfg.block
     expected = [codec.cfg.latent_dim, -(-meta["height"] // block), -(-meta["width"] // block)]
     _require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
-    _require(latent["bits"] == codec.cfg.bits, "latent bits differ from the model's")
+    _require(latent["bits"] == codec.index_bits(latent["step"]), f"latent bits {latent['bits']} do not match step {latent['step']} for this model")
     latent_chunks: list[bytes] = []
     extra: dict[str, bytes] = {}
     try:
@@ -253,7 +343,7 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageDat
         q = decode_planes(latent_chunks, tuple(expected), latent["bits"], latent["payload"])
     except PayloadError as error:
         raise FormatError(str(error)) from None
-    x_hat = codec.decode(torch.from_numpy(q)[None], (meta["height"], meta["width"]))[0]
+    x_hat = codec.decode(torch.from_numpy(q)[None], (meta["height"], meta["width"]), latent["step"])[0]
     pixels = (x_hat + 0.5).clamp(0, 1).numpy()
     if meta["channels"] == 1:
         pixels = pixels.mean(axis=0, keepdims=True)
@@ -332,14 +422,21 @@ def compress_file(
     overwrite: bool = False,
     measure: bool = True,
     effort: int | None = None,
+    quality: float | None = None,
+    target_psnr: float | None = None,
+    target_size: int | None = None,
 ) -> CompressReport:
-    """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``); ``-`` is stdin/stdout."""
+    """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``); ``-`` is stdin/stdout.
+
+    ``quality``/``target_psnr``/``target_size`` choose the operating point as in :func:`compress_image`.
+    """
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     _check_output(src, dst, overwrite)
     image = _read_input_image(src)
     started = time.perf_counter()
-    data = encode_image(image, model=model, payload=payload, effort=effort)
+    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
+    data = encoded.data
     seconds = time.perf_counter() - started
     if str(dst) == STDIO:
         _write_stdout(data)
@@ -357,8 +454,13 @@ def compress_file(
         model=header["model"]["name"],
         seconds=seconds,
         peak=2**image.bit_depth - 1,
+        step=encoded.setting.step,
+        quality=encoded.quality,
+        target=encoded.target,
+        target_reached=encoded.target_reached,
+        psnr=encoded.psnr,
     )
-    if measure:
+    if measure and report.psnr is None:
         report.psnr = psnr(quantized(image), quantized(decode_image(data, model=model)), report.peak)
     return report
 
@@ -415,6 +517,6 @@ def is_wlc(path: Path) -> bool:
 
 
 __all__ = [
-    "CompressReport", "DecompressReport", "encode_image", "decode_image", "compress_file", "decompress_file",
+    "CompressReport", "DecompressReport", "Encoded", "encode_image", "compress_image", "decode_image", "compress_file", "decompress_file",
     "describe", "is_wlc", "validate_image_header", "WallocError",
 ]

@@ -33,6 +33,15 @@ class CodecConfig:
     decoder_channels: int = 128
     decoder_blocks: int = 4
     boundary: Boundary = "symmetric"
+    # The decoder also sees log2(step) as one extra constant input channel, so that a
+    # variable-rate model can dequantise differently at each step (a value of 4 means
+    # "between 2 and 6" at step 4 but "between 3.5 and 4.5" at step 1).
+    step_input: bool = False
+
+    @property
+    def decoder_inputs(self) -> int:
+        """Channels the decoder takes: the latents, plus the step plane when ``step_input``."""
+        return self.latent_dim + int(self.step_input)
 
     @property
     def wavelet_channels(self) -> int:
@@ -84,7 +93,7 @@ class ResidualBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Latent ``(N, latent_dim, *S)`` to wavelet coefficients ``(N, wavelet_channels, *S)``.
+    """Latent ``(N, decoder_inputs, *S)`` to wavelet coefficients ``(N, wavelet_channels, *S)``.
 
     All convolutions run at latent resolution (``1/2**J`` of the signal per axis), which is what
     keeps CPU decoding fast. A linear 1x1 path carries the coarse reconstruction so the residual
@@ -94,8 +103,8 @@ class Decoder(nn.Module):
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
         conv = _conv(cfg.dims)
-        self.linear: ConvNd = conv(cfg.latent_dim, cfg.wavelet_channels, 1)
-        self.head = conv(cfg.latent_dim, cfg.decoder_channels, 3, padding=1)
+        self.linear: ConvNd = conv(cfg.decoder_inputs, cfg.wavelet_channels, 1)
+        self.head = conv(cfg.decoder_inputs, cfg.decoder_channels, 3, padding=1)
         self.blocks = nn.Sequential(*[ResidualBlock(cfg.dims, cfg.decoder_channels) for _ in range(cfg.decoder_blocks)])
         self.act = nn.LeakyReLU(0.1, inplace=True)
         self.tail: ConvNd = conv(cfg.decoder_channels, cfg.wavelet_channels, 3, padding=1)
@@ -123,7 +132,10 @@ class LogisticMixtureDensity(nn.Module):
         self.logits = nn.Parameter(torch.zeros(channels, components))
 
     def bits(self, u: torch.Tensor, step: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """Total bits of ``u`` ``(N, C, *S)`` quantised with bin width ``step``; scalar tensor."""
+        """Bits of each sample of ``u`` ``(N, C, *S)`` quantised with bin width ``step``: ``(N,)``.
+
+        ``step`` is a number or a tensor broadcastable to ``u`` (one step per sample).
+        """
         shape = (1, u.shape[1]) + (1,) * (u.dim() - 2)
         total = u.new_zeros(u.shape)
         weights = torch.softmax(self.logits, dim=-1)
@@ -133,7 +145,7 @@ class LogisticMixtureDensity(nn.Module):
             upper = torch.sigmoid((u + step / 2 - mean) * inv_scale)
             lower = torch.sigmoid((u - step / 2 - mean) * inv_scale)
             total = total + weights[:, k].view(shape) * (upper - lower)
-        return -torch.log2(total.clamp_min(1e-9)).sum()
+        return -torch.log2(total.clamp_min(1e-9)).flatten(1).sum(1)
 
 
 class WallocCodec(nn.Module):
@@ -163,14 +175,33 @@ class WallocCodec(nn.Module):
         """``u = lmax * erf(z / (s*sqrt 2))``: bounded to ``(-lmax, lmax)``, slope 1 at 0."""
         return self.lmax * torch.erf(z / (self.compand_scale * math.sqrt(2.0)))
 
-    def quantize(self, u: torch.Tensor, step: float = 1.0) -> torch.Tensor:
-        """Round ``u`` to multiples of ``step`` and clamp to the integer range; returns int32."""
-        q = torch.round(u / step) * step
-        return q.clamp(-self.qmax, self.qmax).round().to(torch.int32)
+    def index_max(self, step: float = 1.0) -> int:
+        """Largest magnitude of a latent index at quantisation step ``step`` (``qmax`` at 1)."""
+        return math.ceil(self.qmax / step - 1e-9)
 
-    def synthesis(self, uq: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-        """Quantised latent (float) ``(N, latent_dim, *S')`` to signal cropped to ``shape``."""
+    def index_bits(self, step: float = 1.0) -> int:
+        """Bits of a signed latent index at ``step``: ``cfg.bits`` at 1, one more per halving of it."""
+        return self.index_max(step).bit_length() + 1
+
+    def quantize(self, u: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+        """Indices ``round(u / step)`` clamped to ``±index_max(step)``; int32.
+
+        The payload stores these indices, not the values ``index * step``: a coarse step then
+        leaves a dense alphabet of small integers, which the lossless coder codes compactly.
+        """
+        limit = self.index_max(step)
+        return torch.round(u / step).clamp(-limit, limit).to(torch.int32)
+
+    def synthesis(self, uq: torch.Tensor, shape: tuple[int, ...], step: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """Dequantised latent ``(N, latent_dim, *S')`` (index x step) to signal cropped to ``shape``.
+
+        ``step`` (a number or a per-sample tensor ``(N, 1, ..., 1)``) reaches the decoder only
+        when ``cfg.step_input``.
+        """
         y = uq / self.lmax
+        if self.cfg.step_input:
+            plane = torch.log2(torch.as_tensor(step, dtype=y.dtype, device=y.device))
+            y = torch.cat([y, plane.expand((y.shape[0], 1) + y.shape[2:]) if plane.dim() else plane.expand_as(y[:, :1])], dim=1)
         coeffs = self.decoder(y)
         return crop_to(iwpt(coeffs, self.cfg.levels, self.cfg.boundary), shape)
 
@@ -187,20 +218,21 @@ class WallocCodec(nn.Module):
         return self.quantize(self.compand(z), step)
 
     @torch.no_grad()
-    def decode(self, q: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-        """Integer latents to signal ``(N, C, *shape)``."""
-        return self.synthesis(q.to(torch.float32), shape)
+    def decode(self, q: torch.Tensor, shape: tuple[int, ...], step: float = 1.0) -> torch.Tensor:
+        """Integer latent indices (coded at ``step``) to signal ``(N, C, *shape)``."""
+        return self.synthesis(q.to(torch.float32) * step, shape, step)
 
     # --- training -------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, step: float = 1.0) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, step: float | torch.Tensor = 1.0) -> dict[str, torch.Tensor]:
         """Training pass: additive uniform noise of width ``step`` stands in for rounding.
 
-        Returns ``x_hat`` (same shape as ``x``), ``bits`` (rate-proxy total, scalar) and ``u``.
+        ``step`` is a number or a per-sample tensor ``(N, 1, ..., 1)`` (variable-rate training).
+        Returns ``x_hat`` (same shape as ``x``), ``bits`` (rate proxy per sample, ``(N,)``) and ``u``.
         """
         u, shape = self.analysis(x)
         noisy = u + (torch.rand_like(u) - 0.5) * step
         noisy = noisy.clamp(-self.qmax, self.qmax)
-        x_hat = self.synthesis(noisy, shape)
+        x_hat = self.synthesis(noisy, shape, step)
         return {"x_hat": x_hat, "bits": self.density.bits(noisy, step), "u": u}
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
