@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -46,7 +52,9 @@ def test_train_exports_a_model_that_compress_and_decompress_use(folders: Path) -
     assert result.exit_code == 0, result.output
     card = json.loads((folders / "out" / "tiny.json").read_text())
     assert card["config"]["decoder_channels"] == 8 and card["modality"] == "image"
-    assert set(card["results"]) == {"bpp", "psnr"}
+    points = card["results"]["points"]
+    assert [p["step"] for p in points] == [1.0] and {"bpp", "psnr"} <= set(points[0])
+    assert card["training"]["steps"] == 3 and card["training"]["run_config"]["codec"]["decoder_channels"] == 8
     weights = load_file(str(folders / "out" / "tiny.safetensors"))
     assert not any(k.startswith("density.") for k in weights)  # training-only parts stay out
     src = folders / "val" / "p0.png"
@@ -86,3 +94,85 @@ def test_train_on_an_empty_folder_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", str(tmp_path / "train"), "--name", "x", "-O", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [f"walloc: {tmp_path / 'train'}: no images in {tmp_path / 'train'}"]
+
+
+TINY = ["--decoder-channels", "8", "--decoder-blocks", "1", "--batch", "2", "--crop", "32", "--threads", "1"]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "walloc_cli", *args]
+
+
+def test_a_config_file_trains_and_options_override_it(folders: Path) -> None:
+    config = folders / "run.toml"
+    config.write_text(
+        'name = "from-config"\ntrain_data = "train"\nval_data = "val"\n'
+        "[codec]\nlatent_dim = 6\ndecoder_channels = 8\ndecoder_blocks = 1\n"
+        "[train]\nsteps = 2\nbatch = 2\ncrop = 32\nlam = 0.05\nstep_min = 1.0\nstep_max = 4.0\nvalidate_every = 2\n"
+    )
+    result = CliRunner().invoke(app, ["train", "-c", str(config), "-O", str(folders / "out"), "--steps", "3"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((folders / "out" / "from-config.json").read_text())
+    run = card["training"]["run_config"]
+    assert run["codec"]["latent_dim"] == 6 and run["train"]["lam"] == 0.05  # from the file
+    assert run["train"]["steps"] == 3 and card["training"]["steps"] == 3  # the option won
+    assert card["steps"] == {"min": 1.0, "max": 4.0}
+    sidecar = json.loads((folders / "out" / "from-config.ckpt.safetensors.json").read_text())
+    assert sidecar["run"] == run  # the checkpoint carries the whole config too
+    # a variable-rate model is validated at both ends of its step range and in the middle
+    points = card["results"]["points"]
+    assert [p["step"] for p in points] == [1.0, 2.0, 4.0]
+    assert points[0]["bpp"] > points[2]["bpp"]
+
+
+def test_a_config_with_an_unknown_key_is_refused_in_one_line(folders: Path) -> None:
+    config = folders / "bad.json"
+    config.write_text(json.dumps({"name": "x", "train": {"stpes": 3}}))
+    result = CliRunner().invoke(app, ["train", "-c", str(config), "-O", str(folders / "out")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"walloc: {config}: unknown config keys: train.stpes"]
+
+
+def test_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_run(folders: Path) -> None:
+    """SIGKILL mid-run (no chance to save), resume: the result is bit-identical to a run never
+    interrupted, so nothing beyond the last checkpoint is lost and nothing is repeated wrongly."""
+    common = ["train", str(folders / "train"), "--name", "k", "--steps", "300", "--checkpoint-every", "10", *TINY]
+    clean = subprocess.run(_cli(*common, "-O", str(folders / "clean")), capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    ckpt = folders / "killed" / "k.ckpt.safetensors"
+    sidecar = ckpt.with_name(ckpt.name + ".json")
+    process = subprocess.Popen(_cli(*common, "-O", str(folders / "killed")), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        try:
+            if json.loads(sidecar.read_text())["step"] >= 50:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL  # it really died mid-run
+    killed_at = json.loads(sidecar.read_text())["step"]
+    assert 50 <= killed_at < 300
+    resumed = subprocess.run(_cli(*common, "-O", str(folders / "killed")), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {ckpt} at step {killed_at}" in resumed.stdout
+    a = load_file(str(folders / "clean" / "k.safetensors"))
+    b = load_file(str(folders / "killed" / "k.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_torchrun_with_two_cpu_processes_ends_with_identical_weights(folders: Path) -> None:
+    args = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "walloc_cli",
+        "train", str(folders / "train"), "--name", "ddp", "-O", str(folders / "out"), "--steps", "4", *TINY,
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = json.loads((folders / "out" / "ddp.ckpt.safetensors.json").read_text())
+    assert meta["world_size"] == 2 and meta["step"] == 4
+    digests = meta["rank_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    card = json.loads((folders / "out" / "ddp.json").read_text())
+    assert "x 2 processes (DDP)" in card["training"]["hardware"]
+    assert result.stdout.count("wrote ") == 1  # rank 0 alone exports

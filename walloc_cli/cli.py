@@ -6,12 +6,13 @@ Every command turns domain errors into one line ``walloc: FILE: problem`` on std
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -84,7 +85,10 @@ def compress(
     inputs: list[Path] = typer.Argument(..., help="Images to compress (PNG, JPEG, TIFF, WebP, BMP); - reads standard input."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); - writes standard output. Default: input name with .wlc (standard output for standard input)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model name (see `walloc models`) or path to a model card .json."),
+    quality: Optional[float] = typer.Option(None, "-q", "--quality", help="Quality 0 (smallest) to 100 (best): picks the model and quantisation step. Default: 75, or step 1 of the model given with -m."),
+    target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="DB", help="Search for the smallest file whose PSNR reaches DB (like cwebp -psnr)."),
+    target_size: Optional[int] = typer.Option(None, "--target-size", metavar="BYTES", help="Search for the best file of at most BYTES bytes (like cwebp -size); never larger."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model name (see `walloc models`) or path to a model card .json; -q then spans this model's own step range."),
     payload: str = typer.Option("webp", "--payload", help="Lossless coder of the latents: webp or png."),
     effort: Optional[int] = typer.Option(None, "-e", "--effort", min=0, max=6, help="Lossless WebP effort for the latents, 0 (fastest) to 6 (smallest); decoded pixels are the same. Default: the model's (see `walloc models --json`)."),
     no_psnr: bool = typer.Option(False, "--no-psnr", help="Skip the decode that measures PSNR."),
@@ -95,9 +99,13 @@ def compress(
 
     if output is not None and len(inputs) > 1:
         raise typer.BadParameter("-o/--output takes one input; drop it to write beside each input", param_hint="-o")
+    if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
+        raise typer.BadParameter("give one of -q/--quality, --target-psnr and --target-size", param_hint="-q")
+    if quality is not None and not 0 <= quality <= 100:
+        raise typer.BadParameter(f"{quality:g} is not in 0..100", param_hint="-q")
     failed = 0
     for src in inputs:
-        report = _guard(src, lambda: compress_file(src, output, model=model, payload=payload, overwrite=force, measure=not no_psnr, effort=effort))
+        report = _guard(src, lambda: compress_file(src, output, model=model, payload=payload, overwrite=force, measure=not no_psnr, effort=effort, quality=quality, target_psnr=target_psnr, target_size=target_size))
         if report is None:
             failed += 1
             continue
@@ -105,12 +113,15 @@ def compress(
         if json_out:
             console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
             continue
-        quality = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
+        measured = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
+        setting = f"{report.model} step {report.step:g}" + (f" (q {report.quality:g})" if report.quality is not None else "")
         console.print(
             f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.bpp:.3f} bpp  "
-            f"{report.ratio:.1f}:1  {quality}  DR {report.reduction:g}x  {report.seconds:.2f} s",
+            f"{report.ratio:.1f}:1  {measured}  DR {report.reduction:g}x  {setting}  {report.seconds:.2f} s",
             markup=False, soft_wrap=True,
         )
+        if report.target_reached is False:
+            err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -184,80 +195,168 @@ def _format_info(data: dict[str, Any]) -> str:
 
 
 @app.command()
-def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """List the shipped models with their measured rate and PSNR."""
+def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable output (the full model cards).")) -> None:
+    """List the shipped models: modality, channels, DR, parameters, step range, place on the
+    quality scale, and the rate/PSNR points measured on their cards' test photos."""
     from walloc_cli.registry import available_models
 
     cards = available_models()
     if json_out:
         out.print(json.dumps([c.card for c in cards], indent=2), markup=False, soft_wrap=True)
         return
-    table = Table(title="walloc models")
-    for column in ("name", "modality", "DR", "params", "test bpp", "test PSNR", "decoder"):
+    table = Table(title="walloc models (rate: bits per pixel of the whole .wlc; PSNR: peak 255)")
+    for column in ("name", "modality", "ch", "DR", "params", "steps", "-q", "measured (step: bpp / PSNR)"):
         table.add_column(column)
     for card in cards:
-        results = card.card.get("results", {})
+        steps = card.card.get("steps", {"min": 1.0, "max": 1.0})
+        quality = card.card.get("quality")
+        points = card.card.get("results", {}).get("points", [])
         table.add_row(
             card.name,
             card.modality,
+            str(card.config.channels),
             f"{card.config.reduction:g}x",
             f"{card.parameters / 1e6:.2f}M",
-            f"{results['bpp']:.3f}" if "bpp" in results else "-",
-            f"{results['psnr']:.2f} dB" if "psnr" in results else "-",
-            f"{card.config.decoder_channels}ch x {card.config.decoder_blocks} blocks",
+            f"{steps['min']:g}" if steps["min"] == steps["max"] else f"{steps['min']:g}-{steps['max']:g}",
+            f"{quality['family']} {quality['q'][0]:g}-{quality['q'][1]:g}" if quality else "-",
+            "\n".join(f"{p['step']:g}: {p['bpp']:.3f} / {p['psnr']:.2f} dB" for p in points) or "-",
         )
     out.print(table)
 
 
 @app.command()
 def train(
-    train_dir: Path = typer.Argument(..., help="Folder of training photos."),
-    name: str = typer.Option(..., "--name", help="Model name; writes NAME.safetensors and NAME.json."),
+    train_dir: Optional[Path] = typer.Argument(None, help="Folder of training photos (overrides the config's train_data)."),
+    config: Optional[Path] = typer.Option(None, "-c", "--config", help="Run config file (TOML or JSON); options given here override it."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name; writes NAME.safetensors and NAME.json."),
     out_dir: Path = typer.Option(Path("."), "-O", "--out-dir", help="Where the exported model goes."),
     val_dir: Optional[Path] = typer.Option(None, "--val", help="Folder of validation photos (real rate/PSNR every --validate-every steps)."),
-    latent_dim: int = typer.Option(12, "--latent-dim", help="Latent channels (RGB, J=3: 12 = 16x DR, 48 = 4x)."),
-    levels: int = typer.Option(3, "--levels", help="WPT levels J."),
-    decoder_channels: int = typer.Option(128, "--decoder-channels"),
-    decoder_blocks: int = typer.Option(4, "--decoder-blocks"),
-    lam: float = typer.Option(0.01, "--lambda", help="Rate-distortion trade-off: loss = bpp + lambda*255^2*MSE."),
-    steps: int = typer.Option(20000, "--steps"),
-    batch: int = typer.Option(8, "--batch"),
-    crop: int = typer.Option(128, "--crop"),
-    lr: float = typer.Option(1e-3, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
+    modality: Optional[str] = typer.Option(None, "--modality", help="Signal kind: image."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="3 for RGB, 1 for grayscale. Config default: 3."),
+    latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Latent channels (RGB, J=3: 12 = 16x DR, 48 = 4x). Config default: 12."),
+    levels: Optional[int] = typer.Option(None, "--levels", help="WPT levels J. Config default: 3."),
+    decoder_channels: Optional[int] = typer.Option(None, "--decoder-channels", help="Config default: 128."),
+    decoder_blocks: Optional[int] = typer.Option(None, "--decoder-blocks", help="Config default: 4."),
+    lam: Optional[float] = typer.Option(None, "--lambda", help="Rate-distortion trade-off: loss = bpp + lambda/step^2*255^2*MSE. Config default: 0.01."),
+    rate: Optional[str] = typer.Option(None, "--rate", help="Rate proxy: mixture, gaussian or none. Config default: mixture."),
+    step_min: Optional[float] = typer.Option(None, "--step-min", help="Smallest quantisation step drawn in training. Config default: 1."),
+    step_max: Optional[float] = typer.Option(None, "--step-max", help="Largest quantisation step drawn in training. Config default: 1."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this model (name or card) instead of the PCA initialisation."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Config default: 20000."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Crops per step (per process under torchrun). Config default: 8."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Config default: 256."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (cosine schedule). Config default: 0.001."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Config default: 0."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads per process (0: torch's default). Config default: 0."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    validate_every: int = typer.Option(500, "--validate-every", help="Steps between validations on --val."),
+    validate_every: Optional[int] = typer.Option(None, "--validate-every", help="Steps between validations on --val. Config default: 500."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints. Config default: 250."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint to write and resume from. Default: OUT_DIR/NAME.ckpt.safetensors."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing exported model of the same name."),
 ) -> None:
-    """Train an RGB image model (resumes from --checkpoint; Ctrl-C saves and stops)."""
-    from walloc_cli.codec import CodecConfig
-    from walloc_cli.registry import export_model
-    from walloc_cli.training import TrainConfig, train as run_training, validate, load_photos
+    """Train a model from a config file and/or options (resumes from --checkpoint; Ctrl-C saves and stops).
 
-    codec_cfg = CodecConfig(latent_dim=latent_dim, levels=levels, decoder_channels=decoder_channels, decoder_blocks=decoder_blocks)
-    train_cfg = TrainConfig(lam=lam, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, validate_every=validate_every)
-    ckpt = checkpoint or out_dir / f"{name}.ckpt.safetensors"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Runs unchanged under ``torchrun --nproc_per_node N`` (DistributedDataParallel).
+    """
+    from walloc_cli.train_run import RunConfig, read_run_config, train_and_export
+    from walloc_cli.training import Distributed
 
-    def log(record: dict[str, Any]) -> None:
-        if record["step"] % 100 == 0 or "val_psnr" in record:
-            extra = f"  val {record['val_bpp']:.3f} bpp {record['val_psnr']:.2f} dB" if "val_psnr" in record else ""
-            out.print(f"step {record['step']:>7}  loss {record['loss']:.3f}  bpp~{record['bpp_proxy']:.3f}  {record['samples_per_s']:.1f} samples/s{extra}", markup=False)
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("choose auto, cpu or cuda", param_hint="--device")
 
-    def run() -> Any:
-        for target in (out_dir / f"{name}.safetensors", out_dir / f"{name}.json"):
-            if target.exists() and not force:
-                raise FileExistsError(f"{target}: already exists (use -f to overwrite)")
-        model = run_training(codec_cfg, train_cfg, train_dir, val_dir, ckpt, device=device, log=log)
-        results = validate(model.cpu(), load_photos(val_dir)) if val_dir else {}
-        provenance = {"data": str(train_dir), "train_config": dataclasses.asdict(train_cfg), "checkpoint": str(ckpt)}
-        return export_model(model.cpu(), out_dir, name, "image", {"training": provenance, "results": results})
+    def setup() -> RunConfig:
+        run = read_run_config(config) if config else RunConfig()
+        codec_over = {"channels": channels, "latent_dim": latent_dim, "levels": levels, "decoder_channels": decoder_channels, "decoder_blocks": decoder_blocks}
+        train_over = {"lam": lam, "rate": rate, "step_min": step_min, "step_max": step_max, "init": init, "steps": steps, "batch": batch, "crop": crop, "lr": lr, "seed": seed, "threads": threads, "validate_every": validate_every, "checkpoint_every": checkpoint_every}
+        try:
+            codec_cfg = dataclasses.replace(run.codec, **{k: v for k, v in codec_over.items() if v is not None})
+            train_cfg = dataclasses.replace(run.train, **{k: v for k, v in train_over.items() if v is not None})
+        except (TypeError, ValueError) as error:
+            raise InputError(str(error)) from None
+        run = dataclasses.replace(run, codec=codec_cfg, train=train_cfg)
+        fields = {"name": name, "modality": modality, "train_data": str(train_dir) if train_dir else None, "val_data": str(val_dir) if val_dir else None}
+        return dataclasses.replace(run, **{k: v for k, v in fields.items() if v is not None})
 
-    card = _guard(train_dir, run)
-    if card is None:
+    from walloc_cli.errors import InputError
+
+    run = _guard(config or "walloc train", setup)
+    if run is None:
         raise typer.Exit(1)
-    out.print(f"wrote {card.weights} and {card.weights.with_suffix('.json')}", markup=False)
+    if config is None and name is None:
+        raise typer.BadParameter("give --name or a --config that names the model", param_hint="--name")
+    ckpt = checkpoint or out_dir / f"{run.name}.ckpt.safetensors"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rank0 = Distributed.from_env().rank == 0
+    sidecar = ckpt.with_name(ckpt.name + ".json")
+    if rank0 and sidecar.exists():
+        out.print(f"resuming from {ckpt} at step {json.loads(sidecar.read_text())['step']}", markup=False, soft_wrap=True)
+    with _training_display(run.train.steps, enabled=rank0) as log:
+        card = _guard(run.train_data, lambda: train_and_export(run, out_dir, ckpt, device=device, log=log, overwrite=force))
+    if not rank0:
+        return
+    if card is None:
+        if sidecar.exists() and json.loads(sidecar.read_text())["step"] < run.train.steps:
+            err.print(f"walloc: stopped; progress saved in {ckpt} (run the same command to resume)", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    points = card.card.get("results", {}).get("points", [])
+    for point in points:
+        out.print(f"  step {point['step']:g}: {point['bpp']:.3f} bpp  {point['psnr']:.2f} dB (validation)", markup=False)
+    out.print(f"wrote {card.weights} and {card.weights.with_suffix('.json')}", markup=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _training_display(total: int, enabled: bool) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A Rich progress bar (loss, validation PSNR, samples/s, ETA) on a terminal; one line per
+    100 steps otherwise (logs of background runs)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    last_val: dict[str, str] = {"text": "val -"}
+
+    def describe(record: dict[str, Any]) -> str:
+        if "val_psnr" in record:
+            last_val["text"] = f"val {record['val_bpp']:.3f} bpp {record['val_psnr']:.2f} dB"
+        return f"loss {record['loss']:.3f}  bpp~{record['bpp_proxy']:.3f}  {last_val['text']}  {record['samples_per_s']:.0f} samples/s"
+
+    if not enabled:
+        yield lambda record: None
+        return
+    if not out.is_terminal:
+        def log_line(record: dict[str, Any]) -> None:
+            if record["step"] % 100 == 0 or "val_psnr" in record:
+                out.print(f"step {record['step']:>7}/{total}  {describe(record)}", markup=False)
+
+        yield log_line
+        return
+    progress = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.description}"), TimeRemainingColumn(), console=out)
+    with progress:
+        task = progress.add_task("starting", total=total)
+
+        def log_bar(record: dict[str, Any]) -> None:
+            progress.update(task, completed=record["step"], description=describe(record))
+
+        yield log_bar
+
+
+data_app = typer.Typer(help="Build the training/validation/test sets from Debian and PyPI packages (no downloads).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("photos")
+def data_photos(
+    out_dir: Path = typer.Argument(Path("data/photos"), help="Folder to write train/, val/, test/ and manifest.json into."),
+    force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
+) -> None:
+    """Real photos from lomiri-wallpapers-16.04, mate-backgrounds, opencv-doc and scikit-image,
+    downscaled 2-4x; the split is fixed by name (walloc_cli/datasets.py)."""
+    import collections
+
+    from walloc_cli.datasets import build_photo_set
+
+    records = _guard(out_dir, lambda: build_photo_set(out_dir, overwrite=force))
+    if records is None:
+        raise typer.Exit(1)
+    counts = collections.Counter(r.split for r in records)
+    out.print(f"wrote {len(records)} photos to {out_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), markup=False, soft_wrap=True)
 
 
 def main() -> None:

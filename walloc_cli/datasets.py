@@ -11,10 +11,13 @@ agrees on which photos were never trained on.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
 from PIL import Image
+
+from walloc_cli.errors import InputError
 
 BACKGROUNDS = Path("/usr/share/backgrounds")
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -52,6 +55,7 @@ class PhotoRecord:
     factor: int
     size: tuple[int, int]
     file: str
+    sha256: str = ""  # of the written PNG: lets anyone check they rebuilt the same set
 
 
 def _sources() -> list[tuple[str, Path]]:
@@ -84,10 +88,23 @@ def _factor(key: str, size: tuple[int, int]) -> int:
     return max(2, min(4, round(long_side / TARGET_LONG_SIDE)))
 
 
-def build_photo_set(out_dir: Path) -> list[PhotoRecord]:
-    """Write ``out_dir/{train,val,test}/*.png`` and ``out_dir/manifest.json``; return the records."""
+PHOTO_PACKAGES = "apt-get install lomiri-wallpapers-16.04 mate-backgrounds opencv-doc; pip install scikit-image"
+
+
+def build_photo_set(out_dir: Path, overwrite: bool = False) -> list[PhotoRecord]:
+    """Write ``out_dir/{train,val,test}/*.png`` and ``out_dir/manifest.json``; return the records.
+
+    Refuses (:class:`InputError`) when a held-out or validation photo's package is missing, since
+    the split would silently change, and when ``out_dir`` already holds a set (unless ``overwrite``).
+    """
+    sources = _sources()
+    missing = sorted((TEST_PHOTOS | VALIDATION_PHOTOS) - {key for key, _ in sources})
+    if missing:
+        raise InputError(f"source photos missing: {', '.join(missing)} (install them: {PHOTO_PACKAGES})")
+    if (out_dir / "manifest.json").exists() and not overwrite:
+        raise FileExistsError(f"{out_dir / 'manifest.json'}: already exists (use -f to rebuild)")
     records: list[PhotoRecord] = []
-    for key, path in _sources():
+    for key, path in sources:
         split = "test" if key in TEST_PHOTOS else "val" if key in VALIDATION_PHOTOS else "train"
         with Image.open(path) as source:
             image = source.convert("RGB")
@@ -100,7 +117,8 @@ def build_photo_set(out_dir: Path) -> list[PhotoRecord]:
             target = out_dir / split / name
             target.parent.mkdir(parents=True, exist_ok=True)
             image.save(target)
-            records.append(PhotoRecord(key, str(path), split, factor, image.size, str(target.relative_to(out_dir))))
+            digest = hashlib.sha256(target.read_bytes()).hexdigest()
+            records.append(PhotoRecord(key, str(path), split, factor, image.size, str(target.relative_to(out_dir)), digest))
     manifest = {"description": __doc__.strip().splitlines()[0], "photos": [dataclasses.asdict(r) for r in records]}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return records

@@ -1,0 +1,110 @@
+"""Training runs: config files (TOML or JSON) and the train-then-export pipeline of ``walloc train``.
+
+A run config names the model, its modality and data folders, and holds two tables, ``[codec]``
+(:class:`~walloc_cli.codec.CodecConfig`) and ``[train]`` (:class:`~walloc_cli.training.TrainConfig`).
+Every field has a default; unknown keys are errors so a typo never trains the wrong model. The
+configs that produced the shipped models live in ``configs/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from typing import Callable
+
+import torch
+
+from walloc_cli.codec import CodecConfig
+from walloc_cli.errors import InputError
+from walloc_cli.registry import ModelCard, export_model
+from walloc_cli.training import Distributed, TrainConfig, hardware_description, load_photos, train, validate, validation_steps
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """One training run as a config file describes it (TOML or JSON); every field has a default.
+
+    ``train_data``/``val_data`` are folders; relative paths resolve against the config file's folder.
+    """
+
+    name: str = "model"
+    modality: str = "image"
+    train_data: str = "data/photos/train"
+    val_data: str = ""
+    codec: CodecConfig = dataclasses.field(default_factory=CodecConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "modality": self.modality, "train_data": self.train_data, "val_data": self.val_data, "codec": self.codec.to_dict(), "train": dataclasses.asdict(self.train)}
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """Parse a TOML (``.toml``) or JSON run config; unknown keys are errors, not silently ignored."""
+    import tomllib
+
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read config: {error}") from None
+    if not isinstance(data, dict):
+        raise InputError("config must be a table/object")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = set(data) - known
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown |= {f"train.{k}" for k in data.get("train", {}) if k not in train_fields}
+    if unknown:
+        raise InputError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    try:
+        codec = CodecConfig.from_dict(data.get("codec", {}))
+        train_cfg = TrainConfig(**data.get("train", {}))
+    except (TypeError, ValueError) as error:
+        raise InputError(f"bad config value: {error}") from None
+    base = path.parent
+
+    def resolve(folder: str) -> str:
+        return str(base / folder) if folder and not Path(folder).is_absolute() else folder
+
+    fields = {k: data[k] for k in ("name", "modality") if k in data}
+    return RunConfig(**fields, train_data=resolve(data.get("train_data", RunConfig.train_data)), val_data=resolve(data.get("val_data", "")), codec=codec, train=train_cfg)
+
+
+def train_and_export(run: RunConfig, out_dir: Path, checkpoint: Path, device: str = "auto", log: Callable[[dict[str, Any]], None] | None = None, overwrite: bool = False) -> ModelCard | None:
+    """The whole ``walloc train`` pipeline: train or resume ``run``, then (rank 0) export
+    ``out_dir/NAME.safetensors`` + ``NAME.json`` with the full run config, data provenance, steps,
+    hardware, validation history and the final rate/PSNR on the validation photos.
+
+    Returns the exported :class:`~walloc_cli.registry.ModelCard` (``None`` on ranks other than 0,
+    and when training was interrupted before its last step: the checkpoint holds the progress).
+    """
+    targets = (out_dir / f"{run.name}.safetensors", out_dir / f"{run.name}.json")
+    for target in targets:
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target}: already exists (use -f to overwrite)")
+    if run.modality != "image":
+        raise InputError(f"modality {run.modality!r}: this walloc trains image models")
+    train_dir = Path(run.train_data)
+    val_dir = Path(run.val_data) if run.val_data else None
+    dist = Distributed.from_env()
+    resolved = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model = train(run.codec, run.train, train_dir, val_dir, checkpoint, device=device, log=log, run_meta=run.to_dict())
+    meta = json.loads(checkpoint.with_name(checkpoint.name + ".json").read_text())
+    if dist.rank != 0 or meta["step"] < run.train.steps:
+        return None
+    model = model.cpu()
+    points = [{"step": s, **validate(model, load_photos(val_dir, run.codec.channels), s)} for s in validation_steps(run.train)] if val_dir else []
+    training = {
+        "data": {"train": str(train_dir), "val": str(val_dir) if val_dir else None, "train_files": sorted(p.name for p in train_dir.iterdir() if p.is_file())},
+        "run_config": run.to_dict(),
+        "steps": meta["step"],
+        "hardware": hardware_description(resolved, run.train.threads, dist.world),
+        "loss": f"rate proxy '{run.train.rate}' (bits/pixel) + lambda/step^2 * 255^2 * MSE (walloc_cli/training.py)",
+        "validation_history": meta.get("history", []),
+        "checkpoint": str(checkpoint),
+    }
+    results = {"set": f"validation photos in {val_dir}", "rate": "payload bits per pixel (lossless WebP)", "distortion": "PSNR, peak 255", "points": points} if points else {}
+    steps = {"min": run.train.step_min, "max": run.train.step_max}
+    return export_model(model, out_dir, run.name, run.modality, {"training": training, "steps": steps, "results": results})
