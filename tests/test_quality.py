@@ -1,0 +1,114 @@
+"""The quality knob and the target searches (walloc_cli.quality), on made-up model cards."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from walloc_cli.codec import CodecConfig
+from walloc_cli.errors import InputError, ModelError
+from walloc_cli.evaluation import Point, bd_rate
+from walloc_cli.quality import Setting, Stretch, Trial, ladder, search_psnr, search_size, setting_for_quality
+from walloc_cli.registry import ModelCard
+
+
+def _card(name: str, q: tuple[int, int] | None, steps: tuple[float, float], step_range: tuple[float, float] = (1.0, 4.0), family: str = "rgb") -> ModelCard:
+    card: dict = {"steps": {"min": step_range[0], "max": step_range[1]}}
+    if q is not None:
+        card["quality"] = {"family": family, "q": list(q), "step": list(steps)}
+    return ModelCard(name, "image", CodecConfig(), "0" * 64, Path(f"{name}.safetensors"), card)
+
+
+ZOO = [_card("low", (0, 40), (4.0, 1.0)), _card("mid", (40, 75), (3.0, 1.0), (0.5, 3.0)), _card("high", (75, 100), (2.0, 0.5), (0.5, 2.0))]
+
+
+@pytest.fixture()
+def zoo(monkeypatch: pytest.MonkeyPatch) -> list[ModelCard]:
+    monkeypatch.setattr("walloc_cli.quality.available_models", lambda: ZOO)
+    return ZOO
+
+
+def test_quality_walks_the_ladder_from_coarse_to_fine(zoo: list[ModelCard]) -> None:
+    settings = [setting_for_quality(q, "rgb") for q in range(101)]
+    assert settings[0] == Setting("low", 4.0) and settings[100] == Setting("high", 0.5)
+    assert settings[40] == Setting("mid", 3.0)  # a boundary belongs to the higher-rate model
+    assert settings[39].model == "low" and settings[75].model == "high"
+    order = {"low": 0, "mid": 1, "high": 2}
+    for a, b in zip(settings, settings[1:]):
+        assert (order[a.model], -a.step) <= (order[b.model], -b.step)  # never back to a coarser setting
+    assert settings[20].step == pytest.approx(2.0, rel=1e-3)  # geometric: halfway in q, halfway in log step
+
+
+def test_an_explicit_model_spans_its_own_trained_range(zoo: list[ModelCard]) -> None:
+    assert setting_for_quality(0, "rgb", ZOO[1]) == Setting("mid", 3.0)
+    assert setting_for_quality(100, "rgb", ZOO[1]) == Setting("mid", 0.5)
+
+
+@pytest.mark.parametrize("quality", [-1, 100.5, math.nan])
+def test_quality_out_of_range_is_refused(zoo: list[ModelCard], quality: float) -> None:
+    with pytest.raises(InputError, match="quality must be 0..100"):
+        setting_for_quality(quality, "rgb")
+
+
+def test_a_ladder_with_a_gap_is_an_error() -> None:
+    gappy = [_card("a", (0, 40), (4.0, 1.0)), _card("b", (50, 100), (2.0, 0.5))]
+    with pytest.raises(ModelError, match="does not tile 0..100"):
+        ladder("rgb", gappy)
+    with pytest.raises(ModelError, match="no shipped gray models"):
+        ladder("gray", gappy)
+
+
+# --- searches on a synthetic codec: PSNR and size rise smoothly as the step falls -----------
+RANGES = [Stretch("low", 0, 100, 4.0, 1.0), Stretch("high", 0, 100, 2.0, 0.5)]
+
+
+def _evaluate(calls: list[Setting]):
+    def evaluate(setting: Setting) -> Trial:
+        calls.append(setting)
+        offset = {"low": 0.0, "high": 1.5}[setting.model]
+        size = int(1000 / setting.step * (1.6 if setting.model == "high" else 1.0))
+        return Trial(setting, b"x" * size, 36.0 + offset - 6.02 * math.log2(setting.step))
+
+    return evaluate
+
+
+def test_target_psnr_lands_within_a_tenth_of_a_db_at_the_smallest_size() -> None:
+    calls: list[Setting] = []
+    trial, reached = search_psnr(30.0, RANGES, _evaluate(calls))
+    assert reached and 30.0 <= trial.psnr <= 30.1
+    # "low" reaches 30 dB with fewer bytes than "high" would need
+    assert trial.setting.model == "low"
+    assert len(calls) <= 2 * 2 + 2 * 9
+
+
+def test_target_psnr_out_of_reach_returns_the_best_and_says_so() -> None:
+    trial, reached = search_psnr(60.0, RANGES, _evaluate([]))
+    assert not reached and trial.setting == Setting("high", 0.5)
+
+
+@pytest.mark.parametrize("budget", [300, 700, 1000, 1999, 2500, 3200])
+def test_target_size_never_exceeds_the_budget(budget: int) -> None:
+    trial = search_size(budget, RANGES, _evaluate([]))
+    assert trial is not None and trial.size <= budget
+    assert trial.size > 0.85 * budget or trial.setting.step == 0.5  # and it uses most of it
+
+
+def test_target_size_below_the_smallest_file_finds_nothing() -> None:
+    assert search_size(100, RANGES, _evaluate([])) is None
+
+
+# --- BD-rate -----------------------------------------------------------------------------------
+ANCHOR = [Point("a", q, bpp, d) for q, (bpp, d) in enumerate([(0.1, 28.0), (0.2, 31.0), (0.4, 34.0), (0.8, 37.0), (1.6, 40.0)])]
+
+
+def test_bd_rate_of_a_curve_needing_ten_percent_fewer_bits_is_minus_ten() -> None:
+    test = [Point("t", p.quality, p.bpp * 0.9, p.psnr) for p in ANCHOR]
+    assert bd_rate(ANCHOR, test) == pytest.approx(-10.0, abs=1e-6)
+    assert bd_rate(test, ANCHOR) == pytest.approx(100 / 0.9 - 100, abs=1e-6)
+
+
+def test_bd_rate_is_nan_without_a_shared_psnr_range() -> None:
+    far = [Point("t", p.quality, p.bpp, p.psnr + 20) for p in ANCHOR]
+    assert math.isnan(bd_rate(ANCHOR, far))
