@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from walloc_cli.api import compress_image, decode_image, quantized
 from walloc_cli.evaluation import Point, baseline_codecs, baseline_points, bd_rate
-from walloc_cli.images import read_image
+from walloc_cli.images import image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
 
 BASELINE_QUALITIES = {
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("bench/results/rd_curve.json"))
     parser.add_argument("--plot", type=Path, default=Path("bench/results/rd_curve"))
     parser.add_argument("--target-psnr", type=float, default=32.0)
+    parser.add_argument("--gray", action="store_true", help="convert the photos to gray (PIL 'L') first: the gray ladder")
     args = parser.parse_args()
     photos = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".tif", ".webp"})
     codecs = list(baseline_codecs())
@@ -81,10 +83,14 @@ def main() -> None:
     target_rows = []
     print(f"{len(photos)} photos from {args.folder}; baselines: {', '.join(codecs)}")
     for path in photos:
-        image = dataclasses.replace(read_image(path), icc_profile=None)
+        if args.gray:
+            with Image.open(path) as source:
+                image = image_from_array(np.asarray(source.convert("L")))
+        else:
+            image = dataclasses.replace(read_image(path), icc_profile=None)
         rgb = quantized(image).astype(np.uint8).transpose(1, 2, 0)
         if rgb.shape[2] == 1:
-            rgb = np.repeat(rgb, 3, axis=2)
+            rgb = rgb[..., 0]
         ours = walloc_points(image, qualities)
         curves["walloc"].append(ours)
         sizes = [len(compress_image(image, quality=q).data) for q in range(101)]
@@ -136,10 +142,10 @@ def main() -> None:
     results.update({"bd_rate_mean": mean_bd, "bd_rate_per_photo": bd, "targets": target_rows, "monotone_failures": monotone_failures})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
-    plot(curves, args.plot)
+    plot(curves, args.plot, args.gray)
 
 
-def plot(curves: dict[str, list[list[Point]]], prefix: Path) -> None:
+def plot(curves: dict[str, list[list[Point]]], prefix: Path, gray: bool = False) -> None:
     """Mean rate and PSNR per quality setting, one line per codec (PNG and SVG)."""
     try:
         import matplotlib
@@ -162,7 +168,7 @@ def plot(curves: dict[str, list[list[Point]]], prefix: Path) -> None:
     axis.set_xlim(0.04, 3)
     axis.set_ylim(22, 46)
     axis.set_xlabel("bits per pixel (whole file)")
-    axis.set_ylabel("PSNR (dB, RGB, peak 255)")
+    axis.set_ylabel(f"PSNR (dB, {'gray' if gray else 'RGB'}, peak 255)")
     axis.set_title(f"{len(next(iter(curves.values())))} held-out photos: mean rate and PSNR per quality setting")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()

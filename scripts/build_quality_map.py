@@ -24,9 +24,10 @@ import math
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from walloc_cli.api import decode_image, encode_image, quantized
-from walloc_cli.images import ImageData, read_image
+from walloc_cli.images import ImageData, image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.quality import trained_steps
 from walloc_cli.registry import find_card, models_dir
@@ -36,10 +37,11 @@ def load_photos(folders: list[Path], limit: int | None = None, channels: int = 3
     photos = {}
     for folder in folders:
         for path in sorted(folder.glob("*.png"))[:limit]:
-            image = dataclasses.replace(read_image(path), icc_profile=None)  # pixels only, as the benchmarks
-            if channels == 1:
-                gray = image.pixels.mean(axis=0, keepdims=True) if image.channels == 3 else image.pixels
-                image = dataclasses.replace(image, pixels=np.round(gray * 255) / 255, mode="L")
+            if channels == 1:  # gray versions of the photos, converted as training converts them
+                with Image.open(path) as source:
+                    image = image_from_array(np.asarray(source.convert("L")))
+            else:
+                image = dataclasses.replace(read_image(path), icc_profile=None)  # pixels only, as the benchmarks
             photos[path.name] = image
     return photos
 

@@ -154,6 +154,10 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
     pixels = image.pixels
     if pixels.shape[0] == 1 and codec.cfg.channels == 3:
         pixels = np.repeat(pixels, 3, axis=0)
+    elif pixels.shape[0] == 3 and codec.cfg.channels == 1:
+        if not is_gray(image):
+            raise InputError(f"model {card.name!r} codes gray images; this image has colour")
+        pixels = pixels[:1]  # an RGB file holding a gray picture: code one plane, restore three
     if pixels.shape[0] != codec.cfg.channels:
         raise InputError(f"model {card.name!r} codes {codec.cfg.channels} channels, the image has {pixels.shape[0]}")
     x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None] - 0.5
@@ -261,13 +265,19 @@ def _family(image: ImageData, card: ModelCard | None) -> str:
     """The ladder an image uses: its model's family, else gray for gray images when one ships."""
     if card is not None:
         return str(card.card.get("quality", {}).get("family", "gray" if card.config.channels == 1 else "rgb"))
-    if image.channels == 1:
+    if is_gray(image):
         try:
             ladder("gray")
             return "gray"
         except ModelError:
             pass  # no gray models installed: code gray through the RGB models
     return "rgb"
+
+
+def is_gray(image: ImageData) -> bool:
+    """One channel, or three identical ones (a gray picture saved as RGB)."""
+    pixels = image.pixels
+    return pixels.shape[0] == 1 or bool(np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[0], pixels[2]))
 
 
 def _require(condition: bool, message: str) -> None:
@@ -347,6 +357,8 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageDat
     pixels = (x_hat + 0.5).clamp(0, 1).numpy()
     if meta["channels"] == 1:
         pixels = pixels.mean(axis=0, keepdims=True)
+    elif pixels.shape[0] == 1:
+        pixels = np.repeat(pixels, meta["channels"], axis=0)
     alpha = None
     if header.get("alpha") is not None:
         alpha = _decode_alpha(header["alpha"], extra.get("ALPH"), (meta["height"], meta["width"]))

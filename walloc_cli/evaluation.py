@@ -7,7 +7,7 @@ PSNR, integrated over the PSNR range both curves cover), an optional dependency
 (``pip install 'walloc[eval]'``).
 
 Rates are bits per pixel of the whole coded file; PSNR is over the 8-bit R, G, B samples with peak
-255. Every codec sees the same ``(H, W, 3)`` uint8 array and no metadata.
+255 (gray: over the gray samples). Every codec sees the same uint8 array and no metadata.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Point:
 
 
 Encoder = Callable[[np.ndarray, float], bytes]
-Decoder = Callable[[bytes], np.ndarray]
+Decoder = Callable[[bytes, bool], np.ndarray]  # (data, gray) -> (H, W) if gray else (H, W, 3)
 
 
 def _pillow(format_name: str, **options: object) -> tuple[Encoder, Decoder]:
@@ -47,9 +47,9 @@ def _pillow(format_name: str, **options: object) -> tuple[Encoder, Decoder]:
         Image.fromarray(rgb).save(buffer, format=format_name, quality=int(round(quality)), **options)
         return buffer.getvalue()
 
-    def decode(data: bytes) -> np.ndarray:
+    def decode(data: bytes, gray: bool = False) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(image.convert("L" if gray else "RGB"))
 
     return encode, decode
 
@@ -60,8 +60,9 @@ def _jpegxl() -> tuple[Encoder, Decoder]:
     def encode(rgb: np.ndarray, quality: float) -> bytes:
         return bytes(imagecodecs.jpegxl_encode(rgb, level=int(round(quality))))
 
-    def decode(data: bytes) -> np.ndarray:
-        return np.asarray(imagecodecs.jpegxl_decode(data))[..., :3]
+    def decode(data: bytes, gray: bool = False) -> np.ndarray:
+        decoded = np.asarray(imagecodecs.jpegxl_decode(data))
+        return decoded if gray and decoded.ndim == 2 else decoded[..., 0] if gray else decoded[..., :3]
 
     return encode, decode
 
@@ -87,7 +88,8 @@ def baseline_codecs() -> dict[str, tuple[Encoder, Decoder]]:
 
 
 def baseline_points(codec: str, rgb: np.ndarray, qualities: list[float]) -> list[Point]:
-    """Code ``rgb`` ``(H, W, 3)`` uint8 with a baseline at each quality; one :class:`Point` each."""
+    """Code ``rgb`` ``(H, W, 3)`` (or gray ``(H, W)``) uint8 with a baseline at each quality; one
+    :class:`Point` each, PSNR over the same channels."""
     encode, decode = baseline_codecs()[codec]
     pixels = rgb.shape[0] * rgb.shape[1]
     points = []
@@ -95,7 +97,7 @@ def baseline_points(codec: str, rgb: np.ndarray, qualities: list[float]) -> list
         started = time.perf_counter()
         data = encode(rgb, quality)
         middle = time.perf_counter()
-        decoded = decode(data)
+        decoded = decode(data, rgb.ndim == 2)
         ended = time.perf_counter()
         points.append(Point(codec, quality, bits_per_pixel(len(data), pixels), psnr(rgb, decoded, 255), middle - started, ended - middle))
     return points

@@ -56,6 +56,9 @@ class TrainConfig:
     step_max: float = 1.0
     rate: str = "mixture"  # rate proxy: "mixture" (learned density), "gaussian" (log sigma), "none" (MSE only)
     init: str = ""  # start from this model (name or card path) instead of the PCA initialisation
+    # False: keep the encoder (and so every rate) fixed and train only the decoder, e.g. to teach
+    # an --init model's decoder to dequantise at other steps without moving its rates.
+    train_encoder: bool = True
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -358,12 +361,13 @@ def _train(
     elif step == 0:
         # Same seed on every rank, and DDP broadcasts rank 0's weights anyway.
         pca_init(model, sample_batch(photos, 64, train_cfg.crop, random.Random(train_cfg.seed)).to(device))
+    model.encoder.requires_grad_(train_cfg.train_encoder)
     net: torch.nn.Module = model
     if dist.active:
         from torch.nn.parallel import DistributedDataParallel
 
         # The density gets no gradient when another rate proxy is used.
-        net = DistributedDataParallel(model, find_unused_parameters=train_cfg.rate != "mixture")
+        net = DistributedDataParallel(model, find_unused_parameters=train_cfg.rate != "mixture" or not train_cfg.train_encoder)
     stop = {"now": False}
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("now", True))  # finish the step, save
