@@ -1,7 +1,8 @@
 """Write the reference ``.wlc`` files in ``formats/reference/`` that tests must keep decoding.
 
-Run once per format version (or when a new model ships); never regenerate existing files to
-make a test pass: they are the compatibility promise. Each case writes:
+Run when a new model ships: existing cases are never rewritten (they are the compatibility
+promise; a test that fails on them is a broken decoder, not a stale file), only new cases are
+added. Each case writes:
 
 * ``NAME.src.png``  the input image (tiny; crops of the shipped sample photo or synthetic),
 * ``NAME.wlc``      the compressed file,
@@ -31,23 +32,32 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
     yy, xx = np.mgrid[0:9, 0:17]
     alpha = (np.clip(xx * 16 + yy * 8, 0, 255)).astype(np.uint8)
     rgba = np.dstack([photo[100:109, 200:217], alpha])
-    gray16 = (np.asarray(Image.open(ROOT / "samples" / "photo.png").convert("L"))[150:169, 300:323].astype(np.uint16) * 257 + rng.integers(0, 200, (19, 23))).astype(np.uint16)
+    gray = np.asarray(Image.open(ROOT / "samples" / "photo.png").convert("L"))
+    gray16 = (gray[150:169, 300:323].astype(np.uint16) * 257 + rng.integers(0, 200, (19, 23))).astype(np.uint16)
     return {
         "rgb-16x-48x40": (image_from_array(photo[120:160, 180:228].copy()), {"model": "rgb-16x", "payload": "webp"}),
         "rgb-4x-png-33x21": (image_from_array(photo[60:81, 90:123].copy()), {"model": "rgb-4x", "payload": "png"}),
         "rgba-17x9": (image_from_array(rgba), {"model": "rgb-16x", "payload": "webp"}),
         "gray16-23x19": (image_from_array(gray16), {"model": "rgb-16x", "payload": "webp"}),
         "gray-1x1": (image_from_array(np.array([[77]], dtype=np.uint8)), {"model": "rgb-16x", "payload": "webp"}),
+        # variable-rate models: stored indices at a step other than 1 (2x at 0.4: 9-bit indices,
+        # two byte planes), and the gray model, on a gray image and on an RGB file with equal planes
+        "rgb-16x-v-step2.5-40x32": (image_from_array(photo[200:232, 40:80].copy()), {"model": "rgb-16x-v", "payload": "webp", "step": 2.5}),
+        "rgb-2x-v-step0.4-24x24": (image_from_array(photo[30:54, 300:324].copy()), {"model": "rgb-2x-v", "payload": "webp", "step": 0.4}),
+        "gray-16x-v-31x27": (image_from_array(gray[10:37, 60:91].copy()), {"model": "gray-16x-v", "payload": "png", "step": 1.5}),
+        "gray-as-rgb-16x-v-16x16": (image_from_array(np.repeat(gray[200:216, 100:116, None], 3, axis=2)), {"model": "gray-16x-v", "payload": "webp", "step": 1.0}),
     }
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    index = {}
+    index = json.loads((OUT / "index.json").read_text()) if (OUT / "index.json").exists() else {}
     for name, (image, options) in cases().items():
+        if name in index:
+            continue  # written once, kept forever
         write_image(OUT / f"{name}.src.png", image, overwrite=True)
         source = read_image(OUT / f"{name}.src.png")
-        data = encode_image(source, model=options["model"], payload=options["payload"])
+        data = encode_image(source, model=options["model"], payload=options["payload"], step=float(options.get("step", 1.0)))
         (OUT / f"{name}.wlc").write_bytes(data)
         write_image(OUT / f"{name}.out.png", decode_image(data), overwrite=True)
         index[name] = {**options, "bytes": len(data)}

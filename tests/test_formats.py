@@ -32,7 +32,10 @@ def _latents(data: bytes) -> np.ndarray:
 
 
 def test_there_are_reference_files_for_each_shipped_image_model() -> None:
-    assert {case["model"] for case in INDEX.values()} >= {"rgb-16x", "rgb-4x"}
+    from walloc_cli.registry import available_models
+
+    assert {case["model"] for case in INDEX.values()} >= {c.name for c in available_models() if c.modality == "image"}
+    assert any(case.get("step", 1.0) < 1 for case in INDEX.values()) and any(case.get("step", 1.0) > 1 for case in INDEX.values())
     assert {case["payload"] for case in INDEX.values()} == {"webp", "png"}
 
 
@@ -62,7 +65,7 @@ def test_reference_header_bytes_are_canonical(name: str) -> None:
 def test_encoder_reproduces_reference_header_and_latents(name: str) -> None:
     case = INDEX[name]
     reference = (REFERENCE / f"{name}.wlc").read_bytes()
-    fresh = encode_image(read_image(REFERENCE / f"{name}.src.png"), model=case["model"], payload=case["payload"])
+    fresh = encode_image(read_image(REFERENCE / f"{name}.src.png"), model=case["model"], payload=case["payload"], step=case.get("step", 1.0))
     ref_header, _ = loads(reference)
     expected = _header_bytes(dumps({**ref_header, "encoder": f"walloc {__version__}"}, []))
     assert _header_bytes(fresh) == expected  # byte for byte, only the version string may differ

@@ -176,3 +176,33 @@ def test_torchrun_with_two_cpu_processes_ends_with_identical_weights(folders: Pa
     card = json.loads((folders / "out" / "ddp.json").read_text())
     assert "x 2 processes (DDP)" in card["training"]["hardware"]
     assert result.stdout.count("wrote ") == 1  # rank 0 alone exports
+
+
+def test_a_gray_model_trains_from_the_cli_and_codes_gray_images(folders: Path) -> None:
+    result = _train(folders, 2, "--channels", "1", "--latent-dim", "4")
+    assert result.exit_code == 0, result.output
+    card = json.loads((folders / "out" / "tiny.json").read_text())
+    assert card["config"]["channels"] == 1 and card["reduction"] == 16
+    gray = folders / "g.png"
+    Image.open(folders / "val" / "p0.png").convert("L").save(gray)
+    runner = CliRunner()
+    coded = runner.invoke(app, ["compress", str(gray), "-m", str(folders / "out" / "tiny.json"), "--json"])
+    assert coded.exit_code == 0, coded.output
+    assert json.loads(coded.stdout)["model"] == "tiny"
+    colour = runner.invoke(app, ["compress", str(folders / "val" / "p0.png"), "-m", str(folders / "out" / "tiny.json"), "-o", str(folders / "c.wlc")])
+    assert colour.exit_code == 1 and "codes gray images; this image has colour" in colour.stderr
+
+
+def test_fine_tuning_with_a_frozen_encoder_keeps_the_encoder(folders: Path, tmp_path: Path) -> None:
+    assert _train(folders, 2).exit_code == 0
+    base = folders / "out" / "tiny.json"
+    result = _train(folders, 2, "--name", "tuned", "--init", str(base), "--step-max", "3")
+    assert result.exit_code == 0, result.output
+    config = tmp_path / "frozen.json"
+    config.write_text(json.dumps({"name": "frozen", "codec": {"decoder_channels": 8, "decoder_blocks": 1, "step_input": True}, "train": {"init": str(base), "train_encoder": False, "steps": 3, "batch": 2, "crop": 32, "step_max": 3.0}}))
+    result = CliRunner().invoke(app, ["train", str(folders / "train"), "-c", str(config), "-O", str(folders / "out")])
+    assert result.exit_code == 0, result.output
+    before, after = load_file(str(base.with_suffix(".safetensors"))), load_file(str(folders / "out" / "frozen.safetensors"))
+    assert torch.equal(before["encoder.weight"], after["encoder.weight"]) and torch.equal(before["encoder.bias"], after["encoder.bias"])
+    assert after["decoder.head.weight"].shape[1] == before["decoder.head.weight"].shape[1] + 1  # the step input was added
+    assert not torch.equal(before["decoder.tail.weight"], after["decoder.tail.weight"])

@@ -309,6 +309,7 @@ def _training_display(total: int, enabled: bool) -> Iterator[Callable[[dict[str,
     """A Rich progress bar (loss, validation PSNR, samples/s, ETA) on a terminal; one line per
     100 steps otherwise (logs of background runs)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Column
 
     last_val: dict[str, str] = {"text": "val -"}
 
@@ -327,7 +328,9 @@ def _training_display(total: int, enabled: bool) -> Iterator[Callable[[dict[str,
 
         yield log_line
         return
-    progress = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.description}"), TimeRemainingColumn(), console=out)
+    # Bar and ETA first, at fixed width: on a narrow terminal the description is what gets cut.
+    described = TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1))
+    progress = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(bar_width=16), TimeRemainingColumn(), described, console=out, expand=True)
     with progress:
         task = progress.add_task("starting", total=total)
 
