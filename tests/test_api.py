@@ -18,10 +18,18 @@ import tifffile
 from PIL import Image, ImageCms
 
 from walloc_cli import api
-from walloc_cli.api import compress_file, decode_image, decompress_file, describe, encode_image
+from walloc_cli.api import (
+    compress_file,
+    decode_image,
+    decompress_file,
+    describe,
+    encode_image,
+)
 from walloc_cli.container import MAGIC, loads
 from walloc_cli.errors import FormatError, InputError, WallocError
 from walloc_cli.images import ImageData, image_from_array
+from walloc_cli.quality import DEFAULT_QUALITY, setting_for_quality
+from walloc_cli.registry import find_card
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -261,8 +269,9 @@ def test_compress_file_default_output_and_report(rgb_png: Path) -> None:
     assert report.raw_bytes == 64 * 48 * 3
     assert report.bpp == pytest.approx(8 * report.n_bytes / (64 * 48))
     assert report.ratio == pytest.approx(64 * 48 * 3 / report.n_bytes)
-    assert report.reduction == 16
-    assert report.model == "rgb-16x"
+    default = setting_for_quality(DEFAULT_QUALITY, "rgb")  # no -q, no -m: the default quality
+    assert report.model == default.model and report.step == default.step and report.quality == DEFAULT_QUALITY
+    assert report.reduction == find_card(default.model).config.reduction
     assert report.psnr is not None and report.psnr > 24
     assert report.peak == 255
     record = report.to_dict()

@@ -110,6 +110,8 @@ def compress(
             failed += 1
             continue
         console = err if report.output == "-" else out  # stdout carries the data
+        if report.target_reached is False:
+            err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
         if json_out:
             console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
             continue
@@ -120,8 +122,6 @@ def compress(
             f"{report.ratio:.1f}:1  {measured}  DR {report.reduction:g}x  {setting}  {report.seconds:.2f} s",
             markup=False, soft_wrap=True,
         )
-        if report.target_reached is False:
-            err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
 
 

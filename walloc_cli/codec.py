@@ -66,7 +66,10 @@ class CodecConfig:
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.step_input:
+            del data["step_input"]  # optional field: files of models without it keep their exact header bytes
+        return data
 
 
 ConvNd = nn.Conv1d | nn.Conv2d | nn.Conv3d
