@@ -74,8 +74,10 @@ def test_music_set_is_split_by_name_and_rebuilds_byte_for_byte(music: Path) -> N
     assert all(splits[k] == "val" for k in audio_data.VALIDATION_MUSIC)
     assert splits["music21:bach/bwv846"] == splits["warzone2100:albums/original_soundtrack/track1"] == "train"
     manifest = json.loads((music / "manifest.json").read_text())
-    assert manifest["set"] == "music" and len(manifest["records"]) == len(records) == 10
-    assert manifest["splits"]["test"]["files"] == 6 and manifest["splits"]["val"]["files"] == 2
+    held_out = len(audio_data.TEST_MUSIC) + len(audio_data.VALIDATION_MUSIC)
+    assert manifest["set"] == "music" and len(manifest["records"]) == len(records) == held_out + 2
+    assert manifest["splits"]["test"]["files"] == len(audio_data.TEST_MUSIC)
+    assert manifest["splits"]["val"]["files"] == len(audio_data.VALIDATION_MUSIC)
     for record in manifest["records"]:
         samples, info = read_audio(music / record["file"])
         assert (info.format, info.subtype, info.channels) == ("FLAC", "PCM_16", 2)
@@ -129,6 +131,40 @@ def test_a_missing_held_out_source_is_refused(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(audio_data, "_music_sources", lambda: sources)
     with pytest.raises(InputError, match=r"^held-out sources missing: singularity:Nebula \(install them"):
         audio_data.build_music_set(tmp_path / "set")
+
+
+def _fake_fluidsynth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    program = tmp_path / "fluidsynth"
+    program.write_text("#!/bin/sh\n" + script + "\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(audio_data, "FLUIDSYNTH", str(program))
+
+
+def test_a_render_that_never_ends_is_cut_at_the_wanted_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_fluidsynth(tmp_path, monkeypatch, "exec cat /dev/zero")  # a player that never stops
+    samples = audio_data._fluidsynth(tmp_path / "any.mid", 0.5)
+    assert samples.shape == (2, 22050) and samples.dtype == np.float32 and not samples.any()
+    # one that stops early: the rest is silence; one that hangs: the watchdog ends it
+    _fake_fluidsynth(tmp_path, monkeypatch, "head -c 800 /dev/zero")
+    assert audio_data._fluidsynth(tmp_path / "any.mid", 0.01).shape == (2, 441)
+    _fake_fluidsynth(tmp_path, monkeypatch, "exec sleep 30")
+    monkeypatch.setattr(audio_data, "RENDER_TIMEOUT", 0.3)
+    with pytest.raises(RuntimeError, match="fluidsynth took more than 0.3 s"):
+        audio_data._fluidsynth(tmp_path / "any.mid", 1.0)
+
+
+def test_midi_length_follows_the_tempo_map(tmp_path: Path) -> None:
+    pytest.importorskip("music21")
+    from music21 import note, stream, tempo
+
+    part = stream.Part()
+    part.append(tempo.MetronomeMark(number=60))
+    part.append(note.Note("C4", quarterLength=4))  # 4 s at 60 bpm
+    part.append(tempo.MetronomeMark(number=120))
+    part.append(note.Note("E4", quarterLength=4))  # 2 s at 120 bpm
+    part.write("midi", fp=str(tmp_path / "two.mid"))
+    # music21 ends each track one beat (here 0.5 s) after its last note
+    assert abs(audio_data._midi_seconds(tmp_path / "two.mid") - 6.5) < 1e-6
 
 
 @pytest.fixture

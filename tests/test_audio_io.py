@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 import tracemalloc
 from pathlib import Path
@@ -157,7 +158,12 @@ def _error(path: Path) -> str:
     return message
 
 
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
 def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
+    descriptors = _open_descriptors()
     (tmp_path / "empty.wav").write_bytes(b"")
     assert _error(tmp_path / "empty.wav") == "empty file"
     (tmp_path / "text.wav").write_text("this is not audio\n" * 20)
@@ -179,6 +185,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
     assert _error(tmp_path / "slow.wav") == "sample rate 500 Hz is outside 1000..768000 Hz"
     sf.write(tmp_path / "wide.wav", np.zeros((2, 65)), 8000, subtype="PCM_16")
     assert _error(tmp_path / "wide.wav") == "65 channels (at most 64 are supported)"
+    assert _open_descriptors() == descriptors  # failed opens leave no file descriptor behind
 
 
 def test_truncated_flac_and_ogg_are_refused(tmp_path: Path) -> None:

@@ -51,10 +51,11 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Iterator
+from typing import IO
 
 import numpy as np
 import soundfile as sf
