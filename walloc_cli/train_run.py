@@ -20,7 +20,7 @@ import torch
 from walloc_cli.codec import CodecConfig
 from walloc_cli.errors import InputError
 from walloc_cli.registry import ModelCard, export_model
-from walloc_cli.training import Distributed, TrainConfig, hardware_description, load_photos, train, validate, validation_steps
+from walloc_cli.training import Distributed, TrainConfig, hardware_description, train, training_set, validation_steps
 
 
 @dataclasses.dataclass
@@ -84,8 +84,11 @@ def train_and_export(run: RunConfig, out_dir: Path, checkpoint: Path, device: st
     for target in targets:
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target}: already exists (use -f to overwrite)")
-    if run.modality != "image":
-        raise InputError(f"modality {run.modality!r}: this walloc trains image models")
+    expected = {"audio": 1, "image": 2}.get(run.modality)
+    if expected is None:
+        raise InputError(f"modality {run.modality!r}: this walloc trains image and audio models")
+    if run.codec.dims != expected:
+        raise InputError(f"a {run.modality} model needs codec dims = {expected}, not {run.codec.dims}")
     train_dir = Path(run.train_data)
     val_dir = Path(run.val_data) if run.val_data else None
     dist = Distributed.from_env()
@@ -95,7 +98,8 @@ def train_and_export(run: RunConfig, out_dir: Path, checkpoint: Path, device: st
     if dist.rank != 0 or meta["step"] < run.train.steps:
         return None
     model = model.cpu()
-    points = [{"step": s, **validate(model, load_photos(val_dir, run.codec.channels), s)} for s in validation_steps(run.train)] if val_dir else []
+    val_data = training_set(val_dir, run.codec) if val_dir else None
+    points = [{"step": s, **val_data.validate(model, s)} for s in validation_steps(run.train)] if val_data else []
     training = {
         "data": {"train": str(train_dir), "val": str(val_dir) if val_dir else None, "train_files": sorted(p.name for p in train_dir.iterdir() if p.is_file())},
         "run_config": run.to_dict(),

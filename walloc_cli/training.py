@@ -21,7 +21,7 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -145,6 +145,41 @@ def sample_batch(photos: list[torch.Tensor], batch: int, crop: int, rng: random.
             patch = patch.transpose(-1, -2)
         crops.append(patch.float())
     return torch.stack(crops) / 255.0 - 0.5
+
+
+class PhotoSet:
+    """The photos of a folder as training data (uint8 ``(C, H, W)``, cropped on demand)."""
+
+    def __init__(self, folder: Path, channels: int) -> None:
+        self.photos = load_photos(folder, channels)
+
+    def batch(self, size: int, crop: int, rng: random.Random) -> torch.Tensor:
+        return sample_batch(self.photos, size, crop, rng)
+
+    def validate(self, model: WallocCodec, step: float = 1.0) -> dict[str, float]:
+        return validate(model, self.photos, step)
+
+
+class TrainingSet(Protocol):
+    """What the training loop needs of a modality's data: crops ``(N, C, *S)`` and a validation
+    returning ``{"bpp": bits per sample position, "psnr": dB}`` measured through the real payload."""
+
+    def batch(self, size: int, crop: int, rng: random.Random) -> torch.Tensor: ...
+
+    def validate(self, model: WallocCodec, step: float = 1.0) -> dict[str, float]: ...
+
+
+def training_set(folder: Path, cfg: CodecConfig) -> TrainingSet:
+    """Photos for 2-D models, audio streams for 1-D ones."""
+    if cfg.dims == 1:
+        from walloc_cli.audio_training import AudioSet
+
+        if cfg.channels != 1:
+            raise InputError("audio models code one stream at a time: use channels = 1")
+        return AudioSet(folder)
+    if cfg.dims == 2:
+        return PhotoSet(folder, cfg.channels)
+    raise InputError(f"no training data reader for {cfg.dims}-D models yet")
 
 
 @torch.no_grad()
@@ -354,13 +389,13 @@ def _train(
     if checkpoint.exists():
         meta = load_checkpoint(checkpoint, model, optimizer)
         step, history = meta["step"], meta.get("history", [])
-    photos = load_photos(train_dir, codec_cfg.channels)
-    val_photos = load_photos(val_dir, codec_cfg.channels) if val_dir and dist.rank == 0 else []
+    data = training_set(train_dir, codec_cfg)
+    val_data = training_set(val_dir, codec_cfg) if val_dir and dist.rank == 0 else None
     if step == 0 and train_cfg.init:
         init_from(model, train_cfg.init)
     elif step == 0:
         # Same seed on every rank, and DDP broadcasts rank 0's weights anyway.
-        pca_init(model, sample_batch(photos, 64, train_cfg.crop, random.Random(train_cfg.seed)).to(device))
+        pca_init(model, data.batch(64, train_cfg.crop, random.Random(train_cfg.seed)).to(device))
     model.encoder.requires_grad_(train_cfg.train_encoder)
     net: torch.nn.Module = model
     if dist.active:
@@ -385,7 +420,7 @@ def _train(
             # checkpoint takes exactly the steps the uninterrupted run would have taken.
             rng = random.Random(f"{train_cfg.seed}:{dist.rank}:{step}")
             torch.manual_seed(train_cfg.seed * 1_000_003 + dist.rank * 7_919 + step)
-            x = sample_batch(photos, train_cfg.batch, train_cfg.crop, rng).to(device)
+            x = data.batch(train_cfg.batch, train_cfg.crop, rng).to(device)
             terms = rd_loss(net, x, train_cfg, sample_steps(x.shape[0], train_cfg).to(device))  # type: ignore[arg-type]
             loss, bpp, mse = terms["loss"], terms["bpp"], terms["mse"]
             optimizer.zero_grad(set_to_none=True)
@@ -397,8 +432,8 @@ def _train(
             if dist.rank != 0:
                 continue
             record: dict[str, Any] = {"step": step, "steps": train_cfg.steps, "loss": loss.item(), "bpp_proxy": bpp.item(), "psnr_train": 10 * math.log10(1 / max(mse.item(), 1e-12)), "samples_per_s": seen / (time.time() - started)}
-            if val_photos and (step % train_cfg.validate_every == 0 or step == train_cfg.steps):
-                points = [{"step": s, **validate(model, val_photos, s)} for s in validation_steps(train_cfg)]
+            if val_data is not None and (step % train_cfg.validate_every == 0 or step == train_cfg.steps):
+                points = [{"step": s, **val_data.validate(model, s)} for s in validation_steps(train_cfg)]
                 middle = points[len(points) // 2]
                 record.update({"val_bpp": middle["bpp"], "val_psnr": middle["psnr"]})
                 if len(points) > 1:

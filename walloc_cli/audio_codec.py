@@ -1,0 +1,141 @@
+"""Audio through WaLLoC: the file is coded as a stream of independently decodable blocks.
+
+How channels become coded streams (``latent.streams`` in the header):
+
+* ``mono``: one channel, one stream;
+* ``mid-side``: stereo as M = (L + R) / 2 and S = (L - R) / 2. Most music puts little in S, so
+  it costs few bits, and a one-channel model serves both; L = M + S, R = M - S on decoding;
+* ``channels``: three or more channels, each its own stream (no inter-channel model; a 5.1 mix
+  costs about six mono streams).
+
+Level: the model sees ``x = gain * s / 2`` (about [-0.5, 0.5], as images do), with ``gain`` =
+1 / (the file's peak), capped at 256, so quiet recordings use the model's whole range. The gain is
+in the header and undone on decoding (``s = 2 x / gain``).
+
+Blocks: ``BLOCK`` frames each, coded with ``MARGIN`` frames of real context on each side
+(clamped at the file's ends, where the transform's symmetric extension takes over). The decoder
+keeps only the block's own frames, so the transform and the decoder CNN (whose reach is about
+``(10 + 9) * 2**J`` samples) never see an artificial edge inside the audio: no seam. Each block
+is one ``AUDB`` chunk of the container (its own CRC), self-describing::
+
+    u64 first frame | u32 frames | u32 lead (context frames before the block) | u32 extent
+    u16 n | n x u32 image lengths | n lossless images (the latent planes, walloc_cli.payload)
+
+Memory is one block at a time on both sides, whatever the duration.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from walloc_cli.audio import AudioInfo, AudioReader
+from walloc_cli.codec import WallocCodec
+from walloc_cli.container import Chunk
+from walloc_cli.errors import FormatError, InputError
+from walloc_cli.payload import PayloadError, decode_planes, encode_planes
+
+BLOCK = 1 << 16  # frames per chunk: 1.5 s at 44.1 kHz
+MARGIN = 1024  # context frames on each side of a block
+MAX_GAIN = 256.0
+_HEAD = struct.Struct("<QIII")
+_COUNT = struct.Struct("<H")
+_LENGTH = struct.Struct("<I")
+
+
+def stream_layout(channels: int) -> str:
+    """``mono``, ``mid-side`` or ``channels`` for a file of ``channels`` channels."""
+    return "mono" if channels == 1 else "mid-side" if channels == 2 else "channels"
+
+
+def to_streams(block: np.ndarray, layout: str) -> np.ndarray:
+    """``(channels, n)`` samples to ``(streams, n)`` coded signals."""
+    if layout == "mid-side":
+        return np.stack([(block[0] + block[1]) / 2, (block[0] - block[1]) / 2])
+    return block
+
+
+def from_streams(streams: np.ndarray, layout: str) -> np.ndarray:
+    """Inverse of :func:`to_streams`."""
+    if layout == "mid-side":
+        return np.stack([streams[0] + streams[1], streams[0] - streams[1]])
+    return streams
+
+
+def file_gain(reader: AudioReader) -> float:
+    """1 / peak of the whole file (one streamed pass), capped at ``MAX_GAIN``; 1 for silence."""
+    peak = 0.0
+    for block in reader.blocks(BLOCK):
+        peak = max(peak, float(np.abs(block).max(initial=0.0)))
+    return float(min(MAX_GAIN, 1.0 / peak)) if peak > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    first: int  # first frame of the block in the file
+    frames: int  # frames the block contributes
+    lead: int  # context frames coded before them
+    extent: int  # frames coded in all (lead + frames + trailing context)
+
+
+def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: float, layout: str, step: float, payload: str, effort: int) -> Chunk:
+    """Code frames ``first .. first + BLOCK`` (with context) into one ``AUDB`` chunk."""
+    frames = min(BLOCK, reader.info.frames - first)
+    start = max(0, first - MARGIN)
+    stop = min(reader.info.frames, first + frames + MARGIN)
+    signal = to_streams(reader.read(start, stop).astype(np.float64), layout) * (gain / 2)
+    x = torch.from_numpy(signal.astype(np.float32))[:, None, :]  # (streams, 1, extent)
+    q = model.encode(x, step)  # (streams, L, T)
+    planes = encode_planes(q.reshape(-1, q.shape[-1]).numpy(), model.index_bits(step), payload, effort)  # type: ignore[arg-type]
+    head = _HEAD.pack(first, frames, first - start, stop - start) + _COUNT.pack(len(planes))
+    body = b"".join(_LENGTH.pack(len(p)) for p in planes) + b"".join(planes)
+    return Chunk("AUDB", head + body)
+
+
+def parse_block(data: bytes, latent_rows: int, step: float, bits: int, payload: str, block_limit: int) -> tuple[BlockHeader, np.ndarray]:
+    """Split an ``AUDB`` chunk into its header and integer latents ``(rows, T)``; every length is
+    checked against the chunk's size before anything is allocated."""
+    if len(data) < _HEAD.size + _COUNT.size:
+        raise FormatError("audio block chunk is too short")
+    first, frames, lead, extent = _HEAD.unpack_from(data)
+    if not (0 < frames <= block_limit and lead <= MARGIN and lead + frames <= extent <= frames + 2 * MARGIN):
+        raise FormatError(f"audio block at frame {first} declares impossible sizes ({frames} frames, lead {lead}, extent {extent})")
+    (count,) = _COUNT.unpack_from(data, _HEAD.size)
+    offset = _HEAD.size + _COUNT.size
+    if count == 0 or len(data) < offset + 4 * count:
+        raise FormatError(f"audio block at frame {first} is truncated")
+    lengths = [_LENGTH.unpack_from(data, offset + 4 * i)[0] for i in range(count)]
+    offset += 4 * count
+    if offset + sum(lengths) != len(data):
+        raise FormatError(f"audio block at frame {first}: image lengths do not add up to the chunk size")
+    images = []
+    for length in lengths:
+        images.append(data[offset : offset + length])
+        offset += length
+    return BlockHeader(first, frames, lead, extent), images  # type: ignore[return-value]
+
+
+def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
+    """Latent images of one block to its ``(channels, frames)`` float64 samples."""
+    latent_len = -(-header.extent // model.cfg.block)
+    shape = (streams * model.cfg.latent_dim, latent_len)
+    try:
+        q = decode_planes(images, shape, bits, payload)
+    except PayloadError as error:
+        raise FormatError(f"audio block at frame {header.first}: {error}") from None
+    x = model.decode(torch.from_numpy(q).reshape(streams, model.cfg.latent_dim, latent_len), (header.extent,), step)
+    kept = x[:, 0, header.lead : header.lead + header.frames].double().numpy() * (2 / gain)
+    return from_streams(kept, layout)
+
+
+def iter_block_starts(info: AudioInfo) -> Iterator[int]:
+    return iter(range(0, info.frames, BLOCK))
+
+
+def check_model(model: WallocCodec, name: str) -> None:
+    if model.cfg.dims != 1 or model.cfg.channels != 1:
+        raise InputError(f"model {name!r} is not a one-channel audio model")
