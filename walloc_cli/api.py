@@ -28,6 +28,7 @@ from walloc_cli.images import ImageData, image_bytes, quantise, read_image, writ
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.codec import CodecConfig
+from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, search_psnr, search_size, setting_for_quality
@@ -310,7 +311,7 @@ def validate_image_header(header: dict[str, Any]) -> None:
     _require(image.get("bit_depth") in (8, 16), f"bit_depth={image.get('bit_depth')!r}")
     _require(isinstance(image.get("mode"), str), "mode")
     _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
-    _int_field(latent, "bits", 1, 16)
+    _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
     _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
     step = latent.get("step")
     _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r} is not in {MIN_STEP}..{MAX_STEP}")
