@@ -43,6 +43,7 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         # variable-rate models: stored indices at a step other than 1 (2x at 0.4: 9-bit indices,
         # two byte planes), and the gray model, on a gray image and on an RGB file with equal planes
         "rgb-16x-v-step2.5-40x32": (image_from_array(photo[200:232, 40:80].copy()), {"model": "rgb-16x-v", "payload": "webp", "step": 2.5}),
+        "rgb-4x-v-step0.8-png-28x20": (image_from_array(photo[250:270, 400:428].copy()), {"model": "rgb-4x-v", "payload": "png", "step": 0.8}),
         "rgb-2x-v-step0.4-24x24": (image_from_array(photo[30:54, 300:324].copy()), {"model": "rgb-2x-v", "payload": "webp", "step": 0.4}),
         "gray-16x-v-31x27": (image_from_array(gray[10:37, 60:91].copy()), {"model": "gray-16x-v", "payload": "png", "step": 1.5}),
         "gray-as-rgb-16x-v-16x16": (image_from_array(np.repeat(gray[200:216, 100:116, None], 3, axis=2)), {"model": "gray-16x-v", "payload": "webp", "step": 1.0}),

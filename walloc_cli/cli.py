@@ -184,7 +184,7 @@ def _format_info(data: dict[str, Any]) -> str:
         lines.append(f"  codec     WPT {codec.get('levels')} levels ({codec.get('boundary')}), {codec.get('latent_dim')} latent channels, {codec.get('bits')}-bit")
     latent = header.get("latent", {})
     if latent:
-        lines.append(f"  payload   {latent.get('payload')} lossless, latent {'x'.join(map(str, latent.get('shape', [])))}, step {latent.get('step')}")
+        lines.append(f"  payload   {latent.get('payload')} lossless, latent {'x'.join(map(str, latent.get('shape', [])))}, step {latent.get('step')} ({latent.get('bits')}-bit indices)")
     alpha = header.get("alpha")
     if alpha:
         lines.append(f"  alpha     {'constant ' + str(alpha['constant']) if 'constant' in alpha else alpha.get('codec') + ' lossless'}")
