@@ -6,11 +6,11 @@
 1. Every model is measured at a geometric grid of quantisation steps across its trained range,
    on the held-out test photos (written to its card as ``results``: mean bpp of the whole .wlc
    file, mean PSNR over 8-bit samples with peak 255, and per photo) and on the *tuning* photos
-   (validation + a few training photos: the map is never fitted on the test set).
+   (validation + training photos: the map is never fitted on the test set).
 2. On the tuning photos' mean curves, consecutive models (ordered from low to high rate) hand
    over where the next one starts to give a higher PSNR at the same rate. The next model starts
-   a little above the hand-over rate, with the smallest margin that keeps rate rising on every
-   tuning photo.
+   a little above the hand-over rate, with the smallest margin that keeps every tuning photo's
+   rate at least 3% above where the previous model ended.
 3. Each model's stretch of q is proportional to the log-rate span it covers, so q is roughly
    linear in log(bpp). The stretches are written to the cards' ``quality`` field.
 """
@@ -29,7 +29,7 @@ from PIL import Image
 from walloc_cli.api import decode_image, encode_image, quantized
 from walloc_cli.images import ImageData, image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.quality import trained_steps
+from walloc_cli.quality import QUALITY_RUNG, trained_steps
 from walloc_cli.registry import find_card, models_dir
 
 
@@ -130,10 +130,13 @@ def build(curves: list[Curve]) -> list[dict[str, object]]:
             # smallest margin keeping rate rising across the hand-over on every tuning photo
             for margin in np.arange(0.02, 0.61, 0.02):
                 step = min(following.step_for(cut + math.log1p(margin)), float(following.steps[0]))
-                if all(following.log_bpp_at(step, p) > curve.log_bpp_at(end_step, p) for p in curve.log_bpp):
+                if all(following.log_bpp_at(step, p) > curve.log_bpp_at(end_step, p) + math.log(1 + SAFETY) for p in curve.log_bpp):
                     break
             start_log, start_step = cut + math.log1p(margin), step
     return spans
+
+
+SAFETY = 0.03  # the next model must start at least 3% above the previous one's end, per photo
 
 
 def main() -> None:
@@ -142,7 +145,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", required=True, help="from low to high rate")
     parser.add_argument("--test", type=Path, default=Path("data/photos/test"))
     parser.add_argument("--tune", type=Path, nargs="+", default=[Path("data/photos/val"), Path("data/photos/train")])
-    parser.add_argument("--tune-limit", type=int, default=6, help="photos taken from each tuning folder")
+    parser.add_argument("--tune-limit", type=int, default=100, help="photos taken from each tuning folder")
     parser.add_argument("--points", type=int, default=7)
     parser.add_argument("--measure-only", action="store_true")
     args = parser.parse_args()
@@ -151,6 +154,10 @@ def main() -> None:
     tune = load_photos(args.tune, args.tune_limit, channels=channels)
     curves = []
     for model in args.models:
+        if find_card(model).config.channels != channels:
+            # e.g. an RGB model on the gray scale's high end: tuned here, measured in its own family
+            curves.append(curve_of(model, tune, args.points)[0])
+            continue
         measured, rows = curve_of(model, test, args.points)
         card_path = models_dir() / f"{model}.json"
         card = json.loads(card_path.read_text())
@@ -177,12 +184,15 @@ def main() -> None:
     edges = [0]
     for span in spans[:-1]:
         q += 100 * (span["log_hi"] - span["log_lo"]) / total
-        edges.append(int(round(q)))
+        edges.append(QUALITY_RUNG * int(round(q / QUALITY_RUNG)))  # hand-overs fall on rungs
     edges.append(100)
     for span, lo, hi in zip(spans, edges, edges[1:]):
         card_path = models_dir() / f"{span['model']}.json"
         card = json.loads(card_path.read_text())
-        card["quality"] = {"family": args.family, "q": [lo, hi], "step": [float(f"{span['step_lo']:.4g}"), float(f"{span['step_hi']:.4g}")]}
+        entry = {"family": args.family, "q": [lo, hi], "step": [float(f"{span['step_lo']:.4g}"), float(f"{span['step_hi']:.4g}")]}
+        others = card.get("quality", [])
+        others = [others] if isinstance(others, dict) else others
+        card["quality"] = [q for q in others if q.get("family") != args.family] + [entry]
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"{span['model']}: q {lo}..{hi}, step {span['step_lo']:.3g} -> {span['step_hi']:.3g}, ~{math.exp(span['log_lo']):.3f}..{math.exp(span['log_hi']):.3f} bpp (tuning photos)")
 

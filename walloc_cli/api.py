@@ -31,7 +31,7 @@ from walloc_cli.codec import CodecConfig
 from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
-from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, search_psnr, search_size, setting_for_quality
+from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, search_psnr, search_size, setting_for_quality, stanzas
 from walloc_cli.registry import ModelCard, default_model, find_card, load_by_identity, load_model
 
 MAX_SIDE = PAYLOAD_MAX_SIDE * 8  # 131064: a latent row (side / 2**J, J=3) must fit one WebP image
@@ -265,7 +265,9 @@ def compress_image(
 def _family(image: ImageData, card: ModelCard | None) -> str:
     """The ladder an image uses: its model's family, else gray for gray images when one ships."""
     if card is not None:
-        return str(card.card.get("quality", {}).get("family", "gray" if card.config.channels == 1 else "rgb"))
+        if card.config.channels == 1:
+            return "gray"
+        return "gray" if is_gray(image) and any(s.get("family") == "gray" for s in stanzas(card)) else "rgb"
     if is_gray(image):
         try:
             ladder("gray")

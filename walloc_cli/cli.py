@@ -198,6 +198,7 @@ def _format_info(data: dict[str, Any]) -> str:
 def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable output (the full model cards).")) -> None:
     """List the shipped models: modality, channels, DR, parameters, step range, place on the
     quality scale, and the rate/PSNR points measured on their cards' test photos."""
+    from walloc_cli.quality import stanzas
     from walloc_cli.registry import available_models
 
     cards = available_models()
@@ -209,7 +210,7 @@ def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable
         table.add_column(column)
     for card in cards:
         steps = card.card.get("steps", {"min": 1.0, "max": 1.0})
-        quality = card.card.get("quality")
+        families = stanzas(card)
         points = card.card.get("results", {}).get("points", [])
         table.add_row(
             card.name,
@@ -218,7 +219,7 @@ def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable
             f"{card.config.reduction:g}x",
             f"{card.parameters / 1e6:.2f}M",
             f"{steps['min']:g}" if steps["min"] == steps["max"] else f"{steps['min']:g}-{steps['max']:g}",
-            f"{quality['family']} {quality['q'][0]:g}-{quality['q'][1]:g}" if quality else "-",
+            "\n".join(f"{q['family']} {q['q'][0]:g}-{q['q'][1]:g}" for q in families) or "-",
             "\n".join(f"{p['step']:g}: {p['bpp']:.3f} / {p['psnr']:.2f} dB" for p in points) or "-",
         )
     out.print(table)

@@ -1,10 +1,10 @@
 """The quality knob: ``-q 0..100`` -> (model, quantisation step), and searches for a target
-PSNR or file size (as ``cwebp -psnr`` / ``-size``).
+PSNR or file size (as ``cwebp -psnr`` / ``-size``). q is used in rungs of ``QUALITY_RUNG``.
 
 A *family* (``rgb``, ``gray``) is an ordered set of shipped variable-rate models. Each model's card
-claims a stretch of the 0..100 scale in its ``quality`` field::
+claims a stretch of the 0..100 scale in its ``quality`` field (one entry per family)::
 
-    "quality": {"family": "rgb", "q": [0, 40], "step": [4.0, 1.0]}
+    "quality": [{"family": "rgb", "q": [0, 40], "step": [4.0, 1.0]}]
 
 meaning q = 0 codes with step 4 and q = 40 with step 1, the step moving geometrically in
 between (rate is roughly linear in log step). Stretches are chosen from measured rate-distortion
@@ -25,6 +25,10 @@ from walloc_cli.errors import InputError, ModelError
 from walloc_cli.registry import ModelCard, available_models
 
 DEFAULT_QUALITY = 75.0
+# q moves in rungs of 4 (26 settings): at finer spacing the lossless WebP stage's own size noise
+# (up to ~5% between neighbouring steps, measured on the 8 test photos) could make a higher q
+# give a smaller file; 4 apart, every test photo's size rises with q.
+QUALITY_RUNG = 4
 FAMILIES = {3: "rgb", 1: "gray"}  # image channels -> model family
 
 
@@ -75,14 +79,23 @@ def trained_steps(card: ModelCard) -> tuple[float, float]:
     return float(steps["max"]), float(steps["min"])
 
 
+def stanzas(card: ModelCard) -> list[dict[str, object]]:
+    """The card's ``quality`` entries: one per family the model serves (an RGB model also
+    serves the high end of the gray scale, coding gray as three equal planes)."""
+    spec = card.card.get("quality")
+    if isinstance(spec, dict):
+        return [spec]
+    return [s for s in spec if isinstance(s, dict)] if isinstance(spec, list) else []
+
+
 def ladder(family: str, cards: list[ModelCard] | None = None) -> list[Stretch]:
     """The family's stretches in q order; they must tile 0..100 without gaps."""
     stretches = []
     for card in cards if cards is not None else available_models():
-        spec = card.card.get("quality")
-        if isinstance(spec, dict) and spec.get("family") == family:
-            (q_lo, q_hi), (step_lo, step_hi) = spec["q"], spec["step"]
-            stretches.append(Stretch(card.name, float(q_lo), float(q_hi), float(step_lo), float(step_hi)))
+        for spec in stanzas(card):
+            if spec.get("family") == family:
+                (q_lo, q_hi), (step_lo, step_hi) = spec["q"], spec["step"]
+                stretches.append(Stretch(card.name, float(q_lo), float(q_hi), float(step_lo), float(step_hi)))
     stretches.sort(key=lambda s: s.q_lo)
     if not stretches:
         raise ModelError(f"no shipped {family} models carry a quality map")
@@ -97,6 +110,7 @@ def setting_for_quality(quality: float, family: str, model: ModelCard | None = N
     ``model``, across that model's own trained step range (q = 0: its largest step)."""
     if not 0 <= quality <= 100 or math.isnan(quality):
         raise InputError(f"quality must be 0..100, got {quality}")
+    quality = min(100.0, QUALITY_RUNG * math.floor(quality / QUALITY_RUNG + 1e-9))
     if model is not None:
         largest, smallest = trained_steps(model)
         return Setting(model.name, Stretch(model.name, 0, 100, largest, smallest).step_at(quality))
