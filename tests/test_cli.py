@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 import io
-import os
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +24,12 @@ from typer.testing import CliRunner
 from walloc_cli import __version__
 from walloc_cli.cli import app
 from walloc_cli.container import MAGIC, dumps, loads
+from walloc_cli.quality import DEFAULT_QUALITY, setting_for_quality
+from walloc_cli.registry import find_card
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT = setting_for_quality(DEFAULT_QUALITY, "rgb")  # what `compress` uses with no -q/-m
+DEFAULT_DR = find_card(DEFAULT.model).config.reduction
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +204,7 @@ def test_decompress_refuses_damaged_file(tmp_path: Path, good_wlc: bytes, name: 
     if name in ("huge-declared-size", "too-many-pixels"):
         assert "invalid header" in line
     if name in MODEL_PROBLEMS:
-        assert "no-such-model" in line or "rgb-16x" in line
+        assert "no-such-model" in line or "made with model" in line
 
 
 def test_decompress_refuses_png_renamed_wlc(tmp_path: Path) -> None:
@@ -275,7 +279,7 @@ def test_compress_prints_the_measured_line(tmp_path: Path) -> None:
     assert result.stderr == ""
     line = result.stdout.strip()
     assert len(line.splitlines()) == 1
-    for piece in ("bpp", ":1", "PSNR", "dB", "DR 16x", str(tmp_path / "p.wlc")):
+    for piece in ("bpp", ":1", "PSNR", "dB", f"DR {DEFAULT_DR:g}x", f"{DEFAULT.model} step {DEFAULT.step:g} (q 75)", str(tmp_path / "p.wlc")):
         assert piece in line, (piece, line)
     assert (tmp_path / "p.wlc").read_bytes().startswith(MAGIC)
     psnr = float(line.split("PSNR ")[1].split(" dB")[0])
@@ -301,7 +305,7 @@ def test_compress_json(tmp_path: Path) -> None:
     assert record["n_bytes"] == size
     assert record["bpp"] == pytest.approx(8 * size / (64 * 48))
     assert record["ratio"] == pytest.approx(64 * 48 * 3 / size)
-    assert record["reduction"] == 16
+    assert record["reduction"] == DEFAULT_DR and record["model"] == DEFAULT.model and record["quality"] == 75
     assert record["psnr"] > 24
     assert not (tmp_path / "p.wlc").exists()  # -o was honoured
 
@@ -334,7 +338,7 @@ def test_info_json_and_text(tmp_path: Path, good_wlc: bytes) -> None:
     assert data["bpp"] == pytest.approx(8 * len(good_wlc) / (64 * 48))
     text = invoke("info", path)
     assert text.exit_code == 0, text.stderr
-    assert "64x48 RGB" in text.stdout and "rgb-16x" in text.stdout and "bpp" in text.stdout
+    assert "64x48 RGB" in text.stdout and DEFAULT.model in text.stdout and "bpp" in text.stdout
     assert listing(tmp_path) == ["g.wlc"]
 
 
@@ -457,7 +461,7 @@ def test_subprocess_compress_info_decompress(tmp_path: Path) -> None:
     done = run("compress", "photo.png", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    for piece in ("photo.png -> photo.wlc", "bpp", ":1", "PSNR", "dB", "DR 16x"):
+    for piece in ("photo.png -> photo.wlc", "bpp", ":1", "PSNR", "dB", f"DR {DEFAULT_DR:g}x"):
         assert piece in done.stdout, (piece, done.stdout)
 
     done = run("info", "--json", "photo.wlc", cwd=tmp_path)

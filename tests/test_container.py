@@ -22,7 +22,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from walloc_cli import container as wlc
-from walloc_cli.container import Chunk, WlcReader, WlcWriter, dumps, loads, read, sniff, write
+from walloc_cli.container import (
+    Chunk,
+    WlcReader,
+    WlcWriter,
+    dumps,
+    loads,
+    read,
+    sniff,
+    write,
+)
 from walloc_cli.errors import FormatError
 
 SPEC = Path(__file__).resolve().parents[1] / "formats" / "wlc.md"

@@ -10,7 +10,15 @@ import pytest
 from walloc_cli.codec import CodecConfig
 from walloc_cli.errors import InputError, ModelError
 from walloc_cli.evaluation import Point, bd_rate
-from walloc_cli.quality import Setting, Stretch, Trial, ladder, search_psnr, search_size, setting_for_quality
+from walloc_cli.quality import (
+    Setting,
+    Stretch,
+    Trial,
+    ladder,
+    search_psnr,
+    search_size,
+    setting_for_quality,
+)
 from walloc_cli.registry import ModelCard
 
 
@@ -21,7 +29,7 @@ def _card(name: str, q: tuple[int, int] | None, steps: tuple[float, float], step
     return ModelCard(name, "image", CodecConfig(), "0" * 64, Path(f"{name}.safetensors"), card)
 
 
-ZOO = [_card("low", (0, 40), (4.0, 1.0)), _card("mid", (40, 75), (3.0, 1.0), (0.5, 3.0)), _card("high", (75, 100), (2.0, 0.5), (0.5, 2.0))]
+ZOO = [_card("low", (0, 40), (4.0, 1.0)), _card("mid", (40, 76), (3.0, 1.0), (0.5, 3.0)), _card("high", (76, 100), (2.0, 0.5), (0.5, 2.0))]
 
 
 @pytest.fixture()
@@ -34,7 +42,9 @@ def test_quality_walks_the_ladder_from_coarse_to_fine(zoo: list[ModelCard]) -> N
     settings = [setting_for_quality(q, "rgb") for q in range(101)]
     assert settings[0] == Setting("low", 4.0) and settings[100] == Setting("high", 0.5)
     assert settings[40] == Setting("mid", 3.0)  # a boundary belongs to the higher-rate model
-    assert settings[39].model == "low" and settings[75].model == "high"
+    assert settings[39].model == "low" and settings[75].model == "mid" and settings[76].model == "high"
+    # q moves in rungs of 4: 26 distinct settings
+    assert len(set(settings)) == 26 and settings[41] == settings[40] == settings[43]
     order = {"low": 0, "mid": 1, "high": 2}
     for a, b in zip(settings, settings[1:]):
         assert (order[a.model], -a.step) <= (order[b.model], -b.step)  # never back to a coarser setting
