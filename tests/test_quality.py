@@ -122,3 +122,31 @@ def test_bd_rate_of_a_curve_needing_ten_percent_fewer_bits_is_minus_ten() -> Non
 def test_bd_rate_is_nan_without_a_shared_psnr_range() -> None:
     far = [Point("t", p.quality, p.bpp, p.psnr + 20) for p in ANCHOR]
     assert math.isnan(bd_rate(ANCHOR, far))
+
+
+def test_a_target_in_a_gap_between_models_is_reached_past_the_trained_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """api.compress_image widens the step ranges when the plain search overshoots by > 0.3 dB."""
+    from walloc_cli import api, quality
+
+    gap = [_card("a", (0, 50), (4.0, 1.0)), _card("b", (50, 100), (3.0, 0.5), (0.5, 3.0))]
+    for card in gap:
+        object.__setattr__(card, "config", CodecConfig(step_input=True))
+    monkeypatch.setattr(quality, "available_models", lambda: gap)
+    monkeypatch.setattr(api, "find_card", lambda name: next(c for c in gap if c.name == name))
+
+    def fake_encode(image, model, payload, step, effort):  # trained: "a" 18..30 dB, "b" 34..49.5 dB
+        score = 30.0 - 6.0 * math.log2(step) if model == "a" else 34.0 - 6.0 * math.log2(step / 3.0)
+        return f"{model}:{step}:{score}".encode() + b"x" * int(1000 / step)
+
+    monkeypatch.setattr(api, "encode_image", fake_encode)
+    monkeypatch.setattr(api, "decode_image", lambda data, model=None: data)
+    monkeypatch.setattr(api, "quantized", lambda image: image)
+    monkeypatch.setattr(api, "psnr", lambda reference, decoded, peak: float(decoded.split(b":")[2].split(b"x")[0]) if isinstance(decoded, bytes) else 0.0)
+
+    class Image:
+        channels, bit_depth, pixels = 3, 8, None
+
+    monkeypatch.setattr(api, "_family", lambda image, card: "rgb")
+    encoded = api.compress_image(Image(), target_psnr=32.0)  # type: ignore[arg-type]
+    assert encoded.target_reached and abs(encoded.psnr - 32.0) <= 0.3
+    assert encoded.setting.model == "b" and 3.0 < encoded.setting.step <= 6.0  # past "b"'s largest trained step: the smallest file

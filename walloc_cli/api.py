@@ -251,6 +251,14 @@ def compress_image(
         if not 0 < target_psnr < 200 or math.isnan(target_psnr):
             raise InputError(f"target PSNR must be a positive number of dB, got {target_psnr}")
         trial, reached = search_psnr(target_psnr, ranges, evaluate)
+        if not reached or trial.psnr > target_psnr + 0.3:
+            # the target falls in a gap between models (or past the ends): look a little past
+            # each model's trained steps before settling for the overshoot
+            wider, wider_reached = search_psnr(target_psnr, candidate_ranges(family, card, widen=2.0), evaluate)
+            if wider_reached and (not reached or wider.psnr < trial.psnr and wider.size <= trial.size * 1.5):
+                trial, reached = wider, True
+            elif not reached and wider.psnr > trial.psnr:
+                trial = wider
         return Encoded(trial.data, trial.setting, None, trial.psnr, f"psnr {target_psnr:g}", reached)
     assert target_size is not None
     if target_size < 1:

@@ -120,16 +120,23 @@ def setting_for_quality(quality: float, family: str, model: ModelCard | None = N
     return Setting(stretch.model, stretch.step_at(quality))
 
 
-def candidate_ranges(family: str, model: ModelCard | None = None) -> list[Stretch]:
+def candidate_ranges(family: str, model: ModelCard | None = None, widen: float = 1.0) -> list[Stretch]:
     """Per model, the whole trained step range (wider than its stretch of the q scale): the
-    target searches may use any of it."""
+    target searches may use any of it. ``widen`` > 1 stretches it by that factor at both ends
+    (within the format's 0.25..16): a step-aware decoder still works a little past its training."""
     if model is not None:
         cards = [model]
     else:
         names = [s.model for s in ladder(family)]
         by_name = {c.name: c for c in available_models()}
         cards = [by_name[n] for n in dict.fromkeys(names)]
-    return [Stretch(c.name, 0, 100, *trained_steps(c)) for c in cards]
+    ranges = []
+    for card in cards:
+        largest, smallest = trained_steps(card)
+        if widen > 1 and card.config.step_input:
+            largest, smallest = min(16.0, largest * widen), max(0.25, smallest / widen)
+        ranges.append(Stretch(card.name, 0, 100, largest, smallest))
+    return ranges
 
 
 Evaluate = Callable[[Setting], Trial]
