@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator
-
 import numpy as np
 import torch
 
-from walloc_cli.audio import AudioInfo, AudioReader
+from walloc_cli.audio import AudioReader
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import Chunk
-from walloc_cli.errors import FormatError, InputError
+from walloc_cli.errors import FormatError
 from walloc_cli.payload import PayloadError, decode_planes, encode_planes
 
 BLOCK = 1 << 16  # frames per chunk: 1.5 s at 44.1 kHz
@@ -96,13 +94,13 @@ def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: floa
     return Chunk("AUDB", head + body)
 
 
-def parse_block(data: bytes, latent_rows: int, step: float, bits: int, payload: str, block_limit: int) -> tuple[BlockHeader, np.ndarray]:
-    """Split an ``AUDB`` chunk into its header and integer latents ``(rows, T)``; every length is
-    checked against the chunk's size before anything is allocated."""
+def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGIN) -> tuple[BlockHeader, list[bytes]]:
+    """Split an ``AUDB`` chunk into its header and latent images; every size is checked against
+    the header's limits and the chunk's length before anything is allocated."""
     if len(data) < _HEAD.size + _COUNT.size:
         raise FormatError("audio block chunk is too short")
     first, frames, lead, extent = _HEAD.unpack_from(data)
-    if not (0 < frames <= block_limit and lead <= MARGIN and lead + frames <= extent <= frames + 2 * MARGIN):
+    if not (0 < frames <= block_limit and lead <= margin_limit and lead + frames <= extent <= frames + 2 * margin_limit):
         raise FormatError(f"audio block at frame {first} declares impossible sizes ({frames} frames, lead {lead}, extent {extent})")
     (count,) = _COUNT.unpack_from(data, _HEAD.size)
     offset = _HEAD.size + _COUNT.size
@@ -116,10 +114,10 @@ def parse_block(data: bytes, latent_rows: int, step: float, bits: int, payload: 
     for length in lengths:
         images.append(data[offset : offset + length])
         offset += length
-    return BlockHeader(first, frames, lead, extent), images  # type: ignore[return-value]
+    return BlockHeader(first, frames, lead, extent), images
 
 
-def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
+def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:  # noqa: PLR0913
     """Latent images of one block to its ``(channels, frames)`` float64 samples."""
     latent_len = -(-header.extent // model.cfg.block)
     shape = (streams * model.cfg.latent_dim, latent_len)
@@ -132,10 +130,6 @@ def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], s
     return from_streams(kept, layout)
 
 
-def iter_block_starts(info: AudioInfo) -> Iterator[int]:
-    return iter(range(0, info.frames, BLOCK))
-
-
-def check_model(model: WallocCodec, name: str) -> None:
-    if model.cfg.dims != 1 or model.cfg.channels != 1:
-        raise InputError(f"model {name!r} is not a one-channel audio model")
+def stream_count(layout: str, channels: int) -> int:
+    """Coded streams per block: 1 for mono, 2 for mid/side, one per channel otherwise."""
+    return 1 if layout == "mono" else 2 if layout == "mid-side" else channels
