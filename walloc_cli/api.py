@@ -9,6 +9,7 @@ Header fields written here are specified in ``formats/wlc.md`` ("Header fields (
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import math
@@ -16,7 +17,7 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, search_psnr, search_size, setting_for_quality, stanzas
 from walloc_cli.registry import ModelCard, default_model, find_card, load_by_identity, load_model
+
+if TYPE_CHECKING:
+    from walloc_cli.audio_api import AudioDecompressReport
 
 MAX_SIDE = PAYLOAD_MAX_SIDE * 8  # 131064: a latent row (side / 2**J, J=3) must fit one WebP image
 MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
@@ -338,7 +342,11 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageDat
     SHA-256 is the one the file records.
     """
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
-    reader = WlcReader(stream)
+    return _decode_image(WlcReader(stream), model)
+
+
+def _decode_image(reader: WlcReader, model: str | None) -> ImageData:
+    """:func:`decode_image` once the header is read (the caller may have looked at it)."""
     header = reader.header
     validate_image_header(header)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
@@ -419,16 +427,48 @@ def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
 
 
-def _read_input_image(src: Path) -> ImageData:
-    """Read an image file, or standard input when ``src`` is ``-`` (sniffed like a file)."""
+@contextlib.contextmanager
+def _input_path(src: Path) -> Iterator[Path]:
+    """``src`` itself, or standard input spooled to a temporary file (``-``): formats are
+    sniffed from the content, and audio containers need to seek."""
     if str(src) != STDIO:
-        return read_image(src)
+        yield src
+        return
+    import shutil
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="walloc-") as folder:
         spooled = Path(folder) / "stdin"
-        spooled.write_bytes(sys.stdin.buffer.read())
-        return read_image(spooled)
+        with open(spooled, "wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+        yield spooled
+
+
+def _is_audio(path: Path) -> bool:
+    """Audio by content: not an image walloc reads, and a file libsndfile recognises."""
+    from walloc_cli.audio import sniff_audio
+    from walloc_cli.images import sniff_image
+
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(64)
+    except OSError:
+        return False
+    return sniff_image(prefix) is None and sniff_audio(path)
+
+
+def _compress_audio_file(src: Path, path: Path, dst: Path, **options: Any) -> Any:
+    from walloc_cli.audio_api import compress_audio
+
+    overwrite = options.pop("overwrite")
+    if str(dst) == STDIO:
+        report = compress_audio(path, sys.stdout.buffer, **options)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_output(dst, overwrite=overwrite) as handle:
+            report = compress_audio(path, handle, **options)
+    report.input, report.output = str(src), str(dst)
+    return report
 
 
 def _write_stdout(data: bytes) -> None:
@@ -456,7 +496,12 @@ def compress_file(
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     _check_output(src, dst, overwrite)
-    image = _read_input_image(src)
+    with _input_path(src) as path:
+        if _is_audio(path):
+            if target_psnr is not None or target_size is not None:
+                raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
+            return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort)
+        image = read_image(path)
     started = time.perf_counter()
     encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
     data = encoded.data
@@ -488,18 +533,27 @@ def compress_file(
     return report
 
 
-def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None) -> DecompressReport:
-    """Decompress ``src`` (.wlc) into an image file; format from ``dst``'s extension, PNG by
-    default. ``-`` reads standard input / writes PNG to standard output."""
+def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None) -> "DecompressReport | AudioDecompressReport":
+    """Decompress ``src`` (.wlc) into an image or audio file; format from ``dst``'s extension.
+    Defaults: PNG for images; for audio the source's container when walloc writes it (FLAC,
+    AIFF), else WAV. ``-`` reads standard input / writes PNG or WAV to standard output."""
     src = Path(src)
-    dst = Path(dst) if dst is not None else default_output(src, ".png")
-    _check_output(src, dst, overwrite)
     started = time.perf_counter()
-    if str(src) == STDIO:
-        image = decode_image(sys.stdin.buffer, model=model)
-    else:
-        with open(src, "rb") as handle:
-            image = decode_image(handle, model=model)
+    with contextlib.ExitStack() as stack:
+        stream = sys.stdin.buffer if str(src) == STDIO else stack.enter_context(open(src, "rb"))
+        reader = WlcReader(stream)
+        if reader.header.get("modality") == "audio":
+            from walloc_cli.audio_api import AudioDecompressReport, decompress_audio, default_audio_suffix
+
+            audio = reader.header.get("audio")
+            suffix = default_audio_suffix(audio.get("format", "") if isinstance(audio, dict) else "")
+            dst = Path(dst) if dst is not None else default_output(src, suffix)
+            _check_output(src, dst, overwrite)
+            info = decompress_audio(reader, dst, overwrite=overwrite, model=model)
+            return AudioDecompressReport(str(src), str(dst), info.samplerate, info.channels, info.frames, time.perf_counter() - started)
+        dst = Path(dst) if dst is not None else default_output(src, ".png")
+        _check_output(src, dst, overwrite)
+        image = _decode_image(reader, model)
     if str(dst) == STDIO:
         _write_stdout(image_bytes(image, "PNG"))
     else:
@@ -530,6 +584,16 @@ def describe(src: Path) -> dict[str, Any]:
             info["reduction"] = CodecConfig.from_dict(header["codec"]).reduction
         except (KeyError, TypeError, ValueError):
             pass  # "codec" is descriptive; the decoder takes the config from the model card
+    elif header.get("modality") == "audio":
+        from walloc_cli.audio_api import validate_audio_header
+
+        validate_audio_header(header)
+        audio = header["audio"]
+        duration = audio["frames"] / audio["samplerate"]
+        info["kbps"] = size * 8 / duration / 1000
+        bits = {"PCM_S8": 8, "PCM_U8": 8, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}.get(audio["subtype"], 16)
+        info["ratio"] = audio["frames"] * audio["channels"] * bits / 8 / max(1, size)
+        info["reduction"] = CodecConfig.from_dict(header["codec"]).reduction
     return info
 
 

@@ -66,6 +66,16 @@ class AudioReport:
         return {**dataclasses.asdict(self), "modality": "audio", "kbps": self.kbps, "ratio": self.ratio}
 
 
+@dataclasses.dataclass
+class AudioDecompressReport:
+    input: str
+    output: str
+    samplerate: int
+    channels: int
+    frames: int
+    seconds: float
+
+
 def _sample_bits(info: AudioInfo) -> int:
     return info.bits if info.bits and info.bits <= 32 else 16
 

@@ -82,7 +82,7 @@ def _root(
 
 @app.command()
 def compress(
-    inputs: list[Path] = typer.Argument(..., help="Images to compress (PNG, JPEG, TIFF, WebP, BMP); - reads standard input."),
+    inputs: list[Path] = typer.Argument(..., help="Images (PNG, JPEG, TIFF, WebP, BMP) or audio (WAV, FLAC, OGG, AIFF ...) to compress; - reads standard input."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); - writes standard output. Default: input name with .wlc (standard output for standard input)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     quality: Optional[float] = typer.Option(None, "-q", "--quality", help="Quality 0 (smallest) to 100 (best): picks the model and quantisation step. Default: 75, or step 1 of the model given with -m."),
@@ -110,10 +110,20 @@ def compress(
             failed += 1
             continue
         console = err if report.output == "-" else out  # stdout carries the data
-        if report.target_reached is False:
+        if getattr(report, "target_reached", None) is False:
             err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
         if json_out:
             console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
+            continue
+        if hasattr(report, "kbps"):  # audio
+            measured = f"SNR {report.snr:.2f} dB  PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
+            clipped = f"  {report.clipped} samples clipped" if report.clipped else ""
+            console.print(
+                f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.kbps:.1f} kbit/s  {report.ratio:.1f}:1  "
+                f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
+                + (f" (q {report.quality:g})" if report.quality is not None else "") + f"{clipped}  {report.seconds:.2f} s",
+                markup=False, soft_wrap=True,
+            )
             continue
         measured = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
         setting = f"{report.model} step {report.step:g}" + (f" (q {report.quality:g})" if report.quality is not None else "")
@@ -144,7 +154,8 @@ def decompress(
             failed += 1
             continue
         console = err if report.output == "-" else out  # stdout carries the data
-        console.print(f"{src} -> {report.output}  {report.width}x{report.height} {report.mode}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
+        what = f"{report.width}x{report.height} {report.mode}" if hasattr(report, "width") else f"{report.samplerate} Hz, {report.channels} ch, {report.frames} frames"
+        console.print(f"{src} -> {report.output}  {what}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -175,8 +186,13 @@ def _format_info(data: dict[str, Any]) -> str:
     image = header.get("image")
     if isinstance(image, dict):
         lines.append(f"  image     {image.get('width')}x{image.get('height')} {image.get('mode')}, {image.get('bit_depth')}-bit, from {image.get('source_format')}")
+    audio = header.get("audio")
+    if isinstance(audio, dict):
+        lines.append(f"  audio     {audio.get('samplerate')} Hz, {audio.get('channels')} ch, {audio.get('frames')} frames, {audio.get('subtype')} from {audio.get('format')}")
     if "bpp" in data:
         lines.append(f"  rate      {data['bpp']:.4f} bpp, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
+    if "kbps" in data:
+        lines.append(f"  rate      {data['kbps']:.1f} kbit/s, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
     model = header.get("model", {})
     lines.append(f"  model     {model.get('name')} (sha256 {str(model.get('sha256'))[:16]}…)")
     codec = header.get("codec", {})
@@ -184,7 +200,8 @@ def _format_info(data: dict[str, Any]) -> str:
         lines.append(f"  codec     WPT {codec.get('levels')} levels ({codec.get('boundary')}), {codec.get('latent_dim')} latent channels, {codec.get('bits')}-bit")
     latent = header.get("latent", {})
     if latent:
-        lines.append(f"  payload   {latent.get('payload')} lossless, latent {'x'.join(map(str, latent.get('shape', [])))}, step {latent.get('step')} ({latent.get('bits')}-bit indices)")
+        layout = f"latent {'x'.join(map(str, latent['shape']))}" if "shape" in latent else f"{latent.get('streams')} streams in blocks of {latent.get('block')} frames (+{latent.get('margin')} context)"
+        lines.append(f"  payload   {latent.get('payload')} lossless, {layout}, step {latent.get('step')} ({latent.get('bits')}-bit indices)")
     alpha = header.get("alpha")
     if alpha:
         lines.append(f"  alpha     {'constant ' + str(alpha['constant']) if 'constant' in alpha else alpha.get('codec') + ' lossless'}")

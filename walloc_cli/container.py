@@ -58,7 +58,7 @@ VERSION: tuple[int, int] = (1, 0)  # (major, minor); readers accept any minor of
 MAX_HEADER: int = 1 << 20  # largest JSON header, bytes (inclusive)
 MIN_HEADER: int = 2  # the smallest JSON object, "{}"
 MAX_CHUNK: int = 256 << 20  # largest chunk payload, bytes (inclusive)
-KNOWN_CHUNKS: frozenset[str] = frozenset({"LATN", "ALPH", "ICCP", "END "})
+KNOWN_CHUNKS: frozenset[str] = frozenset({"LATN", "ALPH", "ICCP", "AUDB", "END "})
 END: str = "END "
 
 _U32 = struct.Struct("<I")
