@@ -56,3 +56,12 @@ def test_a_missing_package_is_named_in_one_line(tmp_path: Path, monkeypatch: pyt
     assert len(lines) == 1 and "source photos missing: backgrounds:Bridge_by_Sander_Klootwijk.jpg" in lines[0]
     assert "apt-get install lomiri-wallpapers-16.04 mate-backgrounds opencv-doc" in lines[0]
     assert not (tmp_path / "set").exists()
+
+
+@pytest.mark.parametrize("kind", ["music", "speech"])
+def test_audio_sets_are_not_rebuilt_over_an_existing_one(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    result = CliRunner().invoke(app, ["data", kind, str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("walloc: ") and "manifest.json: already exists (use -f to rebuild)" in lines[0]

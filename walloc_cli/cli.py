@@ -380,6 +380,41 @@ def data_photos(
     out.print(f"wrote {len(records)} photos to {out_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), markup=False, soft_wrap=True)
 
 
+def _report_audio_set(out_dir: Path, records: Any) -> None:
+    from walloc_cli.audio_data import split_summary
+
+    summary = split_summary(records)
+    out.print(f"wrote {len(records)} files to {out_dir}: " + ", ".join(f"{k} {v['files']} ({v['seconds'] / 60:.1f} min)" for k, v in sorted(summary.items())), markup=False, soft_wrap=True)
+
+
+@data_app.command("music")
+def data_music(
+    out_dir: Path = typer.Argument(Path("data/music"), help="Folder to write train/, val/, test/ and manifest.json into."),
+    force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
+) -> None:
+    """Lossless fluidsynth renders of music21 scores, plus Debian game music; split fixed by name."""
+    from walloc_cli.audio_data import build_music_set
+
+    records = _guard(out_dir, lambda: build_music_set(out_dir, overwrite=force))
+    if records is None:
+        raise typer.Exit(1)
+    _report_audio_set(out_dir, records)
+
+
+@data_app.command("speech")
+def data_speech(
+    out_dir: Path = typer.Argument(Path("data/speech"), help="Folder to write train/, val/, test/ and manifest.json into."),
+    force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
+) -> None:
+    """8 kHz speech of asterisk-core-sounds-en-wav and codec2-examples, at 8 and 16 kHz."""
+    from walloc_cli.audio_data import build_speech_set
+
+    records = _guard(out_dir, lambda: build_speech_set(out_dir, overwrite=force))
+    if records is None:
+        raise typer.Exit(1)
+    _report_audio_set(out_dir, records)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
