@@ -222,7 +222,7 @@ def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable
     if json_out:
         out.print(json.dumps([c.card for c in cards], indent=2), markup=False, soft_wrap=True)
         return
-    table = Table(title="walloc models (rate: bits per pixel of the whole .wlc; PSNR: peak 255)")
+    table = Table(title="walloc models (images: bits per pixel of the whole .wlc on the card's test photos, PSNR peak 255; audio: payload bits per sample on the validation audio, PSNR against each file's peak)")
     for column in ("name", "modality", "ch", "DR", "params", "steps", "-q", "measured (step: bpp / PSNR)"):
         table.add_column(column)
     for card in cards:
@@ -237,7 +237,7 @@ def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable
             f"{card.parameters / 1e6:.2f}M",
             f"{steps['min']:g}" if steps["min"] == steps["max"] else f"{steps['min']:g}-{steps['max']:g}",
             "\n".join(f"{q['family']} {q['q'][0]:g}-{q['q'][1]:g}" for q in families) or "-",
-            "\n".join(f"{p['step']:g}: {p['bpp']:.3f} / {p['psnr']:.2f} dB" for p in points) or "-",
+            "\n".join(f"{p['step']:g}: {p['bpp']:.3f} {'b/sample' if card.modality == 'audio' else 'bpp'} / {p['psnr']:.2f} dB" for p in points) or "-",
         )
     out.print(table)
 
