@@ -127,3 +127,28 @@ def test_target_searches_are_refused_for_audio(tmp_path: Path) -> None:
     src = write(tmp_path / "t.wav", music(2000, 8000, 1), 8000, "PCM_16")
     result = run("compress", src, "--target-psnr", "30")
     assert result.exit_code == 1 and "are for images in this version" in result.stderr
+
+
+def test_keep_going_decodes_around_a_damaged_block(tmp_path: Path) -> None:
+    frames = 3 * BLOCK + 100
+    src = write(tmp_path / "k.wav", music(frames, 44100, 2, seed=9), 44100, "PCM_16")
+    assert run("compress", src).exit_code == 0
+    from walloc_cli.container import loads
+
+    data = bytearray((tmp_path / "k.wlc").read_bytes())
+    _, chunks = loads(bytes(data))
+    second = bytes(data).index(chunks[1].data)  # damage the second block's payload
+    data[second + 100] ^= 0xFF
+    (tmp_path / "bad.wlc").write_bytes(bytes(data))
+    result = run("decompress", "-F", tmp_path / "bad.wlc", "-o", tmp_path / "out.wav")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"walloc: {tmp_path / 'bad.wlc'}: chunk 2 (AUDB) is corrupt: CRC mismatch: frames {BLOCK}..{2 * BLOCK - 1} replaced by silence"]
+    out, _ = sf.read(tmp_path / "out.wav", always_2d=True)
+    good, _ = sf.read(src, always_2d=True)
+    assert out.shape == good.shape
+    assert not out[BLOCK : 2 * BLOCK].any()  # the damaged block is silence
+    clean = run("decompress", tmp_path / "k.wlc", "-o", tmp_path / "clean.wav")
+    assert clean.exit_code == 0
+    reference, _ = sf.read(tmp_path / "clean.wav", always_2d=True)
+    keep = np.r_[0:BLOCK, 2 * BLOCK : frames]
+    assert np.array_equal(out[keep], reference[keep])  # every other block decodes as usual

@@ -488,3 +488,14 @@ def test_property_damaged_valid_file(data: st.DataObject) -> None:
     _format_error(bytes(damaged))
     cut = data.draw(st.integers(0, len(original) - 1))
     _format_error(original[:cut])
+
+
+def test_on_damage_skips_a_corrupt_chunk_and_reads_on() -> None:
+    data = bytearray(dumps({"a": 1}, [Chunk("LATN", b"one"), Chunk("LATN", b"two"), Chunk("LATN", b"three")]))
+    data[data.index(b"two")] ^= 0x01
+    reported: list[str] = []
+    chunks = list(WlcReader(io.BytesIO(bytes(data))).iter_chunks(reported.append))
+    assert [c.data for c in chunks] == [b"one", b"three"]
+    assert reported == ["chunk 2 (LATN) is corrupt: CRC mismatch"]
+    with pytest.raises(FormatError, match="chunk 2 \\(LATN\\) is corrupt: CRC mismatch"):
+        list(WlcReader(io.BytesIO(bytes(data))).iter_chunks())  # without it, the first damage is fatal

@@ -533,10 +533,12 @@ def compress_file(
     return report
 
 
-def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None) -> "DecompressReport | AudioDecompressReport":
+def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False) -> "DecompressReport | AudioDecompressReport":
     """Decompress ``src`` (.wlc) into an image or audio file; format from ``dst``'s extension.
     Defaults: PNG for images; for audio the source's container when walloc writes it (FLAC,
-    AIFF), else WAV. ``-`` reads standard input / writes PNG or WAV to standard output."""
+    AIFF), else WAV. ``-`` reads standard input / writes PNG or WAV to standard output.
+    ``keep_going`` (audio): a damaged block becomes silence, listed in the report's ``damaged``,
+    instead of failing the file."""
     src = Path(src)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -549,8 +551,9 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
             suffix = default_audio_suffix(audio.get("format", "") if isinstance(audio, dict) else "")
             dst = Path(dst) if dst is not None else default_output(src, suffix)
             _check_output(src, dst, overwrite)
-            info = decompress_audio(reader, dst, overwrite=overwrite, model=model)
-            return AudioDecompressReport(str(src), str(dst), info.samplerate, info.channels, info.frames, time.perf_counter() - started)
+            damaged: list[str] | None = [] if keep_going else None
+            info = decompress_audio(reader, dst, overwrite=overwrite, model=model, damaged=damaged)
+            return AudioDecompressReport(str(src), str(dst), info.samplerate, info.channels, info.frames, time.perf_counter() - started, damaged or [])
         dst = Path(dst) if dst is not None else default_output(src, ".png")
         _check_output(src, dst, overwrite)
         image = _decode_image(reader, model)

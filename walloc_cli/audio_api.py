@@ -74,6 +74,7 @@ class AudioDecompressReport:
     channels: int
     frames: int
     seconds: float
+    damaged: list[str] = dataclasses.field(default_factory=list)  # with keep_going: what became silence
 
 
 def _sample_bits(info: AudioInfo) -> int:
@@ -196,9 +197,14 @@ def validate_audio_header(header: dict[str, Any]) -> None:
     need(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
 
 
-def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None) -> AudioInfo:
+def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None, damaged: list[str] | None = None) -> AudioInfo:
     """Decode an audio ``.wlc`` (its header already read by ``reader``) into ``dst`` block by
-    block; the container of ``dst`` follows its extension (``-``: WAV on standard output)."""
+    block; the container of ``dst`` follows its extension (``-``: WAV on standard output).
+
+    By default any damage fails the whole decode (no output). With a ``damaged`` list, a block
+    whose chunk is corrupt fails alone: its frames are written as silence, and one line per
+    damaged stretch is appended to the list (as ``flac -F`` does).
+    """
     header = reader.header
     validate_audio_header(header)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
@@ -211,17 +217,36 @@ def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = Fa
     layout, gain, step = latent["streams"], float(header["normalisation"]["gain"]), float(latent["step"])
     streams = stream_count(layout, info.channels)
     written = 0
+    problems: list[str] = []
+
+    def silence_until(frame: int) -> None:
+        nonlocal written
+        problems.append(f"{'; '.join(problems_pending)}: frames {written}..{frame - 1} replaced by silence")
+        problems_pending.clear()
+        while written < frame:
+            count = min(BLOCK, frame - written)
+            writer.write(np.zeros((info.channels, count), np.float32))
+            written += count
+
+    problems_pending: list[str] = []
+    on_damage = problems_pending.append if damaged is not None else None
     with AudioWriter(dst, info, overwrite=overwrite, subtype=subtype) as writer:
-        for chunk in reader.iter_chunks():
+        for chunk in reader.iter_chunks(on_damage):
             if chunk.type != "AUDB":
                 continue
             block_header, images = parse_block(chunk.data, latent["block"], latent["margin"])
+            if problems_pending and written < block_header.first <= info.frames:
+                silence_until(block_header.first)
             if block_header.first != written or written + block_header.frames > info.frames:
                 raise FormatError(f"audio block at frame {block_header.first} is out of place (expected frame {written})")
             writer.write(decode_block(codec, block_header, images, streams, step, latent["bits"], latent["payload"], gain, layout).astype(np.float32))
             written += block_header.frames
+        if problems_pending and written < info.frames:
+            silence_until(info.frames)
         if written != info.frames:
             raise FormatError(f"truncated: {written} of {info.frames} frames decoded")
+    if damaged is not None:
+        damaged.extend(problems)
     return info
 
 

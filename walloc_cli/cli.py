@@ -141,18 +141,22 @@ def decompress(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format (.png .tif .webp .bmp .jpg); - writes PNG to standard output. Default: input name with .png (standard output for standard input)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model card .json to use besides the shipped models (for files made with your own model; its SHA-256 must match the file's)."),
+    keep_going: bool = typer.Option(False, "-F", "--keep-going", help="Audio: decode past damaged blocks, writing silence for them (named on stderr; exit status 1), like flac -F."),
 ) -> None:
-    """Decode .wlc files back to images (same size, mode, bit depth, alpha and ICC profile)."""
+    """Decode .wlc files back to images (same size, mode, bit depth, alpha and ICC profile) or audio (same rate, channels, frames, sample format)."""
     from walloc_cli.api import decompress_file
 
     if output is not None and len(inputs) > 1:
         raise typer.BadParameter("-o/--output takes one input", param_hint="-o")
     failed = 0
     for src in inputs:
-        report = _guard(src, lambda: decompress_file(src, output, overwrite=force, model=model))
+        report = _guard(src, lambda: decompress_file(src, output, overwrite=force, model=model, keep_going=keep_going))
         if report is None:
             failed += 1
             continue
+        for problem in getattr(report, "damaged", []):
+            err.print(f"walloc: {src}: {problem}", markup=False, soft_wrap=True)
+        failed += bool(getattr(report, "damaged", []))
         console = err if report.output == "-" else out  # stdout carries the data
         what = f"{report.width}x{report.height} {report.mode}" if hasattr(report, "width") else f"{report.samplerate} Hz, {report.channels} ch, {report.frames} frames"
         console.print(f"{src} -> {report.output}  {what}  {report.seconds:.2f} s", markup=False, soft_wrap=True)

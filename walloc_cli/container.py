@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Callable, Any, BinaryIO
 
 from walloc_cli.errors import FormatError
 
@@ -340,19 +340,21 @@ class WlcReader:
             raise FormatError("header is corrupt: CRC mismatch")
         self.header = _decode_header(raw)
 
-    def iter_chunks(self) -> Iterator[Chunk]:
+    def iter_chunks(self, on_damage: Callable[[str], None] | None = None) -> Iterator[Chunk]:
         """Yield each known or unknown-ancillary chunk except END, verifying CRCs as it goes.
 
         Raises :class:`FormatError` at the first problem: truncation, CRC mismatch, invalid or
         unknown critical type, oversize length, missing END, or bytes after END. Chunks before
         the problem have already been yielded, which is what lets a damaged chunk fail alone.
+        With ``on_damage``, a chunk whose CRC does not match (its framing intact) is reported
+        to it and skipped, and reading goes on: the caller decides what a missing chunk means.
         """
         if self._started:
             raise RuntimeError("iter_chunks() can only be called once: the stream is consumed")
         self._started = True
-        return self._chunks()
+        return self._chunks(on_damage)
 
-    def _chunks(self) -> Iterator[Chunk]:
+    def _chunks(self, on_damage: Callable[[str], None] | None = None) -> Iterator[Chunk]:
         stream = self._stream
         index = 0
         while True:
@@ -379,7 +381,10 @@ class WlcReader:
             # The CRC is checked before the type is acted on, so a flipped type bit reports as
             # corruption and an ancillary chunk is verified even though it is then skipped.
             if _U32.unpack(crc)[0] != zlib.crc32(data, zlib.crc32(raw_type)):
-                raise FormatError(f"{label} is corrupt: CRC mismatch")
+                if on_damage is None or chunk_type == END:
+                    raise FormatError(f"{label} is corrupt: CRC mismatch")
+                on_damage(f"{label} is corrupt: CRC mismatch")
+                continue
             if chunk_type == END:
                 if length != 0:
                     raise FormatError(f"{label}: END chunk must be empty, it holds {length} bytes")
