@@ -72,3 +72,31 @@ def test_encoder_reproduces_reference_header_and_latents(name: str) -> None:
     old, new = _latents(reference), _latents(fresh)
     assert old.shape == new.shape
     assert np.abs(old - new).max() <= 1 and (old == new).mean() > 0.99
+
+
+AUDIO = REFERENCE / "audio"
+AUDIO_INDEX = json.loads((AUDIO / "index.json").read_text())
+
+
+def test_there_are_audio_reference_files_for_each_shipped_audio_model() -> None:
+    from walloc_cli.registry import available_models
+
+    assert {case["model"] for case in AUDIO_INDEX.values()} >= {c.name for c in available_models() if c.modality == "audio"}
+
+
+@pytest.mark.parametrize("name", sorted(AUDIO_INDEX))
+def test_audio_reference_file_decodes_to_its_recorded_output(name: str, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from walloc_cli.audio_api import decompress_audio
+    from walloc_cli.container import WlcReader
+
+    with open(AUDIO / f"{name}.wlc", "rb") as handle:
+        reader = WlcReader(handle)
+        assert _header_bytes((AUDIO / f"{name}.wlc").read_bytes()) == _header_bytes(dumps(reader.header, []))
+        decompress_audio(reader, tmp_path / "out.wav")
+    decoded, rate = sf.read(tmp_path / "out.wav", dtype="int32", always_2d=True)
+    expected, expected_rate = sf.read(AUDIO / f"{name}.out.wav", dtype="int32", always_2d=True)
+    assert rate == expected_rate and decoded.shape == expected.shape
+    # one 16-bit step (1 << 16 in int32 units) of float rounding on another CPU, never more
+    assert np.abs(decoded.astype(np.int64) - expected).max() <= 1 << 16

@@ -25,9 +25,9 @@ from walloc_cli import __version__
 from walloc_cli.audio import AudioInfo, AudioReader, AudioWriter, output_subtype, quantise
 from walloc_cli.audio_codec import BLOCK, MARGIN, decode_block, encode_block, file_gain, parse_block, stream_count, stream_layout
 from walloc_cli.container import WlcReader, WlcWriter
-from walloc_cli.errors import FormatError, InputError
+from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
-from walloc_cli.quality import DEFAULT_QUALITY, Setting, setting_for_quality
+from walloc_cli.quality import DEFAULT_QUALITY, Setting, ladder, setting_for_quality
 from walloc_cli.registry import find_card, load_by_identity, load_model
 
 STREAM_LAYOUTS = ("mono", "mid-side", "channels")
@@ -92,19 +92,19 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
     if payload not in PAYLOAD_CODECS:
         raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
     card = find_card(model) if model else None
-    if card is not None and quality is None:
-        setting, quality_used = Setting(card.name, 1.0), None  # a named model alone: its step 1
-    else:
-        quality_used = DEFAULT_QUALITY if quality is None else float(quality)
-        setting = setting_for_quality(quality_used, "audio", card)
-    codec, card = load_model(model if card is not None else setting.model)  # a path stays a path
-    if card.modality != "audio":
-        raise InputError(f"model {card.name!r} is a {card.modality} model, not an audio model")
-    step = setting.step
-    effort = int(card.card.get("payload_effort", DEFAULT_EFFORT)) if effort is None else effort
     started = time.perf_counter()
     with AudioReader(src) as reader:
         info = reader.info
+        if card is not None and quality is None:
+            setting, quality_used = Setting(card.name, 1.0), None  # a named model alone: its step 1
+        else:
+            quality_used = DEFAULT_QUALITY if quality is None else float(quality)
+            setting = setting_for_quality(quality_used, audio_family(info.samplerate), card)
+        codec, card = load_model(model if card is not None else setting.model)  # a path stays a path
+        if card.modality != "audio":
+            raise InputError(f"model {card.name!r} is a {card.modality} model, not an audio model")
+        step = setting.step
+        effort = int(card.card.get("payload_effort", DEFAULT_EFFORT)) if effort is None else effort
         gain = file_gain(reader)
         layout = stream_layout(info.channels)
         header = {
@@ -148,6 +148,21 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
         report.psnr = 10 * math.log10(1.0 / mse) if mse > 0 else math.inf
         report.snr = 10 * math.log10(signal / squared) if squared > 0 and signal > 0 else math.inf
     return report
+
+
+NARROWBAND = 16000  # Hz: at this rate and below, audio is coded by the speech models when they ship
+
+
+def audio_family(samplerate: int) -> str:
+    """``speech`` for narrow-band audio (telephone and wide-band speech rates) when a speech
+    ladder is installed, else ``audio`` (the music-trained models)."""
+    if samplerate <= NARROWBAND:
+        try:
+            ladder("speech")
+            return "speech"
+        except ModelError:
+            pass
+    return "audio"
 
 
 class _Counting:

@@ -1,0 +1,56 @@
+"""Write the reference audio ``.wlc`` files in ``formats/reference/audio/`` (kept forever; only
+new cases are added). Each case: ``NAME.src.wav`` (the input, cut from the held-out test audio
+or synthetic), ``NAME.wlc`` and ``NAME.out.wav`` (what this walloc decoded; tests allow 1 LSB).
+
+    python scripts/make_audio_reference_files.py
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from walloc_cli.audio_api import compress_audio, decompress_audio
+from walloc_cli.container import WlcReader
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "formats" / "reference" / "audio"
+
+
+def cases() -> dict[str, tuple[np.ndarray, int, str, float]]:
+    t = np.arange(70000) / 44100
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 220 * t) * np.exp(-t), 0.2 * np.sin(2 * np.pi * 330 * t + 1) * np.exp(-2 * t)], axis=1)
+    s = np.arange(4001) / 8000
+    speech = 0.4 * np.sin(2 * np.pi * (150 + 40 * np.sin(2 * np.pi * 3 * s)) * s) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * s))
+    return {
+        # two blocks (a block boundary), mid/side streams, music model at q 50
+        "stereo-44k-70000": (stereo, 44100, "PCM_16", 50.0),
+        # narrow-band: the speech model, 9-bit indices at q 100
+        "mono-8k-4001": (speech[:, None], 8000, "PCM_16", 100.0),
+    }
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    index = json.loads((OUT / "index.json").read_text()) if (OUT / "index.json").exists() else {}
+    for name, (samples, rate, subtype, quality) in cases().items():
+        if name in index:
+            continue  # written once, kept forever
+        src = OUT / f"{name}.src.wav"
+        sf.write(src, samples, rate, subtype=subtype)
+        buffer = io.BytesIO()
+        report = compress_audio(src, buffer, quality=quality)
+        (OUT / f"{name}.wlc").write_bytes(buffer.getvalue())
+        buffer.seek(0)
+        decompress_audio(WlcReader(buffer), OUT / f"{name}.out.wav", overwrite=True)
+        index[name] = {"model": report.model, "quality": quality, "bytes": len(buffer.getvalue())}
+        print(f"{name}: {len(buffer.getvalue())} bytes, {report.model} step {report.step}")
+    (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
