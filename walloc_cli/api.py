@@ -501,7 +501,13 @@ def compress_file(
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
             return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort)
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except InputError as error:
+            if str(error).startswith("unsupported input format"):
+                # compress takes audio too: say so, keeping what the image sniffer recognised
+                raise InputError(str(error).replace("by its content)", "nor audio libsndfile reads, by its content)")) from None
+            raise
     started = time.perf_counter()
     encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
     data = encoded.data
