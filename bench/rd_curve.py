@@ -36,6 +36,7 @@ from walloc_cli.api import compress_image, decode_image, quantized
 from walloc_cli.evaluation import Point, baseline_codecs, baseline_points, bd_rate
 from walloc_cli.images import image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
+from walloc_cli.quality import setting_for_quality
 
 BASELINE_QUALITIES = {
     "webp": list(range(0, 101, 5)),
@@ -102,7 +103,14 @@ def main() -> None:
             rgb = rgb[..., 0]
         ours = walloc_points(image, qualities)
         curves["walloc"].append(ours)
-        sizes = [len(compress_image(image, quality=q).data) for q in range(101)]
+        # 101 qualities are 26 settings (rungs of 4): code each setting once
+        by_setting: dict[object, int] = {}
+        sizes = []
+        for q in range(101):
+            setting = setting_for_quality(q, "gray" if args.gray else "rgb")
+            if setting not in by_setting:
+                by_setting[setting] = len(compress_image(image, quality=q).data)
+            sizes.append(by_setting[setting])
         drops = [q for q in range(1, 101) if sizes[q] < sizes[q - 1]]
         if drops:
             monotone_failures.append({"photo": path.name, "q": drops})

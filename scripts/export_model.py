@@ -19,7 +19,7 @@ from pathlib import Path
 
 from walloc_cli.codec import WallocCodec
 from walloc_cli.registry import export_model
-from walloc_cli.train_run import read_run_config
+from walloc_cli.train_run import card_extras, read_run_config
 from walloc_cli.training import hardware_description, load_checkpoint
 
 DATA = (
@@ -41,18 +41,14 @@ def main() -> None:
     model = WallocCodec(run.codec)
     load_checkpoint(args.checkpoint, model, None)
     train_files = sorted(p.name for p in Path(run.train_data).iterdir() if p.is_file())
-    training = {
-        "data": {"description": DATA, "train": f"data/photos/train ({len(train_files)} photos)", "val": "data/photos/val", "train_files": train_files},
-        "run_config_file": str(args.config),
-        "run_config": run.to_dict() | {"train_data": "data/photos/train", "val_data": "data/photos/val"},
-        "steps": meta["step"],
-        "hardware": hardware_description("cpu", run.train.threads) + "; no GPU was available",
-        "loss": f"rate proxy '{run.train.rate}' (bits/pixel) + lambda/step^2 * 255^2 * MSE (walloc_cli/training.py)",
-        "validation_history": meta.get("history", []),
-    }
+    data = {"description": DATA, "train": f"data/photos/train ({len(train_files)} photos)", "val": "data/photos/val", "train_files": train_files}
+    extra = card_extras(run, meta, hardware_description("cpu", run.train.threads) + "; no GPU was available", data)
+    extra["training"]["run_config"] |= {"train_data": "data/photos/train", "val_data": "data/photos/val"}
+    extra["training"]["run_config_file"] = str(args.config)
     if args.note:
-        training["note"] = args.note
-    extra = {"training": training, "steps": {"min": run.train.step_min, "max": run.train.step_max}, "payload_effort": args.effort}
+        extra["training"]["note"] = args.note
+    extra["payload_effort"] = args.effort
+    extra["results"] = {}  # scripts/build_quality_map.py measures shipped models on the test photos
     card = export_model(model, args.out, run.name, run.modality, extra)
     print(f"exported {card.name} ({card.sha256[:12]}) to {card.weights}")
 

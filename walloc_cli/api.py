@@ -245,10 +245,14 @@ def compress_image(
     reference = quantized(image)
     peak = 2**image.bit_depth - 1
 
+    trials: dict[Setting, Trial] = {}  # the widened search revisits the first one's settings
+
     def evaluate(setting: Setting) -> Trial:
-        chosen = model if card is not None else setting.model  # a path stays a path
-        data = encode_image(image, chosen, payload, setting.step, effort)
-        return Trial(setting, data, psnr(reference, quantized(decode_image(data, model=model)), peak))
+        if setting not in trials:
+            chosen = model if card is not None else setting.model  # a path stays a path
+            data = encode_image(image, chosen, payload, setting.step, effort)
+            trials[setting] = Trial(setting, data, psnr(reference, quantized(decode_image(data, model=model)), peak))
+        return trials[setting]
 
     ranges = candidate_ranges(family, card)
     if target_psnr is not None:
@@ -501,13 +505,7 @@ def compress_file(
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
             return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort)
-        try:
-            image = read_image(path)
-        except InputError as error:
-            if str(error).startswith("unsupported input format"):
-                # compress takes audio too: say so, keeping what the image sniffer recognised
-                raise InputError(str(error).replace("by its content)", "nor audio libsndfile reads, by its content)")) from None
-            raise
+        image = read_image(path, also_accepted=" nor audio libsndfile reads,")  # compress takes audio too
     started = time.perf_counter()
     encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
     data = encoded.data
@@ -594,14 +592,14 @@ def describe(src: Path) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError):
             pass  # "codec" is descriptive; the decoder takes the config from the model card
     elif header.get("modality") == "audio":
-        from walloc_cli.audio_api import validate_audio_header
+        from walloc_cli.audio import AudioInfo
+        from walloc_cli.audio_api import sample_bits, validate_audio_header
 
         validate_audio_header(header)
         audio = header["audio"]
-        duration = audio["frames"] / audio["samplerate"]
-        info["kbps"] = size * 8 / duration / 1000
-        bits = {"PCM_S8": 8, "PCM_U8": 8, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}.get(audio["subtype"], 16)
-        info["ratio"] = audio["frames"] * audio["channels"] * bits / 8 / max(1, size)
+        source = AudioInfo(audio["samplerate"], audio["channels"], audio["frames"], audio["format"], audio["subtype"])
+        info["kbps"] = size * 8 / source.seconds / 1000
+        info["ratio"] = source.frames * source.channels * sample_bits(source) / 8 / max(1, size)
         info["reduction"] = CodecConfig.from_dict(header["codec"]).reduction
     return info
 

@@ -61,7 +61,7 @@ import numpy as np
 import soundfile as sf
 
 from walloc_cli.errors import InputError
-from walloc_cli.io_util import atomic_output
+from walloc_cli.io_util import atomic_output, read_prefix
 
 __all__ = [
     "MAX_CHANNELS",
@@ -165,23 +165,6 @@ class AudioInfo:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_readable(path: Path) -> None:
-    """File-system problems and empty files become one-line InputErrors."""
-    try:
-        with open(path, "rb") as handle:
-            first = handle.read(1)
-    except FileNotFoundError as exc:
-        raise InputError("no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, not an audio file") from exc
-    except PermissionError as exc:
-        raise InputError("permission denied") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror or exc})") from exc
-    if not first:
-        raise InputError("empty file")
-
-
 def _libsndfile_reason(exc: BaseException) -> str:
     """libsndfile's own message without soundfile's "Error opening <path>: " prefix."""
     text = getattr(exc, "error_string", None) or str(exc)
@@ -207,7 +190,7 @@ def _open_by_content(path: Path) -> Iterator[sf.SoundFile]:
 
 def _probe(path: Path) -> tuple[AudioInfo, str]:
     """The header's description of ``path`` and libsndfile's log of parsing it."""
-    _check_readable(path)
+    read_prefix(path, 1, "an audio file")  # file-system problems and empty files, one line each
     try:
         with _open_by_content(path) as file:
             info = AudioInfo(int(file.samplerate), int(file.channels), int(file.frames), str(file.format), str(file.subtype))

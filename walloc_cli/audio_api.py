@@ -22,8 +22,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli import __version__
-from walloc_cli.audio import AudioInfo, AudioReader, AudioWriter, output_subtype, quantise
-from walloc_cli.audio_codec import BLOCK, MARGIN, decode_block, encode_block, file_gain, parse_block, stream_count, stream_layout
+from walloc_cli.audio import PCM_BITS, AudioInfo, AudioReader, AudioWriter, output_subtype, quantise
+from walloc_cli.audio_codec import BLOCK, MARGIN, MAX_GAIN, decode_block, encode_block, file_gain, parse_block, stream_count, stream_layout, synthesize_block
 from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
@@ -77,14 +77,10 @@ class AudioDecompressReport:
     damaged: list[str] = dataclasses.field(default_factory=list)  # with keep_going: what became silence
 
 
-def _sample_bits(info: AudioInfo) -> int:
-    return info.bits if info.bits and info.bits <= 32 else 16
-
-
-def _output_bits(subtype: str) -> int | None:
-    from walloc_cli.audio import PCM_BITS
-
-    return PCM_BITS.get(subtype)
+def sample_bits(info: AudioInfo) -> int:
+    """Bits per raw sample a compression ratio divides by (16 for compressed sources, whose
+    decoded form is 16-bit PCM, see :mod:`walloc_cli.audio`)."""
+    return info.bits or 16
 
 
 def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True) -> AudioReport:
@@ -116,18 +112,17 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
             "latent": {"bits": codec.index_bits(step), "step": float(step), "payload": payload, "block": BLOCK, "margin": MARGIN, "streams": layout},
             "normalisation": {"gain": gain},
         }
-        out_bits = _output_bits(output_subtype(info.subtype, "WAV" if info.format not in ("FLAC", "AIFF") else info.format))
+        out_bits = PCM_BITS.get(output_subtype(info.subtype, "WAV" if info.format not in ("FLAC", "AIFF") else info.format))
         signal = squared = 0.0
         clipped = 0
         counted = _Counting(dst_stream)
         with WlcWriter(counted, header) as writer:  # type: ignore[arg-type]
             for first in range(0, info.frames, BLOCK):
-                chunk = encode_block(codec, reader, first, gain, layout, step, payload, effort)
-                writer.write_chunk(chunk)
-                if measure:
-                    block_header, images = parse_block(chunk.data)
-                    decoded = decode_block(codec, block_header, images, stream_count(layout, info.channels), step, header["latent"]["bits"], payload, gain, layout)
-                    original = reader.read(first, first + block_header.frames, np.float64)
+                block = encode_block(codec, reader, first, gain, layout, step, payload, effort)
+                writer.write_chunk(block.chunk)
+                if measure:  # from the indices themselves: the lossless stage is exact
+                    decoded = synthesize_block(codec, block.header, block.q, step, gain, layout)
+                    original = block.samples
                     if out_bits is not None:
                         ints, count = quantise(decoded, out_bits)
                         decoded = ints / float(1 << (out_bits - 1))
@@ -139,7 +134,7 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
     report = AudioReport(
         input=str(src), output="", n_bytes=counted.count, seconds=seconds,
         duration=info.frames / info.samplerate, samplerate=info.samplerate, channels=info.channels,
-        raw_bytes=total * _sample_bits(info) // 8, reduction=codec.cfg.reduction, model=card.name, step=step,
+        raw_bytes=total * sample_bits(info) // 8, reduction=codec.cfg.reduction, model=card.name, step=step,
         quality=quality_used,
         clipped=clipped,
     )
@@ -181,35 +176,27 @@ class _Counting:
 
 def validate_audio_header(header: dict[str, Any]) -> None:
     """Every field the decoder relies on, checked before anything is allocated."""
+    from walloc_cli.api import MAX_STEP, MIN_STEP, PAYLOAD_MAX_BITS, _int_field, _require
     from walloc_cli.audio import MAX_CHANNELS, MAX_SAMPLERATE, MIN_SAMPLERATE
 
-    def need(condition: bool, message: str) -> None:
-        if not condition:
-            raise FormatError(f"invalid header: {message}")
-
     audio, latent, model = header.get("audio"), header.get("latent"), header.get("model")
-    need(isinstance(audio, dict) and isinstance(latent, dict) and isinstance(model, dict), "missing audio/latent/model table")
+    _require(isinstance(audio, dict) and isinstance(latent, dict) and isinstance(model, dict), "missing audio/latent/model table")
     assert isinstance(audio, dict) and isinstance(latent, dict) and isinstance(model, dict)
-
-    def integer(table: dict[str, Any], key: str, low: int, high: int) -> int:
-        value = table.get(key)
-        need(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high, f"{key}={value!r} is not an integer in {low}..{high}")
-        return int(value)
-
-    integer(audio, "samplerate", MIN_SAMPLERATE, MAX_SAMPLERATE)
-    channels = integer(audio, "channels", 1, MAX_CHANNELS)
-    integer(audio, "frames", 1, MAX_FRAMES)
-    need(isinstance(audio.get("subtype"), str) and isinstance(audio.get("format"), str), "subtype/format")
-    need(latent.get("streams") == stream_layout(channels), f"streams={latent.get('streams')!r} for {channels} channels")
-    integer(latent, "block", 1, 1 << 20)
-    integer(latent, "margin", 0, 1 << 16)
-    integer(latent, "bits", 1, 15)
-    need(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
+    _int_field(audio, "samplerate", MIN_SAMPLERATE, MAX_SAMPLERATE)
+    channels = _int_field(audio, "channels", 1, MAX_CHANNELS)
+    _int_field(audio, "frames", 1, MAX_FRAMES)
+    _require(isinstance(audio.get("subtype"), str) and isinstance(audio.get("format"), str), "subtype/format")
+    _require(latent.get("streams") == stream_layout(channels), f"streams={latent.get('streams')!r} for {channels} channels")
+    _int_field(latent, "block", 1, 1 << 20)
+    _int_field(latent, "margin", 0, 1 << 16)
+    _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
+    _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
     step = latent.get("step")
-    need(isinstance(step, (int, float)) and not isinstance(step, bool) and 0.25 <= step <= 16, f"step={step!r}")
-    gain = header.get("normalisation", {}).get("gain") if isinstance(header.get("normalisation"), dict) else None
-    need(isinstance(gain, (int, float)) and not isinstance(gain, bool) and 0 < gain <= 256, f"gain={gain!r}")
-    need(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
+    _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r}")
+    normalisation = header.get("normalisation")
+    gain = normalisation.get("gain") if isinstance(normalisation, dict) else None
+    _require(isinstance(gain, (int, float)) and not isinstance(gain, bool) and 0 < gain <= MAX_GAIN, f"gain={gain!r}")
+    _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
 
 
 def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None, damaged: list[str] | None = None) -> AudioInfo:

@@ -64,12 +64,18 @@ def from_streams(streams: np.ndarray, layout: str) -> np.ndarray:
     return streams
 
 
+def gain_for_peak(peak: float) -> float:
+    """The normalisation gain of a file whose largest magnitude is ``peak``: 1 / peak, capped at
+    ``MAX_GAIN``; 1 for silence. Training (:mod:`walloc_cli.audio_training`) uses it too."""
+    return float(min(MAX_GAIN, 1.0 / peak)) if peak > 0 else 1.0
+
+
 def file_gain(reader: AudioReader) -> float:
-    """1 / peak of the whole file (one streamed pass), capped at ``MAX_GAIN``; 1 for silence."""
+    """:func:`gain_for_peak` of the whole file, found in one streamed pass."""
     peak = 0.0
     for block in reader.blocks(BLOCK):
         peak = max(peak, float(np.abs(block).max(initial=0.0)))
-    return float(min(MAX_GAIN, 1.0 / peak)) if peak > 0 else 1.0
+    return gain_for_peak(peak)
 
 
 @dataclass(frozen=True)
@@ -80,18 +86,32 @@ class BlockHeader:
     extent: int  # frames coded in all (lead + frames + trailing context)
 
 
-def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: float, layout: str, step: float, payload: str, effort: int) -> Chunk:
+@dataclass(frozen=True)
+class EncodedBlock:
+    """One coded block: its chunk, and what the encoder already holds (so that measuring the
+    result needs neither the lossless decode nor a second read of the file)."""
+
+    chunk: Chunk
+    header: BlockHeader
+    q: torch.Tensor  # (streams, latent_dim, T) int32 indices
+    samples: np.ndarray  # (channels, frames) float64: the block's own source samples
+
+
+def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: float, layout: str, step: float, payload: str, effort: int) -> EncodedBlock:
     """Code frames ``first .. first + BLOCK`` (with context) into one ``AUDB`` chunk."""
     frames = min(BLOCK, reader.info.frames - first)
     start = max(0, first - MARGIN)
     stop = min(reader.info.frames, first + frames + MARGIN)
-    signal = to_streams(reader.read(start, stop).astype(np.float64), layout) * (gain / 2)
+    samples = reader.read(start, stop, np.float64)  # float64: exact for every PCM width
+    signal = to_streams(samples, layout) * (gain / 2)
     x = torch.from_numpy(signal.astype(np.float32))[:, None, :]  # (streams, 1, extent)
     q = model.encode(x, step)  # (streams, L, T)
     planes = encode_planes(q.reshape(-1, q.shape[-1]).numpy(), model.index_bits(step), payload, effort)  # type: ignore[arg-type]
-    head = _HEAD.pack(first, frames, first - start, stop - start) + _COUNT.pack(len(planes))
+    header = BlockHeader(first, frames, first - start, stop - start)
+    head = _HEAD.pack(first, frames, header.lead, header.extent) + _COUNT.pack(len(planes))
     body = b"".join(_LENGTH.pack(len(p)) for p in planes) + b"".join(planes)
-    return Chunk("AUDB", head + body)
+    kept = samples[:, header.lead : header.lead + frames]
+    return EncodedBlock(Chunk("AUDB", head + body), header, q, kept)
 
 
 def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGIN) -> tuple[BlockHeader, list[bytes]]:
@@ -117,7 +137,7 @@ def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGI
     return BlockHeader(first, frames, lead, extent), images
 
 
-def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:  # noqa: PLR0913
+def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
     """Latent images of one block to its ``(channels, frames)`` float64 samples."""
     latent_len = -(-header.extent // model.cfg.block)
     shape = (streams * model.cfg.latent_dim, latent_len)
@@ -125,7 +145,12 @@ def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], s
         q = decode_planes(images, shape, bits, payload)
     except PayloadError as error:
         raise FormatError(f"audio block at frame {header.first}: {error}") from None
-    x = model.decode(torch.from_numpy(q).reshape(streams, model.cfg.latent_dim, latent_len), (header.extent,), step)
+    return synthesize_block(model, header, torch.from_numpy(q).reshape(streams, model.cfg.latent_dim, latent_len), step, gain, layout)
+
+
+def synthesize_block(model: WallocCodec, header: BlockHeader, q: torch.Tensor, step: float, gain: float, layout: str) -> np.ndarray:
+    """Indices ``(streams, latent_dim, T)`` of one block to its ``(channels, frames)`` float64 samples."""
+    x = model.decode(q, (header.extent,), step)
     kept = x[:, 0, header.lead : header.lead + header.frames].double().numpy() * (2 / gain)
     return from_streams(kept, layout)
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from walloc_cli.audio import read_audio, sniff_audio
-from walloc_cli.audio_codec import BLOCK, MAX_GAIN, stream_layout, to_streams
+from walloc_cli.audio_codec import BLOCK, gain_for_peak, stream_layout, to_streams
 from walloc_cli.codec import WallocCodec
 from walloc_cli.errors import InputError
 
@@ -33,8 +33,7 @@ class AudioSet:
             if not path.is_file() or not sniff_audio(path):
                 continue
             samples, info = read_audio(path)
-            peak = float(np.abs(samples).max(initial=0.0))
-            gain = min(MAX_GAIN, 1.0 / peak) if peak > 0 else 1.0
+            gain = gain_for_peak(float(np.abs(samples).max(initial=0.0)))
             for stream in to_streams(samples.astype(np.float64), stream_layout(info.channels)):
                 # float16 halves the memory of hours of audio; its 11-bit mantissa is relative,
                 # so quiet passages keep their precision (-66 dB below each sample)

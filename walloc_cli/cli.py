@@ -384,9 +384,13 @@ def data_photos(
     out.print(f"wrote {len(records)} photos to {out_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), markup=False, soft_wrap=True)
 
 
-def _report_audio_set(out_dir: Path, records: Any) -> None:
+def _build_audio_set(out_dir: Path, build: Callable[[Path, bool], Any], force: bool) -> None:
+    """Run one of :mod:`walloc_cli.audio_data`'s builders; print the split it wrote."""
     from walloc_cli.audio_data import split_summary
 
+    records = _guard(out_dir, lambda: build(out_dir, force))
+    if records is None:
+        raise typer.Exit(1)
     summary = split_summary(records)
     out.print(f"wrote {len(records)} files to {out_dir}: " + ", ".join(f"{k} {v['files']} ({v['seconds'] / 60:.1f} min)" for k, v in sorted(summary.items())), markup=False, soft_wrap=True)
 
@@ -399,10 +403,7 @@ def data_music(
     """Lossless fluidsynth renders of music21 scores, plus Debian game music; split fixed by name."""
     from walloc_cli.audio_data import build_music_set
 
-    records = _guard(out_dir, lambda: build_music_set(out_dir, overwrite=force))
-    if records is None:
-        raise typer.Exit(1)
-    _report_audio_set(out_dir, records)
+    _build_audio_set(out_dir, build_music_set, force)
 
 
 @data_app.command("speech")
@@ -413,10 +414,7 @@ def data_speech(
     """8 kHz speech of asterisk-core-sounds-en-wav and codec2-examples, at 8 and 16 kHz."""
     from walloc_cli.audio_data import build_speech_set
 
-    records = _guard(out_dir, lambda: build_speech_set(out_dir, overwrite=force))
-    if records is None:
-        raise typer.Exit(1)
-    _report_audio_set(out_dir, records)
+    _build_audio_set(out_dir, build_speech_set, force)
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ import tifffile
 from PIL import Image
 
 from walloc_cli.errors import InputError
-from walloc_cli.io_util import atomic_output
+from walloc_cli.io_util import atomic_output, read_prefix
 
 try:  # littleCMS support is optional in Pillow builds; only CMYK conversion uses it
     from PIL import ImageCms
@@ -275,10 +275,12 @@ def _other_format(prefix: bytes) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def read_image(path: Path) -> ImageData:
+def read_image(path: Path, also_accepted: str = "") -> ImageData:
     """Read a PNG, JPEG, TIFF, WebP or BMP file (format from its content, not its extension).
 
     Returns :class:`ImageData` with ``pixels`` ``(C, H, W)`` float32 in ``[0, 1]``.
+    ``also_accepted`` completes the "unsupported input format" message for callers that take
+    other kinds of file as well (``compress`` takes audio).
 
     Raises:
         InputError: missing/unreadable/empty file, not one of the five formats, corrupt or
@@ -289,13 +291,13 @@ def read_image(path: Path) -> ImageData:
             prefixes it.
     """
     path = Path(path)
-    prefix = _read_prefix(path)
+    prefix = read_prefix(path, SNIFF_BYTES, "an image file")
     fmt = sniff_image(prefix)
     if fmt is None:
         other = _other_format(prefix)
         detail = f"{other} is not supported; " if other else ""
         raise InputError(
-            f"unsupported input format ({detail}not PNG/JPEG/TIFF/WebP/BMP by its content)"
+            f"unsupported input format ({detail}not PNG/JPEG/TIFF/WebP/BMP{also_accepted} by its content)"
         )
     try:
         if fmt == "TIFF":
@@ -311,24 +313,6 @@ def read_image(path: Path) -> ImageData:
         raise InputError("not enough memory to decode the image") from exc
     except _DECODE_ERRORS as exc:
         raise InputError(f"corrupt or truncated {fmt} image ({_reason(exc, path)})") from exc
-
-
-def _read_prefix(path: Path) -> bytes:
-    """First :data:`SNIFF_BYTES` bytes; file-system problems become one-line InputErrors."""
-    try:
-        with open(path, "rb") as handle:
-            prefix = handle.read(SNIFF_BYTES)
-    except FileNotFoundError as exc:
-        raise InputError("no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, not an image file") from exc
-    except PermissionError as exc:
-        raise InputError("permission denied") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror or exc})") from exc
-    if not prefix:
-        raise InputError("empty file")
-    return prefix
 
 
 def _reason(exc: BaseException, path: Path) -> str:

@@ -46,3 +46,25 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = True) -> None:
     """Write ``data`` to ``path`` through :func:`atomic_output`."""
     with atomic_output(path, overwrite=overwrite) as handle:
         handle.write(data)
+
+
+def read_prefix(path: Path, size: int, kind: str) -> bytes:
+    """The first ``size`` bytes of ``path``; file-system problems and empty files become one-line
+    ``InputError`` messages (``kind`` names what a directory is not, e.g. "an image file")."""
+    from walloc_cli.errors import InputError
+
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(size)
+    except FileNotFoundError as exc:
+        raise InputError("no such file") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"is a directory, not {kind}") from exc
+    except PermissionError as exc:
+        raise InputError("permission denied") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror or exc})") from exc
+    if not prefix:
+        raise InputError("empty file")
+    return prefix
+

@@ -11,16 +11,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
-
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
 from walloc_cli.codec import CodecConfig
 from walloc_cli.errors import InputError
 from walloc_cli.registry import ModelCard, export_model
-from walloc_cli.training import Distributed, TrainConfig, hardware_description, train, training_set, validation_steps
+from walloc_cli.training import (
+    Distributed,
+    TrainConfig,
+    hardware_description,
+    train,
+    training_set,
+    validation_steps,
+)
 
 
 @dataclasses.dataclass
@@ -98,17 +103,38 @@ def train_and_export(run: RunConfig, out_dir: Path, checkpoint: Path, device: st
     if dist.rank != 0 or meta["step"] < run.train.steps:
         return None
     model = model.cpu()
-    val_data = training_set(val_dir, run.codec) if val_dir else None
-    points = [{"step": s, **val_data.validate(model, s)} for s in validation_steps(run.train)] if val_data else []
+    extras = card_extras(run, meta, hardware_description(resolved, run.train.threads, dist.world))
+    extras["training"]["checkpoint"] = str(checkpoint)
+    if val_dir and not extras["results"]:  # a checkpoint from before validations kept their points
+        val_data = training_set(val_dir, run.codec)
+        extras["results"] = _results(run, [{"step": s, **val_data.validate(model, s)} for s in validation_steps(run.train)])
+    return export_model(model, out_dir, run.name, run.modality, extras)
+
+
+def _results(run: RunConfig, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """A card's ``results`` from validation points (one per step of :func:`validation_steps`)."""
+    if not points:
+        return {}
+    if run.modality == "audio":
+        units = {"rate": "payload bits per sample (lossless WebP)", "distortion": "PSNR against each file's peak"}
+    else:
+        units = {"rate": "payload bits per pixel (lossless WebP)", "distortion": "PSNR, peak 255"}
+    return {"set": f"validation files in {run.val_data}", **units, "points": points}
+
+
+def card_extras(run: RunConfig, meta: dict[str, Any], hardware: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card fields a training run contributes (``training``, ``steps``, ``results``), from the
+    run config and the checkpoint sidecar ``meta``. The results are the validation of the last
+    step, which the training loop already ran and recorded: they are not measured again."""
+    train_dir = Path(run.train_data)
+    last = meta.get("history", [])[-1:] or [{}]
+    points = last[0].get("val_points", []) if last[0].get("step") == meta["step"] else []
     training = {
-        "data": {"train": str(train_dir), "val": str(val_dir) if val_dir else None, "train_files": sorted(p.name for p in train_dir.iterdir() if p.is_file())},
+        "data": data or {"train": str(train_dir), "val": run.val_data or None, "train_files": sorted(p.name for p in train_dir.iterdir() if p.is_file())},
         "run_config": run.to_dict(),
         "steps": meta["step"],
-        "hardware": hardware_description(resolved, run.train.threads, dist.world),
-        "loss": f"rate proxy '{run.train.rate}' (bits/pixel) + lambda/step^2 * 255^2 * MSE (walloc_cli/training.py)",
+        "hardware": hardware,
+        "loss": f"rate proxy '{run.train.rate}' (bits per sample position) + lambda/step^2 * 255^2 * MSE (walloc_cli/training.py)",
         "validation_history": meta.get("history", []),
-        "checkpoint": str(checkpoint),
     }
-    results = {"set": f"validation photos in {val_dir}", "rate": "payload bits per pixel (lossless WebP)", "distortion": "PSNR, peak 255", "points": points} if points else {}
-    steps = {"min": run.train.step_min, "max": run.train.step_max}
-    return export_model(model, out_dir, run.name, run.modality, {"training": training, "steps": steps, "results": results})
+    return {"training": training, "steps": {"min": run.train.step_min, "max": run.train.step_max}, "results": _results(run, points)}

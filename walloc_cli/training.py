@@ -435,9 +435,7 @@ def _train(
             if val_data is not None and (step % train_cfg.validate_every == 0 or step == train_cfg.steps):
                 points = [{"step": s, **val_data.validate(model, s)} for s in validation_steps(train_cfg)]
                 middle = points[len(points) // 2]
-                record.update({"val_bpp": middle["bpp"], "val_psnr": middle["psnr"]})
-                if len(points) > 1:
-                    record["val_points"] = points
+                record.update({"val_bpp": middle["bpp"], "val_psnr": middle["psnr"], "val_points": points})
                 history.append(record)
             if log:
                 log(record)
