@@ -67,7 +67,7 @@ import soundfile as sf
 
 from walloc_cli.audio import AudioInfo, AudioReader, AudioWriter, read_audio
 from walloc_cli.errors import InputError
-from walloc_cli.io_util import atomic_write_bytes
+from walloc_cli.io_util import atomic_write_bytes, refuse_existing_set
 
 __all__ = [
     "MUSIC_PACKAGES",
@@ -279,12 +279,10 @@ def _check_sources(sources: list[_Source], held_out: Iterable[str], packages: st
 
 
 def _prepare(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to replace a set unless ``overwrite``; then remove the old set's files."""
+    """Remove the files of the set being replaced (:func:`refuse_existing_set` ran first)."""
     manifest = out_dir / "manifest.json"
     if not manifest.exists():
         return
-    if not overwrite:
-        raise FileExistsError(f"{manifest}: already exists (use -f to rebuild)")
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         root = out_dir.resolve()
         for record in json.loads(manifest.read_text())["records"]:
@@ -514,6 +512,7 @@ def build_music_set(out_dir: Path, overwrite: bool = False) -> list[AudioRecord]
     a set and ``overwrite`` is false.
     """
     out_dir = Path(out_dir)
+    refuse_existing_set(out_dir, overwrite)
     missing = _missing_music_packages()
     if missing:
         raise InputError(f"missing packages: {', '.join(missing)} (install them: {MUSIC_PACKAGES})")
@@ -637,6 +636,7 @@ def build_speech_set(out_dir: Path, overwrite: bool = False) -> list[AudioRecord
     FLAC); both versions sit in the source's split. Same refusals as :func:`build_music_set`.
     """
     out_dir = Path(out_dir)
+    refuse_existing_set(out_dir, overwrite)
     missing = _missing_speech_packages()
     if missing:
         raise InputError(f"missing packages: {', '.join(missing)} (install them: {SPEECH_PACKAGES})")

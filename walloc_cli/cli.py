@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     name="walloc",
-    help="Learned lossy compression (WaLLoC) for photos: compress to .wlc, decompress, inspect.",
+    help="Learned lossy compression (WaLLoC) for photos and audio: compress to .wlc, decompress, inspect, train.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -94,7 +94,7 @@ def compress(
     no_psnr: bool = typer.Option(False, "--no-psnr", help="Skip the decode that measures PSNR."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
 ) -> None:
-    """Compress images to .wlc and report size, bpp, compression ratio, PSNR, DR and time."""
+    """Compress images or audio to .wlc and report size, rate (bpp or kbit/s), compression ratio, PSNR (and SNR for audio), DR, the model and step, and time."""
     from walloc_cli.api import compress_file
 
     if output is not None and len(inputs) > 1:
@@ -217,8 +217,7 @@ def _format_info(data: dict[str, Any]) -> str:
 
 @app.command()
 def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable output (the full model cards).")) -> None:
-    """List the shipped models: modality, channels, DR, parameters, step range, place on the
-    quality scale, and the rate/PSNR points measured on their cards' test photos."""
+    """List the shipped models: modality, channels, DR, parameters, step range, place on the quality scale, and the measured rate/PSNR points of their cards."""
     from walloc_cli.quality import stanzas
     from walloc_cli.registry import available_models
 

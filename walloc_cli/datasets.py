@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from walloc_cli.errors import InputError
+from walloc_cli.io_util import refuse_existing_set
 
 BACKGROUNDS = Path("/usr/share/backgrounds")
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -97,12 +98,11 @@ def build_photo_set(out_dir: Path, overwrite: bool = False) -> list[PhotoRecord]
     Refuses (:class:`InputError`) when a held-out or validation photo's package is missing, since
     the split would silently change, and when ``out_dir`` already holds a set (unless ``overwrite``).
     """
+    refuse_existing_set(out_dir, overwrite)
     sources = _sources()
     missing = sorted((TEST_PHOTOS | VALIDATION_PHOTOS) - {key for key, _ in sources})
     if missing:
         raise InputError(f"source photos missing: {', '.join(missing)} (install them: {PHOTO_PACKAGES})")
-    if (out_dir / "manifest.json").exists() and not overwrite:
-        raise FileExistsError(f"{out_dir / 'manifest.json'}: already exists (use -f to rebuild)")
     records: list[PhotoRecord] = []
     for key, path in sources:
         split = "test" if key in TEST_PHOTOS else "val" if key in VALIDATION_PHOTOS else "train"

@@ -68,3 +68,11 @@ def read_prefix(path: Path, size: int, kind: str) -> bytes:
         raise InputError("empty file")
     return prefix
 
+
+def refuse_existing_set(out_dir: Path, overwrite: bool) -> None:
+    """A data set builder's first check, before it needs any package: ``out_dir`` holding a set
+    (its ``manifest.json``) is only rebuilt with ``overwrite``."""
+    manifest = Path(out_dir) / "manifest.json"
+    if manifest.exists() and not overwrite:
+        raise FileExistsError(f"{manifest}: already exists (use -f to rebuild)")
+
