@@ -1,3 +1,46 @@
 """walloc: a command-line learned lossy codec (WaLLoC) for photos, audio and volumes."""
 
 __version__ = "0.1.0"
+
+# The Python API (walloc_cli.library, walloc_cli.latents, walloc_cli.torch_dataset) is exported
+# lazily: `import walloc_cli` (and so every `walloc` command) must not pay for importing torch.
+_LAZY = {
+    "compress": "walloc_cli.library",
+    "decompress": "walloc_cli.library",
+    "read_latents": "walloc_cli.library",
+    "decode_latents": "walloc_cli.library",
+    "dequantize": "walloc_cli.latents",
+    "audio_timeline": "walloc_cli.latents",
+    "LatentInfo": "walloc_cli.latents",
+    "WlcDataset": "walloc_cli.torch_dataset",
+    "pad_collate": "walloc_cli.torch_dataset",
+}
+__all__ = [  # noqa: RUF022 (grouped as _LAZY is)
+    "__version__", "compress", "decompress", "read_latents", "decode_latents", "dequantize",
+    "audio_timeline", "LatentInfo", "WlcDataset", "pad_collate",
+]
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from walloc_cli.latents import LatentInfo, audio_timeline, dequantize
+    from walloc_cli.library import compress, decode_latents, decompress, read_latents
+    from walloc_cli.torch_dataset import WlcDataset, pad_collate
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'walloc_cli' has no attribute {name!r}")
+
+
+def _register_pillow_plugin() -> None:
+    """Make `PIL.Image.open("x.wlc")` work; imports Pillow and the container only, not torch."""
+    from walloc_cli.pil_plugin import register
+
+    register()
+
+
+_register_pillow_plugin()
