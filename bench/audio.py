@@ -14,7 +14,10 @@ trained on):
   compares what each keeps of the waveform, not how either sounds;
 * FLAC (libsndfile, level default): lossless compression ratio against raw 16-bit PCM.
 
-    python bench/audio.py [FOLDER[:GLOB] ...] [--qualities 25 50 75 100]
+    python bench/audio.py [FOLDER[:GLOB] ...] [--qualities 25 50 75 100] [--model NAME]
+
+``--model`` codes every file with that model (its own step range mapped to -q) instead of the
+model the quality ladder picks for the file's rate (speech models at 16 kHz and below).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument("folders", nargs="*", default=["data/music/test", "data/speech/test:*.8k.flac", "data/speech/test:*.16k.flac"], help="FOLDER or FOLDER:GLOB")
     parser.add_argument("--qualities", nargs="+", type=float, default=[25, 50, 75, 100])
     parser.add_argument("--json", type=Path, default=Path("bench/results/audio.json"))
+    parser.add_argument("--model", default=None, help="model name or card for every file (default: the ladder's choice per rate)")
     args = parser.parse_args()
     have_opus = shutil.which("opusenc") and shutil.which("opusdec")
     results = {}
@@ -72,6 +76,7 @@ def main() -> None:
         rows = []
         for quality in args.qualities:
             total_bytes = 0
+            models: set[str] = set()
             sig = err = count = 0.0
             enc_time = dec_time = 0.0
             opus_bytes = 0
@@ -80,7 +85,8 @@ def main() -> None:
                 reference, _ = sf.read(path, always_2d=True)
                 buffer = io.BytesIO()
                 started = time.perf_counter()
-                compress_audio(path, buffer, quality=quality, measure=False)
+                report = compress_audio(path, buffer, quality=quality, model=args.model, measure=False)
+                models.add(report.model)
                 enc_time += time.perf_counter() - started
                 total_bytes += buffer.tell()
                 buffer.seek(0)
@@ -93,7 +99,7 @@ def main() -> None:
                 err += float(np.sum((reference - decoded) ** 2))
                 count += reference.size
             kbps = total_bytes * 8 / seconds / 1000
-            row = {"quality": quality, "kbps": kbps, "snr": 10 * math.log10(sig / err), "psnr": 10 * math.log10(count / err), "encode_x_realtime": seconds / enc_time, "decode_x_realtime": seconds / dec_time}
+            row = {"quality": quality, "model": ",".join(sorted(models)), "kbps": kbps, "snr": 10 * math.log10(sig / err), "psnr": 10 * math.log10(count / err), "encode_x_realtime": seconds / enc_time, "decode_x_realtime": seconds / dec_time}
             if have_opus:
                 target = max(6, int(round(kbps)))
                 with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +112,7 @@ def main() -> None:
                         oerr += float(np.sum((reference[:n] - decoded[:n]) ** 2))
                 row.update({"opus_kbps": opus_bytes * 8 / seconds / 1000, "opus_snr": 10 * math.log10(osig / oerr), "opus_psnr": 10 * math.log10(count / oerr)})
             rows.append(row)
-            print(f"  q {quality:>5g}: walloc {kbps:6.1f} kbit/s  SNR {row['snr']:6.2f} dB  PSNR {row['psnr']:6.2f} dB  enc {row['encode_x_realtime']:5.1f}x  dec {row['decode_x_realtime']:5.1f}x real time"
+            print(f"  q {quality:>5g} ({row['model']}): walloc {kbps:6.1f} kbit/s  SNR {row['snr']:6.2f} dB  PSNR {row['psnr']:6.2f} dB  enc {row['encode_x_realtime']:5.1f}x  dec {row['decode_x_realtime']:5.1f}x real time"
                   + (f"  | Opus {row['opus_kbps']:6.1f} kbit/s  SNR {row['opus_snr']:6.2f} dB  PSNR {row['opus_psnr']:6.2f} dB" if have_opus else "  | opusenc not installed"))
         results[spec] = {"files": len(files), "minutes": seconds / 60, "flac_ratio": raw / flac_bytes if flac_bytes else None, "rows": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)

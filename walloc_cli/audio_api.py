@@ -4,6 +4,12 @@ The file is streamed: one block of samples is read, coded, written (and, for the
 and compared) at a time, so memory does not grow with duration. See
 :mod:`walloc_cli.audio_codec` for the block format and ``formats/wlc.md`` for the header.
 
+Decoding can start mid-file (:func:`decode_audio_range`, :func:`decode_audio_seconds`,
+``decompress_audio(start=, frames=)``): each block's chunk opens with its first frame, so the
+blocks before the range are passed over unread and undecoded, and reading stops at its end.
+Blocks are coded with real context, never with their neighbours' output, so a range decodes to
+exactly the samples a full decode has there.
+
 Report (:class:`AudioReport`): kbit/s = file bits / duration / 1000; compression ratio = raw PCM
 size at the source's bits per sample (16 for compressed sources) / file size; SNR = signal energy
 / error energy; PSNR with peak = PCM full scale (1.0 in float units, the largest sample value of
@@ -13,17 +19,39 @@ the output subtype).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import math
+import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from walloc_cli import __version__
-from walloc_cli.audio import PCM_BITS, AudioInfo, AudioReader, AudioWriter, output_subtype, quantise
-from walloc_cli.audio_codec import BLOCK, MARGIN, MAX_GAIN, decode_block, encode_block, file_gain, parse_block, stream_count, stream_layout, synthesize_block
+from walloc_cli.audio import (
+    PCM_BITS,
+    AudioInfo,
+    AudioReader,
+    AudioWriter,
+    output_subtype,
+    quantise,
+)
+from walloc_cli.audio_codec import (
+    BLOCK,
+    MARGIN,
+    MAX_GAIN,
+    decode_block,
+    encode_block,
+    file_gain,
+    parse_block,
+    stream_count,
+    stream_layout,
+    synthesize_block,
+)
 from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
@@ -75,6 +103,9 @@ class AudioDecompressReport:
     frames: int
     seconds: float
     damaged: list[str] = dataclasses.field(default_factory=list)  # with keep_going: what became silence
+    # With --start/--duration only a stretch was written: the output is not the whole file, so
+    # nothing may treat it as a replacement for the .wlc (e.g. to delete the input).
+    partial: bool = False
 
 
 def sample_bits(info: AudioInfo) -> int:
@@ -176,7 +207,13 @@ class _Counting:
 
 def validate_audio_header(header: dict[str, Any]) -> None:
     """Every field the decoder relies on, checked before anything is allocated."""
-    from walloc_cli.api import MAX_STEP, MIN_STEP, PAYLOAD_MAX_BITS, _int_field, _require
+    from walloc_cli.api import (
+        MAX_STEP,
+        MIN_STEP,
+        PAYLOAD_MAX_BITS,
+        _int_field,
+        _require,
+    )
     from walloc_cli.audio import MAX_CHANNELS, MAX_SAMPLERATE, MIN_SAMPLERATE
 
     audio, latent, model = header.get("audio"), header.get("latent"), header.get("model")
@@ -199,15 +236,24 @@ def validate_audio_header(header: dict[str, Any]) -> None:
     _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
 
 
-def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None, damaged: list[str] | None = None) -> AudioInfo:
-    """Decode an audio ``.wlc`` (its header already read by ``reader``) into ``dst`` block by
-    block; the container of ``dst`` follows its extension (``-``: WAV on standard output).
+@dataclasses.dataclass(frozen=True)
+class _Decoding:
+    """What a validated audio header tells the decoder."""
 
-    By default any damage fails the whole decode (no output). With a ``damaged`` list, a block
-    whose chunk is corrupt fails alone: its frames are written as silence, and one line per
-    damaged stretch is appended to the list (as ``flac -F`` does).
-    """
-    header = reader.header
+    codec: Any  # WallocCodec
+    info: AudioInfo
+    layout: str
+    streams: int
+    gain: float
+    step: float
+    bits: int
+    payload: str
+    block: int
+    margin: int
+
+
+def _decoding(header: dict[str, Any], model: str | None) -> _Decoding:
+    """Validate an audio header and load the model it names."""
     validate_audio_header(header)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
     if codec.cfg.dims != 1:
@@ -216,40 +262,178 @@ def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = Fa
     if latent["bits"] != codec.index_bits(latent["step"]):
         raise FormatError(f"invalid header: latent bits {latent['bits']} do not match step {latent['step']} for this model")
     info = AudioInfo(audio["samplerate"], audio["channels"], audio["frames"], audio["format"], audio["subtype"])
-    layout, gain, step = latent["streams"], float(header["normalisation"]["gain"]), float(latent["step"])
-    streams = stream_count(layout, info.channels)
-    written = 0
-    problems: list[str] = []
+    layout = latent["streams"]
+    return _Decoding(
+        codec, info, layout, stream_count(layout, info.channels), float(header["normalisation"]["gain"]),
+        float(latent["step"]), latent["bits"], latent["payload"], latent["block"], latent["margin"],
+    )
 
-    def silence_until(frame: int) -> None:
-        nonlocal written
-        problems.append(f"{'; '.join(problems_pending)}: frames {written}..{frame - 1} replaced by silence")
-        problems_pending.clear()
-        while written < frame:
-            count = min(BLOCK, frame - written)
-            writer.write(np.zeros((info.channels, count), np.float32))
-            written += count
 
-    problems_pending: list[str] = []
-    on_damage = problems_pending.append if damaged is not None else None
+def frame_range(info: AudioInfo, start: int = 0, frames: int | None = None) -> tuple[int, int]:
+    """``(start, stop)`` frames of a range request on a file of ``info.frames`` frames: ``frames``
+    ``None`` means to the end, and a range running past the end is clipped to it.
+
+    Raises:
+        InputError: negative start or length, empty range, or a start at or past the end.
+    """
+    if start < 0:
+        raise InputError(f"start frame {start} is negative")
+    if frames is not None and frames <= 0:
+        raise InputError(f"a range of {frames} frames is empty")
+    if start >= info.frames:
+        raise InputError(f"start {start / info.samplerate:.3f} s (frame {start}) is past the end ({info.seconds:.3f} s, {info.frames} frames)")
+    return start, info.frames if frames is None else min(info.frames, start + frames)
+
+
+def seconds_to_frames(samplerate: int, start: float = 0.0, duration: float | None = None) -> tuple[int, int | None]:
+    """``--start``/``--duration`` in seconds to ``(start frame, frames or None)``, each rounded
+    to the nearest frame (a non-zero duration is at least one frame)."""
+    if not (math.isfinite(start) and start >= 0):
+        raise InputError(f"start {start} s must be a finite number of seconds >= 0")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise InputError(f"duration {duration} s must be a finite number of seconds > 0")
+    first = round(start * samplerate)
+    return first, None if duration is None else max(1, round(duration * samplerate))
+
+
+_FIRST_FRAMES = struct.Struct("<QI")  # the start of every AUDB chunk: first frame, frames
+
+
+def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: int, damaged: list[str] | None) -> Iterator[np.ndarray]:
+    """Frames ``start .. stop`` of the file as consecutive ``(channels, n)`` float64 blocks.
+
+    A block wholly before ``start`` is passed over unread (its chunk header names its first
+    frame and length, so its payload is neither read nor decoded); decoding stops once ``stop``
+    is reached, so a range costs the blocks it touches. Every block that is decoded passed its
+    CRC and must continue exactly where the previous one ended. With ``damaged`` (a list), a
+    block whose chunk is corrupt fails alone: its frames are silence and one line per damaged
+    stretch is appended to the list.
+    """
+    info, codec = decoding.info, decoding.codec
+    pos = start  # the next frame to produce
+    begun = False
+    pending: list[str] = []
+
+    def silence(until: int) -> Iterator[np.ndarray]:
+        nonlocal pos
+        assert damaged is not None
+        damaged.append(f"{'; '.join(pending)}: frames {pos}..{until - 1} replaced by silence")
+        pending.clear()
+        while pos < until:
+            count = min(BLOCK, until - pos)
+            yield np.zeros((info.channels, count))
+            pos += count
+
+    def before_range(kind: str, head: bytes) -> bool:
+        if kind != "AUDB" or len(head) < _FIRST_FRAMES.size:
+            return False
+        first, frames = _FIRST_FRAMES.unpack_from(head)
+        return first + frames <= start
+
+    chunks = reader.iter_chunks(pending.append if damaged is not None else None, before_range if start > 0 else None, _FIRST_FRAMES.size)
+    for chunk in chunks:
+        if chunk.type != "AUDB":
+            continue
+        head, images = parse_block(chunk.data, decoding.block, decoding.margin)
+        end = head.first + head.frames
+        if pending and pos < head.first <= info.frames:
+            yield from silence(min(head.first, stop))
+            begun = True
+            if pos >= stop:
+                break
+        pending.clear()  # damage that cost no frame of the range (a block before it)
+        in_place = head.first == pos or (not begun and head.first < pos < end)
+        if not in_place or end > info.frames:
+            raise FormatError(f"audio block at frame {head.first} is out of place (expected frame {pos})")
+        samples = decode_block(codec, head, images, decoding.streams, decoding.step, decoding.bits, decoding.payload, decoding.gain, decoding.layout)
+        last = min(end, stop)
+        yield samples[:, pos - head.first : last - head.first]
+        pos, begun = last, True
+        if pos >= stop and stop < info.frames:
+            break  # the rest of the file is not needed (nor read)
+    if pending and pos < stop:
+        yield from silence(stop)
+    if pos != stop:
+        raise FormatError(f"truncated: {pos - start} of {stop - start} frames decoded")
+
+
+def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None, damaged: list[str] | None = None, start: int = 0, frames: int | None = None) -> AudioInfo:
+    """Decode an audio ``.wlc`` (its header already read by ``reader``) into ``dst`` block by
+    block; the container of ``dst`` follows its extension (``-``: WAV on standard output).
+
+    ``start``/``frames`` decode only frames ``start .. start + frames`` (clipped to the end;
+    ``frames=None``: to the end): blocks before the range are skipped unread, and the file
+    written holds exactly that range, sample for sample what a full decode holds there.
+
+    By default any damage fails the whole decode (no output). With a ``damaged`` list, a block
+    whose chunk is corrupt fails alone: its frames are written as silence, and one line per
+    damaged stretch is appended to the list (as ``flac -F`` does).
+
+    Returns:
+        the :class:`AudioInfo` of what was written (``frames`` = the range's length).
+    """
+    decoding = _decoding(reader.header, model)
+    first, stop = frame_range(decoding.info, start, frames)
+    info = dataclasses.replace(decoding.info, frames=stop - first)
     with AudioWriter(dst, info, overwrite=overwrite, subtype=subtype) as writer:
-        for chunk in reader.iter_chunks(on_damage):
-            if chunk.type != "AUDB":
-                continue
-            block_header, images = parse_block(chunk.data, latent["block"], latent["margin"])
-            if problems_pending and written < block_header.first <= info.frames:
-                silence_until(block_header.first)
-            if block_header.first != written or written + block_header.frames > info.frames:
-                raise FormatError(f"audio block at frame {block_header.first} is out of place (expected frame {written})")
-            writer.write(decode_block(codec, block_header, images, streams, step, latent["bits"], latent["payload"], gain, layout).astype(np.float32))
-            written += block_header.frames
-        if problems_pending and written < info.frames:
-            silence_until(info.frames)
-        if written != info.frames:
-            raise FormatError(f"truncated: {written} of {info.frames} frames decoded")
-    if damaged is not None:
-        damaged.extend(problems)
+        for samples in _decoded_blocks(reader, decoding, first, stop, damaged):
+            writer.write(samples.astype(np.float32))
     return info
+
+
+@contextlib.contextmanager
+def _wlc_reader(source: Path | str | bytes | BinaryIO) -> Iterator[WlcReader]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        yield WlcReader(io.BytesIO(bytes(source)))
+    elif isinstance(source, (str, Path)):
+        with open(source, "rb") as handle:
+            yield WlcReader(handle)
+    else:
+        yield WlcReader(source)
+
+
+def decode_audio_range(source: Path | str | bytes | BinaryIO, start: int = 0, frames: int | None = None, *, model: str | None = None) -> tuple[np.ndarray, int]:
+    """Decode frames ``start .. start + frames`` of an audio ``.wlc`` (a path, its bytes, or a
+    binary stream at its first byte) without decoding, or for a seekable source reading, the
+    blocks before them; ``frames=None`` decodes to the end and a range past the end is clipped.
+
+    Returns:
+        ``(samples, samplerate)`` as ``soundfile.read`` gives them: ``samples`` is
+        ``(frames, channels)`` float64 in PCM full scale (±1), as decoded, before any
+        quantisation to the output subtype; equal, sample for sample, to the same frames of a
+        full decode.
+
+    Raises:
+        InputError: an empty range or one that starts past the end.
+        FormatError / ModelError: as for :func:`decompress_audio`.
+    """
+    with _wlc_reader(source) as reader:
+        return _decode_range(reader, start, frames, model)
+
+
+def decode_audio_seconds(source: Path | str | bytes | BinaryIO, start: float = 0.0, duration: float | None = None, *, model: str | None = None) -> tuple[np.ndarray, int]:
+    """:func:`decode_audio_range` with the range in seconds (each rounded to the nearest frame)."""
+    with _wlc_reader(source) as reader:
+        rate = header_samplerate(reader.header)
+        first, frames = seconds_to_frames(rate, start, duration)
+        return _decode_range(reader, first, frames, model)
+
+
+def header_samplerate(header: dict[str, Any]) -> int:
+    """The sample rate of an audio header; an :class:`InputError` for any other modality."""
+    audio = header.get("audio")
+    rate = audio.get("samplerate") if isinstance(audio, dict) else None
+    if header.get("modality") != "audio" or not isinstance(rate, int):
+        raise InputError(f"holds {header.get('modality') or 'unknown'} data, not audio: only audio can be decoded from a given time (--start, --duration)")
+    return rate
+
+
+def _decode_range(reader: WlcReader, start: int, frames: int | None, model: str | None) -> tuple[np.ndarray, int]:
+    header_samplerate(reader.header)
+    decoding = _decoding(reader.header, model)
+    first, stop = frame_range(decoding.info, start, frames)
+    blocks = list(_decoded_blocks(reader, decoding, first, stop, None))
+    return np.concatenate(blocks, axis=1).T, decoding.info.samplerate
 
 
 def default_audio_suffix(fmt: str) -> str:
