@@ -36,7 +36,7 @@ from walloc_cli.api import compress_image, decode_image, quantized
 from walloc_cli.evaluation import Point, baseline_codecs, baseline_points, bd_rate
 from walloc_cli.images import image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.quality import setting_for_quality
+from walloc_cli.quality import rung
 
 BASELINE_QUALITIES = {
     "webp": list(range(0, 101, 5)),
@@ -103,14 +103,13 @@ def main() -> None:
             rgb = rgb[..., 0]
         ours = walloc_points(image, qualities)
         curves["walloc"].append(ours)
-        # 101 qualities are 26 settings (rungs of 4): code each setting once
-        by_setting: dict[object, int] = {}
+        # 101 qualities are 26 rungs of 4: code each rung once
+        by_rung: dict[float, int] = {}
         sizes = []
         for q in range(101):
-            setting = setting_for_quality(q, "gray" if args.gray else "rgb")
-            if setting not in by_setting:
-                by_setting[setting] = len(compress_image(image, quality=q).data)
-            sizes.append(by_setting[setting])
+            if rung(q) not in by_rung:
+                by_rung[rung(q)] = len(compress_image(image, quality=q).data)
+            sizes.append(by_rung[rung(q)])
         drops = [q for q in range(1, 101) if sizes[q] < sizes[q - 1]]
         if drops:
             monotone_failures.append({"photo": path.name, "q": drops})

@@ -150,3 +150,34 @@ def test_a_target_in_a_gap_between_models_is_reached_past_the_trained_steps(monk
     encoded = api.compress_image(Image(), target_psnr=32.0)  # type: ignore[arg-type]
     assert encoded.target_reached and abs(encoded.psnr - 32.0) <= 0.3
     assert encoded.setting.model == "b" and 3.0 < encoded.setting.step <= 6.0  # past "b"'s largest trained step: the smallest file
+
+
+def _dipping_size(setting: Setting) -> int:
+    """A photo on which each model starts 7-10% below where the one before ends; size rises with q elsewhere."""
+    scale = {"low": 1000.0, "mid": 2400.0, "high": 4300.0}[setting.model]
+    return int(scale / setting.step)
+
+
+def test_the_guard_keeps_size_rising_across_a_dipping_hand_over(zoo: list[ModelCard]) -> None:
+    from walloc_cli.quality import monotone_setting
+
+    plain = [_dipping_size(setting_for_quality(q, "rgb")) for q in range(0, 101, 4)]
+    assert any(b < a for a, b in zip(plain, plain[1:]))  # the ladder alone would dip at q 40
+    sizes = [_dipping_size(monotone_setting(q, "rgb", _dipping_size)) for q in range(0, 101, 4)]
+    assert all(b >= a for a, b in zip(sizes, sizes[1:]))
+    guarded = monotone_setting(40, "rgb", _dipping_size)
+    assert guarded.model == "mid" and guarded.step < setting_for_quality(40, "rgb").step  # finer, same model
+
+
+def test_the_guard_costs_nothing_away_from_hand_overs(zoo: list[ModelCard]) -> None:
+    from walloc_cli.quality import monotone_setting
+
+    asked: list[Setting] = []
+
+    def size_of(setting: Setting) -> int:
+        asked.append(setting)
+        return _dipping_size(setting)
+
+    assert monotone_setting(64, "rgb", size_of) == setting_for_quality(64, "rgb") and not asked
+    monotone_setting(44, "rgb", size_of)  # two rungs above the q 40 hand-over: walked from q 36
+    assert asked[0] == setting_for_quality(36, "rgb")

@@ -110,7 +110,7 @@ def setting_for_quality(quality: float, family: str, model: ModelCard | None = N
     ``model``, across that model's own trained step range (q = 0: its largest step)."""
     if not 0 <= quality <= 100 or math.isnan(quality):
         raise InputError(f"quality must be 0..100, got {quality}")
-    quality = min(100.0, QUALITY_RUNG * math.floor(quality / QUALITY_RUNG + 1e-9))
+    quality = rung(quality)
     if model is not None:
         largest, smallest = trained_steps(model)
         return Setting(model.name, Stretch(model.name, 0, 100, largest, smallest).step_at(quality))
@@ -118,6 +118,50 @@ def setting_for_quality(quality: float, family: str, model: ModelCard | None = N
     # A boundary q belongs to the upper stretch (the higher-rate model starts there).
     stretch = next((s for s in reversed(stretches) if s.q_lo <= quality), stretches[0])
     return Setting(stretch.model, stretch.step_at(quality))
+
+
+def rung(quality: float) -> float:
+    """The rung a quality falls on: ``QUALITY_RUNG * floor(q / QUALITY_RUNG)`` (100 stays 100)."""
+    return min(100.0, QUALITY_RUNG * math.floor(quality / QUALITY_RUNG + 1e-9))
+
+
+# Rungs checked after each hand-over between models (and after q 0): the hand-over itself can
+# dip on a photo unlike the tuning photos, and the rungs just above it then have to clear the
+# raised floor. Elsewhere within one model, size rises with the step on every photo measured.
+GUARD_RUNGS = 3
+FINER = 1.06  # how much finer each retry of a guarded rung quantises
+
+
+def monotone_setting(quality: float, family: str, size_of: Callable[[Setting], int], min_step: float = 0.25) -> Setting:
+    """:func:`setting_for_quality` of the family's ladder, but never smaller than the rung below
+    on this very image, where a photo could break the rule (see ``GUARD_RUNGS``).
+
+    ``size_of(setting)`` is the file size that setting gives this image (the caller memoises:
+    each setting is encoded once). Inside a guarded stretch the rungs are walked up from the
+    last unguarded one; a rung whose file would be smaller than the previous rung's is coded at
+    finer steps of the same model (``FINER`` apart, at most 8 tries) until it is not, and
+    failing that takes the previous rung's setting. Away from the guarded stretches this costs
+    nothing: it is :func:`setting_for_quality`.
+    """
+    if not 0 <= quality <= 100 or math.isnan(quality):
+        raise InputError(f"quality must be 0..100, got {quality}")
+    q = rung(quality)
+    starts = sorted({float(QUALITY_RUNG)} | {s.q_lo for s in ladder(family) if s.q_lo > 0})
+    start = next((h for h in reversed(starts) if h <= q < h + GUARD_RUNGS * QUALITY_RUNG), None)
+    if start is None:
+        return setting_for_quality(q, family)
+    chosen = setting_for_quality(start - QUALITY_RUNG, family)
+    floor = size_of(chosen)
+    r = start
+    while r <= q:
+        current = setting_for_quality(r, family)
+        tries = 0
+        while size_of(current) < floor and tries < 8 and current.step / FINER >= min_step:
+            current, tries = Setting(current.model, _round_step(current.step / FINER)), tries + 1
+        if size_of(current) >= floor:
+            chosen, floor = current, size_of(current)
+        r += QUALITY_RUNG
+    return chosen
 
 
 def candidate_ranges(family: str, model: ModelCard | None = None, widen: float = 1.0) -> list[Stretch]:
