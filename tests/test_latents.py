@@ -122,8 +122,10 @@ def test_audio_latents_per_block_and_along_time(tmp_path: Path) -> None:
 
 
 def test_unknown_modality_and_damage_fail_clearly(tmp_path: Path) -> None:
-    with pytest.raises(FormatError, match="modality 'volume' is not supported"):
-        read_latents(dumps({"modality": "volume"}, [Chunk("LATN", b"x")]))
+    with pytest.raises(FormatError, match="modality 'hologram' is not supported"):
+        read_latents(dumps({"modality": "hologram"}, [Chunk("LATN", b"x")]))
+    with pytest.raises(FormatError, match="invalid header"):  # a volume header missing its tables
+        read_latents(dumps({"modality": "volume"}, [Chunk("VOLT", b"x")]))
     data = library.compress(photo(16, 16), model="rgb-16x-v")
     with pytest.raises(FormatError, match="truncated"):
         read_latents(data[:-20])

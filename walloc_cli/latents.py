@@ -18,7 +18,10 @@ What a file gives, by the header's ``modality``:
   latents along time into one ``(streams, L, ceil(frames / 2**J))`` array, the form to learn
   on. ``streams`` follows the header's layout: ``mono`` (1), ``mid-side`` (2: M = (L+R)/2,
   S = (L-R)/2) or ``channels`` (one per channel).
-* anything else (volumes are coming): :class:`FormatError` naming the modality.
+* ``volume``: one ``(L, ceil(A0 / 2**J), ceil(A1 / 2**J), ceil(A2 / 2**J))`` int16 array, the
+  latent grid of the whole volume (8 channels at 1/4 resolution per axis for the shipped 8x
+  models), its tiles put back in place.
+* anything else: :class:`FormatError` naming the modality.
 
 Dequantisation (:func:`dequantize`) inverts the companding, as the codec's bottleneck defines it
 (:class:`walloc_cli.codec.WallocCodec`)::
@@ -48,7 +51,7 @@ from walloc_cli.payload import PayloadError, chunk_rows, decode_planes
 
 Source = str | Path | bytes | bytearray | memoryview | BinaryIO
 Latents = np.ndarray | list[np.ndarray]
-MODALITIES = ("image", "audio")
+MODALITIES = ("image", "audio", "volume")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +182,8 @@ def read_latents(source: Source) -> tuple[Latents, LatentInfo]:
             return _image_latents(reader)
         if modality == "audio":
             return _audio_latents(reader)
+        if modality == "volume":
+            return _volume_latents(reader)
         raise FormatError(f"modality {modality!r} is not supported by this walloc (reads {', '.join(MODALITIES)})")
     finally:
         if handle is not None:
@@ -231,6 +236,18 @@ def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
     except PayloadError as error:
         raise FormatError(str(error)) from None
     return q, _info(header, codec, extra=extra)
+
+
+def _volume_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
+    from walloc_cli.volume_api import validate_volume_header, volume_latents
+
+    header = reader.header
+    validate_volume_header(header)
+    codec = _codec_config(header)
+    if codec["dims"] != 3:
+        raise FormatError(f"invalid header: a volume file names a {codec['dims']}-D model")
+    _check_bits(header["latent"], codec)
+    return volume_latents(reader, codec["latent_dim"], 2 ** codec["levels"]), _info(header, codec)
 
 
 def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:

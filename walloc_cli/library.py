@@ -23,9 +23,11 @@ Arrays:
   quantisation a file output applies. Audio in: a path (WAV, FLAC, OGG, AIFF ...); arrays are
   not taken (their sample rate and subtype would be guesses).
 
+* volumes out: the 3-D array in coding order (slices or bands first), original dtype.
+
 Metadata (:func:`decompress`): a dict with ``modality``, the file's ``header``, and for images
 ``mode``, ``bit_depth``, ``icc_profile``; for audio ``samplerate``, ``channels``, ``frames``,
-``subtype``, ``format``.
+``subtype``, ``format``; for volumes ``axes`` (of the array), ``file_axes``, ``kind``, ``meta``.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def compress(
     effort: int | None = None,
     bit_depth: int | None = None,
     overwrite: bool = False,
+    axes: str | None = None,
 ) -> bytes:
     """Compress an image array, or an image/audio file (path or binary file object), to ``.wlc`` bytes.
 
@@ -82,18 +85,35 @@ def compress(
     the operating point as ``walloc compress`` does (at most one; default quality 75).
     ``bit_depth`` applies to float arrays only. With ``path`` the bytes are also written there,
     atomically; an existing file is refused unless ``overwrite``.
+
+    Volumes: a volume file (multi-page TIFF, 3-D ``.npy``, NIfTI) is recognised by content; a 3-D
+    array is taken as a volume when ``axes`` names its axes (``"ZYX"``, ``"CYX"``, ...), else as
+    an ``(H, W, C)`` image.
     """
-    from walloc_cli.api import _is_audio, compress_image
+    from walloc_cli.api import _is_audio, _is_volume, compress_image
     from walloc_cli.images import image_from_array, read_image
 
     if path is not None and Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (use overwrite=True)")
-    if isinstance(data, np.ndarray):
+    if target_psnr is not None or target_size is not None:
+        if axes is not None:
+            raise InputError("target_psnr and target_size are for images; use quality for volumes")
+    if isinstance(data, np.ndarray) and axes is not None:
+        from walloc_cli.volumes import volume_from_array
+
+        encoded = _compress_volume(volume_from_array(data, axes), quality, model, payload, effort)
+    elif isinstance(data, np.ndarray):
         image = image_from_array(data, bit_depth)
         encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort).data
     else:
         with _as_path(data) as source:
-            if _is_audio(source):
+            if axes is not None or _is_volume(source):
+                if target_psnr is not None or target_size is not None:
+                    raise InputError("target_psnr and target_size are for images; use quality for volumes")
+                from walloc_cli.volumes import read_volume
+
+                encoded = _compress_volume(read_volume(source, axes=axes), quality, model, payload, effort)
+            elif _is_audio(source):
                 if target_psnr is not None or target_size is not None:
                     raise InputError("target_psnr and target_size are for images; use quality for audio")
                 from walloc_cli.audio_api import compress_audio
@@ -110,6 +130,14 @@ def compress(
         with atomic_output(Path(path), overwrite=overwrite) as handle:
             handle.write(encoded)
     return encoded
+
+
+def _compress_volume(volume: Any, quality: float | None, model: str | None, payload: str, effort: int | None) -> bytes:
+    from walloc_cli.volume_api import compress_volume
+
+    buffer = io.BytesIO()
+    compress_volume(volume, buffer, model=model, quality=quality, payload=payload, effort=effort, measure=False)
+    return buffer.getvalue()
 
 
 @contextlib.contextmanager
@@ -152,7 +180,13 @@ def decompress(source: Source, *, model: str | None = None) -> tuple[np.ndarray,
             return image_to_array(image), meta
         if modality == "audio":
             return _decompress_audio(reader, model)
-        raise FormatError(f"modality {modality!r} is not supported by this walloc (reads image, audio)")
+        if modality == "volume":
+            from walloc_cli.volume_api import decode_volume
+
+            volume = decode_volume(reader, model=model)
+            meta = {"modality": "volume", "axes": volume.coding_axes, "file_axes": volume.axes, "kind": volume.kind, "meta": volume.meta, "header": header}
+            return volume.array, meta
+        raise FormatError(f"modality {modality!r} is not supported by this walloc (reads image, audio, volume)")
 
 
 def _decompress_audio(reader: Any, model: str | None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -188,7 +222,11 @@ def decode_latents(latents: Latents, info: LatentInfo, *, model: str | None = No
         return _decode_image_latents(codec, np.asarray(latents), info)
     if info.modality == "audio":
         return _decode_audio_latents(codec, latents, info)
-    raise FormatError(f"modality {info.modality!r} is not supported by this walloc (reads image, audio)")
+    if info.modality == "volume":
+        from walloc_cli.volume_api import synthesize_volume
+
+        return synthesize_volume(codec, np.asarray(latents), info.header).array
+    raise FormatError(f"modality {info.modality!r} is not supported by this walloc (reads image, audio, volume)")
 
 
 def _decode_image_latents(codec: Any, q: np.ndarray, info: LatentInfo) -> np.ndarray:

@@ -70,8 +70,9 @@ def read_run_config(path: Path) -> RunConfig:
         raise InputError(f"bad config value: {error}") from None
     base = path.parent
 
-    def resolve(folder: str) -> str:
-        return str(base / folder) if folder and not Path(folder).is_absolute() else folder
+    def resolve(folders: str) -> str:
+        # several folders may be listed, comma-separated (volume models train on CT and MRI)
+        return ",".join(str(base / f) if f and not Path(f).is_absolute() else f for f in folders.split(","))
 
     fields = {k: data[k] for k in ("name", "modality") if k in data}
     return RunConfig(**fields, train_data=resolve(data.get("train_data", RunConfig.train_data)), val_data=resolve(data.get("val_data", "")), codec=codec, train=train_cfg)
@@ -89,9 +90,9 @@ def train_and_export(run: RunConfig, out_dir: Path, checkpoint: Path, device: st
     for target in targets:
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target}: already exists (use -f to overwrite)")
-    expected = {"audio": 1, "image": 2}.get(run.modality)
+    expected = {"audio": 1, "image": 2, "volume": 3}.get(run.modality)
     if expected is None:
-        raise InputError(f"modality {run.modality!r}: this walloc trains image and audio models")
+        raise InputError(f"modality {run.modality!r}: choose image, audio or volume")
     if run.codec.dims != expected:
         raise InputError(f"a {run.modality} model needs codec dims = {expected}, not {run.codec.dims}")
     train_dir = Path(run.train_data)
@@ -117,6 +118,8 @@ def _results(run: RunConfig, points: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     if run.modality == "audio":
         units = {"rate": "payload bits per sample (lossless WebP)", "distortion": "PSNR against each file's peak"}
+    elif run.modality == "volume":
+        units = {"rate": "payload bits per voxel (lossless WebP)", "distortion": "PSNR against each volume's data range (max - min)"}
     else:
         units = {"rate": "payload bits per pixel (lossless WebP)", "distortion": "PSNR, peak 255"}
     return {"set": f"validation files in {run.val_data}", **units, "points": points}
@@ -130,7 +133,7 @@ def card_extras(run: RunConfig, meta: dict[str, Any], hardware: str, data: dict[
     last = meta.get("history", [])[-1:] or [{}]
     points = last[0].get("val_points", []) if last[0].get("step") == meta["step"] else []
     training = {
-        "data": data or {"train": str(train_dir), "val": run.val_data or None, "train_files": sorted(p.name for p in train_dir.iterdir() if p.is_file())},
+        "data": data or {"train": str(train_dir), "val": run.val_data or None, "train_files": sorted(str(p.relative_to(folder)) for folder in map(Path, run.train_data.split(",")) for p in folder.rglob("*") if p.is_file())},
         "run_config": run.to_dict(),
         "steps": meta["step"],
         "hardware": hardware,

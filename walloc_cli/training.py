@@ -170,7 +170,7 @@ class TrainingSet(Protocol):
 
 
 def training_set(folder: Path, cfg: CodecConfig) -> TrainingSet:
-    """Photos for 2-D models, audio streams for 1-D ones."""
+    """Photos for 2-D models, audio streams for 1-D ones, ``.npy`` volumes for 3-D ones."""
     if cfg.dims == 1:
         from walloc_cli.audio_training import AudioSet
 
@@ -179,7 +179,11 @@ def training_set(folder: Path, cfg: CodecConfig) -> TrainingSet:
         return AudioSet(folder)
     if cfg.dims == 2:
         return PhotoSet(folder, cfg.channels)
-    raise InputError(f"no training data reader for {cfg.dims}-D models yet")
+    from walloc_cli.volume_training import VolumeSet
+
+    if cfg.channels != 1:
+        raise InputError("volume models code one scalar field (bands are an axis): use channels = 1")
+    return VolumeSet(folder)
 
 
 @torch.no_grad()

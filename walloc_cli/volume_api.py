@@ -1,0 +1,273 @@
+"""Compress and decompress volumes (CT/MRI, multispectral cubes): the library behind
+``walloc compress vol.nii.gz`` and ``walloc decompress vol.wlc``.
+
+Reading and writing the files is :mod:`walloc_cli.volumes`; the tiled 3-D coding is
+:mod:`walloc_cli.volume_codec`. Measured figures (:class:`VolumeReport`): bits per voxel of the
+whole ``.wlc`` file, compression ratio against the raw voxels at their dtype, and PSNR against
+the original's data range (max - min), on the values the decoder gives back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from walloc_cli import __version__
+from walloc_cli.codec import WallocCodec
+from walloc_cli.container import WlcReader, WlcWriter
+from walloc_cli.errors import FormatError, InputError
+from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
+from walloc_cli.quality import DEFAULT_QUALITY, Setting, setting_for_quality
+from walloc_cli.registry import find_card, load_by_identity, load_model
+from walloc_cli.volume_codec import (
+    DECODE_MARGIN,
+    ENCODE_MARGIN,
+    TILE,
+    Normalisation,
+    decode_tile,
+    encode_tile,
+    latent_grid,
+    pack_tile,
+    parse_tile,
+    tile_count,
+    tile_voxels,
+    tiles,
+    unpack_tile,
+)
+from walloc_cli.volumes import VolumeData
+
+DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+MAX_SIDE = 65535
+MAX_VOXELS = 1 << 31
+
+
+@dataclasses.dataclass
+class VolumeReport:
+    """What one volume compression cost and lost. ``psnr`` is against ``peak`` = the original's
+    data range (max - min)."""
+
+    input: str
+    output: str
+    n_bytes: int
+    shape: tuple[int, ...]
+    dtype: str
+    raw_bytes: int
+    reduction: float
+    model: str
+    step: float
+    quality: float | None
+    seconds: float
+    peak: float
+    psnr: float | None = None
+
+    @property
+    def voxels(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def bpv(self) -> float:
+        """Bits of the whole file per voxel."""
+        return 8 * self.n_bytes / max(1, self.voxels)
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_bytes / max(1, self.n_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "shape": list(self.shape), "modality": "volume", "bpv": self.bpv, "ratio": self.ratio}
+
+
+@dataclasses.dataclass
+class VolumeDecompressReport:
+    input: str
+    output: str
+    shape: tuple[int, ...]
+    dtype: str
+    seconds: float
+
+
+def volume_family(volume: VolumeData) -> str:
+    """``multispectral`` for band cubes, ``volume`` (the CT/MRI model) for everything else."""
+    return "multispectral" if volume.kind == "multispectral" else "volume"
+
+
+class _Counting:
+    """Counts the bytes written (a pipe cannot tell its size)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.count = stream, 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return self.stream.write(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True) -> VolumeReport:
+    """Code ``volume`` into ``dst_stream`` (written front to back: a pipe works), tile by tile.
+
+    ``quality`` (0..100) picks the model and step through the family's quality map; a ``model``
+    given alone codes at step 1, with ``quality`` across its own step range.
+    """
+    if payload not in PAYLOAD_CODECS:
+        raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    array = volume.array
+    if array.ndim != 3:
+        raise InputError(f"a volume must be 3-D, got shape {array.shape}")
+    if array.dtype.name not in DTYPES:
+        raise InputError(f"volume dtype {array.dtype.name} is not supported (use one of {', '.join(DTYPES)})")
+    started = time.perf_counter()
+    card = find_card(model) if model else None
+    if card is not None and quality is None:
+        setting, quality_used = Setting(card.name, 1.0), None
+    else:
+        quality_used = DEFAULT_QUALITY if quality is None else float(quality)
+        setting = setting_for_quality(quality_used, volume_family(volume), card)
+    codec, card = load_model(model if card is not None else setting.model)
+    if card.modality != "volume" or codec.cfg.dims != 3 or codec.cfg.channels != 1:
+        raise InputError(f"model {card.name!r} is a {card.modality} model, not a volume model")
+    step = setting.step
+    effort = int(card.card.get("payload_effort", DEFAULT_EFFORT)) if effort is None else effort
+    norm = Normalisation.of(array)
+    if not (math.isfinite(norm.low) and math.isfinite(norm.high)):
+        raise InputError("volume holds NaN or infinite values")
+    shape = tuple(int(s) for s in array.shape)
+    grid = latent_grid(shape, codec.cfg.block)
+    bits = codec.index_bits(step)
+    header = {
+        "encoder": f"walloc {__version__}",
+        "modality": "volume",
+        "volume": {"shape": list(shape), "dtype": array.dtype.name, "axes": volume.axes, "coding_axes": volume.coding_axes, "format": volume.format, "kind": volume.kind, "meta": volume.meta},
+        "model": {"name": card.name, "sha256": card.sha256},
+        "codec": codec.cfg.to_dict(),
+        "latent": {"bits": bits, "step": float(step), "payload": payload, "tile": list(TILE), "encode_margin": ENCODE_MARGIN, "decode_margin": DECODE_MARGIN},
+        "normalisation": norm.to_dict(),
+    }
+    q = np.zeros((codec.cfg.latent_dim, *grid), np.int16) if measure else None
+    counted = _Counting(dst_stream)
+    with WlcWriter(counted, header) as writer:  # type: ignore[arg-type]
+        for tile in tiles(grid):
+            indices = encode_tile(codec, array, norm, tile, step)
+            writer.write_chunk(pack_tile(tile, indices, bits, payload, effort))
+            if q is not None:
+                q[(slice(None), *tile.slices())] = indices.numpy()
+    report = VolumeReport(
+        input=source, output="", n_bytes=counted.count, shape=shape, dtype=array.dtype.name,
+        raw_bytes=array.size * array.dtype.itemsize, reduction=codec.cfg.reduction, model=card.name, step=step,
+        quality=quality_used, seconds=time.perf_counter() - started, peak=norm.high - norm.low,
+    )
+    if q is not None:  # from the indices themselves: the lossless stage is exact
+        squared = 0.0
+        for tile in tiles(grid):
+            where = tile_voxels(tile, shape, codec.cfg.block)
+            decoded = norm.inverse(decode_tile(codec, q, shape, tile, step), array.dtype)
+            squared += float(((decoded.astype(np.float64) - np.asarray(array[where], np.float64)) ** 2).sum())
+        mse = squared / max(1, array.size)
+        report.psnr = 10 * math.log10(report.peak**2 / mse) if mse > 0 and report.peak > 0 else math.inf
+    return report
+
+
+def _positive(value: Any, what: str) -> float:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        raise FormatError(f"invalid header: {what}={value!r}")
+    return float(value)
+
+
+def validate_volume_header(header: dict[str, Any]) -> None:
+    """Every field the decoder relies on, checked before anything is allocated."""
+    from walloc_cli.api import MAX_STEP, MIN_STEP, PAYLOAD_MAX_BITS, _int_field, _require
+
+    volume, latent, model, norm = (header.get(k) for k in ("volume", "latent", "model", "normalisation"))
+    _require(all(isinstance(t, dict) for t in (volume, latent, model, norm)), "missing volume/latent/model/normalisation table")
+    assert isinstance(volume, dict) and isinstance(latent, dict) and isinstance(model, dict) and isinstance(norm, dict)
+    shape = volume.get("shape")
+    _require(isinstance(shape, list) and len(shape) == 3, f"shape={shape!r}")
+    sides = [_int_field({"side": s}, "side", 1, MAX_SIDE) for s in shape]  # type: ignore[union-attr]
+    _require(math.prod(sides) <= MAX_VOXELS, f"shape={shape!r} is more than {MAX_VOXELS} voxels")
+    _require(volume.get("dtype") in DTYPES, f"dtype={volume.get('dtype')!r}")
+    for key in ("axes", "coding_axes", "format", "kind"):
+        _require(isinstance(volume.get(key), str), f"{key}={volume.get(key)!r}")
+    _require(isinstance(volume.get("meta"), dict), "meta")
+    tile = latent.get("tile")
+    _require(isinstance(tile, list) and len(tile) == 3, f"tile={tile!r}")
+    for side in tile:  # type: ignore[union-attr]
+        _int_field({"tile": side}, "tile", 1, 1024)
+    _int_field(latent, "decode_margin", 0, 64)
+    _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
+    _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
+    step = latent.get("step")
+    _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r}")
+    low, high = _positive(norm.get("min"), "min"), _positive(norm.get("max"), "max")
+    _positive(norm.get("offset"), "offset")
+    _require(low <= high and _positive(norm.get("scale"), "scale") > 0, "normalisation range")
+    _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
+
+
+def decode_volume(reader: WlcReader, *, model: str | None = None) -> VolumeData:
+    """Decode a volume ``.wlc`` (its header already read by ``reader``) into a :class:`VolumeData`
+    of the original shape, dtype, axes and metadata."""
+    header = reader.header
+    validate_volume_header(header)
+    codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
+    if codec.cfg.dims != 3 or codec.cfg.channels != 1:
+        raise FormatError("invalid header: the model is not a volume model")
+    latent = header["latent"]
+    if latent["bits"] != codec.index_bits(latent["step"]):
+        raise FormatError(f"invalid header: latent bits {latent['bits']} do not match step {latent['step']} for this model")
+    q = volume_latents(reader, codec.cfg.latent_dim, codec.cfg.block)
+    return synthesize_volume(codec, q, header)
+
+
+def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray:
+    """The integer latent grid ``(latent_dim, *ceil(shape / block))`` int16 of a volume file
+    (header validated, chunks not yet read): lossless stage only, no model run.
+
+    Every chunk is read and checked before the grid is allocated: a short file declaring a huge
+    shape fails here, not after a multi-gigabyte allocation.
+    """
+    header = reader.header
+    volume, latent = header["volume"], header["latent"]
+    shape = tuple(volume["shape"])
+    size = tuple(latent["tile"])
+    grid = latent_grid(shape, block)
+    expected = tile_count(grid, size)  # type: ignore[arg-type]
+    parsed = []
+    for chunk in reader.iter_chunks():
+        if chunk.type != "VOLT":
+            continue
+        if len(parsed) == expected:
+            raise FormatError(f"more volume tiles than the {expected} the header declares")
+        parsed.append(parse_tile(chunk.data, grid, size))  # type: ignore[arg-type]
+    if len(parsed) != expected:
+        raise FormatError(f"truncated: {len(parsed)} of {expected} volume tiles")
+    if [tile for tile, _ in parsed] != list(tiles(grid, size)):  # type: ignore[arg-type]
+        raise FormatError("volume tiles are out of order or overlap")
+    q = np.zeros((latent_dim, *grid), np.int16)
+    for tile, images in parsed:
+        q[(slice(None), *tile.slices())] = unpack_tile(tile, images, latent_dim, latent["bits"], latent["payload"])
+    return q
+
+
+def synthesize_volume(codec: WallocCodec, q: np.ndarray, header: dict[str, Any]) -> VolumeData:
+    """Run the decoder over the latent grid ``q`` ``(L, *G)`` tile by tile (each with its
+    neighbours' latents as context) into the original shape, dtype, axes and metadata."""
+    volume, latent, n = header["volume"], header["latent"], header["normalisation"]
+    shape = tuple(volume["shape"])
+    expected = (codec.cfg.latent_dim, *latent_grid(shape, codec.cfg.block))
+    if q.shape != expected:
+        raise InputError(f"latents are {q.shape}, this file's model and shape need {expected}")
+    if not np.issubdtype(q.dtype, np.integer):
+        raise InputError(f"latents must be integer indices, not {q.dtype}")
+    dtype = np.dtype(volume["dtype"])
+    norm = Normalisation(float(n["offset"]), float(n["scale"]), float(n["min"]), float(n["max"]))
+    out = np.empty(shape, dtype)
+    for tile in tiles(latent_grid(shape, codec.cfg.block), tuple(latent["tile"])):  # type: ignore[arg-type]
+        part = decode_tile(codec, q, shape, tile, float(latent["step"]), latent["decode_margin"])  # type: ignore[arg-type]
+        out[tile_voxels(tile, shape, codec.cfg.block)] = norm.inverse(part, dtype)  # type: ignore[arg-type]
+    return VolumeData(array=out, axes=volume["axes"], coding_axes=volume["coding_axes"], format=volume["format"], meta=volume["meta"], kind=volume["kind"])

@@ -1,0 +1,200 @@
+"""Volumes through WaLLoC: a 3-D scalar field coded as independent latent tiles with matched boundaries.
+
+A volume is coded as one 3-D signal ``(A0, A1, A2)`` (slices or bands first, then rows and
+columns; see :mod:`walloc_cli.volumes`) by a one-channel 3-D model: the band axis of a
+multispectral cube is just the third spatial axis of the 3-D wavelet packet transform, so any
+band count works (padded to the transform's block and cropped back).
+
+Normalisation: ``x = (v - offset) / scale - 0.5`` with ``scale`` = 6 standard deviations of the
+volume and ``offset`` = its mean - 3 of them, both in the header (:class:`Normalisation`). The
+whole range is coded, no window: a CT keeps air (-1024 HU), soft tissue and bone alike, and PSNR
+is measured against the data range (maximum - minimum). Decoded values are clipped to the
+original ``[min, max]`` (nothing outside it existed) and, for integer dtypes, rounded.
+
+Tiles and why there are no seams ("matched boundaries"): the *latent grid* of the whole volume
+(``ceil(shape / 2**J)`` per axis) is cut into tiles of at most ``TILE`` latents per axis, each
+one ``VOLT`` chunk of the container (its own CRC). The encoder computes a tile's latents from
+the tile's voxels plus ``ENCODE_MARGIN`` voxels of real context on each side (clamped at the
+volume's faces), so the latents are those of the whole volume, not of an isolated block: the
+transform never sees an artificial edge inside the volume. The decoder rebuilds a tile from its
+latents plus ``DECODE_MARGIN`` latents of the neighbouring tiles (which it reads from their
+chunks), more than the decoder CNN's reach of ``decoder_blocks * 2 + 2`` latents for the shipped
+models, and keeps only the tile's own voxels. Tiles therefore meet exactly where a whole-volume
+decode would put them (``bench/volume_seams.py`` measures the error at tile faces against the
+error elsewhere).
+
+Memory: the encoder holds one tile (with context) in float32 at a time besides the input (which
+the readers memory-map when they can); the decoder holds the integer latents of the whole volume
+(1/8 of the voxel count for the shipped 8x models, as int16) and the output array of the
+original dtype, plus one tile in float32.
+
+``VOLT`` chunk layout (little-endian)::
+
+    3 x u32 latent origin | 3 x u32 latent extent | u16 n | n x u32 image lengths | n images
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from walloc_cli.codec import WallocCodec
+from walloc_cli.container import Chunk
+from walloc_cli.errors import FormatError
+from walloc_cli.payload import PayloadError, decode_planes, encode_planes
+
+TILE = (16, 32, 32)  # latents per axis of one tile (64 x 128 x 128 voxels at J = 2)
+ENCODE_MARGIN = 16  # voxels of context around a tile for the analysis transform
+DECODE_MARGIN = 8  # latents of context around a tile for the decoder CNN
+_HEAD = struct.Struct("<6I")
+_COUNT = struct.Struct("<H")
+_LENGTH = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """``x = (v - offset) / scale - 0.5``; ``low``/``high`` are the original's extremes."""
+
+    offset: float
+    scale: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> "Normalisation":
+        """The normalisation of ``array`` (any shape): standardised, ``scale`` = 6 standard
+        deviations and ``offset`` = mean - 3 of them, so that the bulk of any volume fills about
+        [-0.5, 0.5] whatever its range (a bright and a dark scene, or a CT, look alike to the
+        model; min-max scaling let a few saturated pixels squeeze a whole scene into a tenth of
+        the range). Read slab by slab so a memory-mapped volume is never copied whole."""
+        low, high, total, squares, count = math.inf, -math.inf, 0.0, 0.0, 0
+        for slab in range(0, array.shape[0], 16):
+            part = np.asarray(array[slab : slab + 16], dtype=np.float64)
+            low, high = min(low, float(part.min())), max(high, float(part.max()))
+            total, squares, count = total + float(part.sum()), squares + float(np.square(part).sum()), count + part.size
+        mean = total / max(count, 1)
+        std = math.sqrt(max(squares / max(count, 1) - mean * mean, 0.0))
+        if not std > 0 or not math.isfinite(std):
+            return cls(low - 0.5 if math.isfinite(low) else 0.0, 1.0, low, high)  # constant volume (or NaN: the caller refuses it)
+        return cls(mean - 3 * std, 6 * std, low, high)
+
+    def forward(self, values: np.ndarray) -> np.ndarray:
+        """Original values (any shape) to the model's float32 signal in about [-0.5, 0.5]."""
+        return ((values.astype(np.float64) - self.offset) / self.scale - 0.5).astype(np.float32)
+
+    def inverse(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Model signal back to values of ``dtype``, clipped to the original range (rounded for ints)."""
+        values = np.clip((x.astype(np.float64) + 0.5) * self.scale + self.offset, self.low, self.high)
+        if np.issubdtype(dtype, np.integer):
+            values = np.rint(values)
+        return values.astype(dtype)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"offset": self.offset, "scale": self.scale, "min": self.low, "max": self.high}
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A box of the latent grid: ``origin`` and ``extent`` in latents per axis."""
+
+    origin: tuple[int, int, int]
+    extent: tuple[int, int, int]
+
+    def slices(self) -> tuple[slice, slice, slice]:
+        return tuple(slice(o, o + e) for o, e in zip(self.origin, self.extent))  # type: ignore[return-value]
+
+
+def latent_grid(shape: tuple[int, ...], block: int) -> tuple[int, int, int]:
+    """Latents per axis of a volume of ``shape`` voxels: ``ceil(shape / block)``."""
+    return tuple(-(-s // block) for s in shape)  # type: ignore[return-value]
+
+
+def tiles(grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) -> Iterator[Tile]:
+    """The tiles (at most ``size`` latents per axis) of a latent grid, in C order (axis 0
+    slowest): the order of the chunks."""
+    for a in range(0, grid[0], size[0]):
+        for b in range(0, grid[1], size[1]):
+            for c in range(0, grid[2], size[2]):
+                origin = (a, b, c)
+                yield Tile(origin, tuple(min(t, g - o) for t, g, o in zip(size, grid, origin)))  # type: ignore[arg-type]
+
+
+def tile_count(grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) -> int:
+    """How many tiles (chunks) :func:`tiles` yields."""
+    return math.prod(-(-g // t) for g, t in zip(grid, size))
+
+
+def encode_tile(model: WallocCodec, volume: np.ndarray, norm: Normalisation, tile: Tile, step: float) -> torch.Tensor:
+    """Latent indices ``(latent_dim, *tile.extent)`` int32 of one tile of ``volume`` ``(A0, A1, A2)``."""
+    block = model.cfg.block
+    lo = [max(0, o * block - ENCODE_MARGIN) for o in tile.origin]  # multiples of block: latents stay aligned
+    hi = [min(s, (o + e) * block + ENCODE_MARGIN) for s, o, e in zip(volume.shape, tile.origin, tile.extent)]
+    region = norm.forward(np.asarray(volume[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]))
+    q = model.encode(torch.from_numpy(region)[None, None], step)[0]  # (L, *ceil(region / block))
+    start = [o - low // block for o, low in zip(tile.origin, lo)]
+    return q[:, start[0] : start[0] + tile.extent[0], start[1] : start[1] + tile.extent[1], start[2] : start[2] + tile.extent[2]]
+
+
+def pack_tile(tile: Tile, q: torch.Tensor, bits: int, payload: str, effort: int) -> Chunk:
+    """One tile's indices ``(L, *tile.extent)`` into a ``VOLT`` chunk."""
+    planes = encode_planes(q.numpy(), bits, payload, effort)  # type: ignore[arg-type]
+    head = _HEAD.pack(*tile.origin, *tile.extent) + _COUNT.pack(len(planes))
+    return Chunk("VOLT", head + b"".join(_LENGTH.pack(len(p)) for p in planes) + b"".join(planes))
+
+
+def parse_tile(data: bytes, grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) -> tuple[Tile, list[bytes]]:
+    """Split a ``VOLT`` chunk; every size is checked against the grid and the chunk length
+    before anything is allocated."""
+    if len(data) < _HEAD.size + _COUNT.size:
+        raise FormatError("volume tile chunk is too short")
+    values = _HEAD.unpack_from(data)
+    origin, extent = tuple(values[:3]), tuple(values[3:])
+    for o, e, g, t in zip(origin, extent, grid, size):
+        if not (0 < e <= t and o % t == 0 and o + e <= g):
+            raise FormatError(f"volume tile at {origin} declares impossible sizes {extent} for a latent grid of {grid}")
+    (count,) = _COUNT.unpack_from(data, _HEAD.size)
+    offset = _HEAD.size + _COUNT.size
+    if count == 0 or len(data) < offset + 4 * count:
+        raise FormatError(f"volume tile at {origin} is truncated")
+    lengths = [_LENGTH.unpack_from(data, offset + 4 * i)[0] for i in range(count)]
+    offset += 4 * count
+    if offset + sum(lengths) != len(data):
+        raise FormatError(f"volume tile at {origin}: image lengths do not add up to the chunk size")
+    images = []
+    for length in lengths:
+        images.append(data[offset : offset + length])
+        offset += length
+    return Tile(origin, extent), images  # type: ignore[arg-type]
+
+
+def unpack_tile(tile: Tile, images: list[bytes], latent_dim: int, bits: int, payload: str) -> np.ndarray:
+    """A ``VOLT`` chunk's images back to indices ``(L, *tile.extent)`` int32."""
+    try:
+        return decode_planes(images, (latent_dim, *tile.extent), bits, payload)  # type: ignore[arg-type]
+    except PayloadError as error:
+        raise FormatError(f"volume tile at {tile.origin}: {error}") from None
+
+
+def decode_tile(model: WallocCodec, q: np.ndarray, shape: tuple[int, int, int], tile: Tile, step: float, margin: int = DECODE_MARGIN) -> np.ndarray:
+    """Voxels ``float32`` of one tile (cropped to the volume) from the whole latent grid ``q``
+    ``(L, *grid)``, using ``margin`` latents of the neighbours as context."""
+    block = model.cfg.block
+    grid = q.shape[1:]
+    lo = [max(0, o - margin) for o in tile.origin]
+    hi = [min(g, o + e + margin) for g, o, e in zip(grid, tile.origin, tile.extent)]
+    context = torch.from_numpy(np.ascontiguousarray(q[:, lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]).astype(np.int32))
+    voxels = tuple(min(s, h * block) - low * block for s, h, low in zip(shape, hi, lo))
+    x = model.decode(context[None], voxels, step)[0, 0].numpy()
+    start = [(o - low) * block for o, low in zip(tile.origin, lo)]
+    stop = [min(s, (o + e) * block) - low * block for s, o, e, low in zip(shape, tile.origin, tile.extent, lo)]
+    return x[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
+
+
+def tile_voxels(tile: Tile, shape: tuple[int, int, int], block: int) -> tuple[slice, slice, slice]:
+    """Where a tile's voxels sit in the volume."""
+    return tuple(slice(o * block, min(s, (o + e) * block)) for o, e, s in zip(tile.origin, tile.extent, shape))  # type: ignore[return-value]
