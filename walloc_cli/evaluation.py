@@ -1,10 +1,16 @@
-"""Rate-distortion evaluation of images: walloc and the classic codecs on the same pixels.
+"""Rate-distortion evaluation helpers: image baselines, SSIM and BD-rate.
 
 Baselines are libraries, not re-implementations: WebP, JPEG and AVIF through Pillow (libwebp,
 libjpeg-turbo, libavif), JPEG XL through imagecodecs (libjxl). BD-rate comes from the
-``bjontegaard`` package (piecewise-cubic Hermite interpolation, ``pchip``, of log-rate over
-PSNR, integrated over the PSNR range both curves cover), an optional dependency
-(``pip install 'walloc[eval]'``).
+``bjontegaard`` package (optional: ``pip install 'walloc[eval]'``). The default interpolation is
+piecewise-cubic Hermite (``pchip``, as in the JCT-VC/JVET common-test-condition spreadsheets) of
+log10-rate over PSNR, integrated over the PSNR range both curves cover; ``cubic`` is VCEG-M33's
+original least-squares cubic polynomial (``numpy.polyfit`` of degree 3).
+
+SSIM is Wang et al. (2004) with an 11x11 Gaussian window of sigma 1.5, K1 = 0.01, K2 = 0.03,
+computed by ``pytorch-msssim`` over the valid region and averaged over channels (equal to
+scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False)`` to about 1e-5, tested).
 
 Rates are bits per pixel of the whole coded file; PSNR is over the 8-bit R, G, B samples with peak
 255 (gray: over the gray samples). Every codec sees the same uint8 array and no metadata.
@@ -13,13 +19,12 @@ Rates are bits per pixel of the whole coded file; PSNR is over the 8-bit R, G, B
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from walloc_cli.errors import InputError
 from walloc_cli.metrics import bits_per_pixel, psnr
@@ -41,50 +46,26 @@ Encoder = Callable[[np.ndarray, float], bytes]
 Decoder = Callable[[bytes, bool], np.ndarray]  # (data, gray) -> (H, W) if gray else (H, W, 3)
 
 
-def _pillow(format_name: str, **options: object) -> tuple[Encoder, Decoder]:
-    def encode(rgb: np.ndarray, quality: float) -> bytes:
-        buffer = io.BytesIO()
-        Image.fromarray(rgb).save(buffer, format=format_name, quality=int(round(quality)), **options)
-        return buffer.getvalue()
-
-    def decode(data: bytes, gray: bool = False) -> np.ndarray:
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("L" if gray else "RGB"))
-
-    return encode, decode
-
-
-def _jpegxl() -> tuple[Encoder, Decoder]:
-    import imagecodecs
-
-    def encode(rgb: np.ndarray, quality: float) -> bytes:
-        return bytes(imagecodecs.jpegxl_encode(rgb, level=int(round(quality))))
-
-    def decode(data: bytes, gray: bool = False) -> np.ndarray:
-        decoded = np.asarray(imagecodecs.jpegxl_decode(data))
-        return decoded if gray and decoded.ndim == 2 else decoded[..., 0] if gray else decoded[..., :3]
-
-    return encode, decode
-
-
 def baseline_codecs() -> dict[str, tuple[Encoder, Decoder]]:
-    """The image baselines available here (a codec whose library lacks support is left out)."""
-    from PIL import features
+    """The classic image codecs available here as (encode, decode) pairs over uint8 arrays: WebP,
+    JPEG, AVIF and JPEG XL of :mod:`walloc_cli.eval_codecs` (one definition of each baseline);
+    a codec whose library lacks support is left out."""
+    from walloc_cli.eval_codecs import CODECS, Codec, Sample
 
-    codecs: dict[str, tuple[Encoder, Decoder]] = {}
-    if features.check("webp"):
-        codecs["webp"] = _pillow("WEBP", method=6)  # libwebp's best-compressing search
-    codecs["jpeg"] = _pillow("JPEG", optimize=True)  # libjpeg-turbo, 4:2:0, optimised Huffman
-    if features.check("avif"):
-        codecs["avif"] = _pillow("AVIF")  # libavif, its default speed 6
-    try:
-        import imagecodecs
+    def pair(codec: Codec) -> tuple[Encoder, Decoder]:
+        def sample(pixels: np.ndarray) -> Sample:
+            return Sample(Path("array"), "image", pixels, 255.0, float(pixels.shape[0] * pixels.shape[1]))
 
-        if imagecodecs.JPEGXL.available:
-            codecs["jxl"] = _jpegxl()
-    except ImportError:
-        pass
-    return codecs
+        def encode(rgb: np.ndarray, quality: float) -> bytes:
+            return codec.encode(sample(rgb), quality)
+
+        def decode(data: bytes, gray: bool = False) -> np.ndarray:
+            # only the layout of the reference matters to the decoders: an empty one says it
+            return codec.decode(data, sample(np.empty((0, 0) if gray else (0, 0, 3), np.uint8)))
+
+        return encode, decode
+
+    return {name: pair(CODECS[("image", name)]()) for name in ("webp", "jpeg", "avif", "jxl") if CODECS[("image", name)].missing() is None}
 
 
 def baseline_points(codec: str, rgb: np.ndarray, qualities: list[float]) -> list[Point]:
@@ -103,34 +84,85 @@ def baseline_points(codec: str, rgb: np.ndarray, qualities: list[float]) -> list
     return points
 
 
-def bd_rate(anchor: list[Point], test: list[Point]) -> float:
-    """Bjontegaard-delta rate of ``test`` against ``anchor`` in percent (negative: fewer bits for
-    the same PSNR), over the PSNR range the two curves share; NaN when they share too little."""
+BD_METHODS = ("pchip", "cubic", "akima")  # the bjontegaard package's interpolations; pchip is ours by default
+MIN_BD_POINTS = 4  # VCEG-M33 fits a cubic: four points at least on each curve
+MIN_BD_OVERLAP_DB = 0.5  # less shared PSNR range than this says nothing about the curves
+
+
+def monotone_curve(rates: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The RD points interpolation can use: the Pareto front, rate and PSNR both strictly rising.
+
+    Walking from the cheapest point up, a point is kept only if it beats the PSNR of every
+    cheaper one (a point that costs more for no more PSNR is dominated). Infinite PSNR
+    (lossless) and empty files are left out. ``(n,)`` in, ``(m,)`` out, m <= n.
+    """
+    kept_rates: list[float] = []
+    kept_scores: list[float] = []
+    for rate, score in sorted(zip(rates.tolist(), scores.tolist()), key=lambda p: (p[0], -p[1])):
+        if not (math.isfinite(score) and math.isfinite(rate) and rate > 0):
+            continue  # lossless points and empty files have no place on a log-rate curve
+        if kept_scores and score <= kept_scores[-1] + 1e-9:
+            continue
+        if kept_rates and rate <= kept_rates[-1]:
+            continue  # same rate as a kept point with more PSNR (the sort put that one first)
+        kept_rates.append(rate)
+        kept_scores.append(score)
+    return np.asarray(kept_rates), np.asarray(kept_scores)
+
+
+def bd_rate_values(rate_anchor: np.ndarray, psnr_anchor: np.ndarray, rate_test: np.ndarray, psnr_test: np.ndarray, method: str = "pchip") -> float:
+    """BD-rate in percent of the test curve against the anchor (negative: the test needs fewer
+    bits for the same PSNR). Points are cleaned by :func:`monotone_curve`; NaN when either curve
+    keeps fewer than 4 points or they share less than 0.5 dB of PSNR."""
     try:
         import bjontegaard
     except ImportError:
         raise InputError("BD-rate needs the bjontegaard package: pip install 'walloc[eval]'") from None
-
-    def curve(points: list[Point]) -> tuple[np.ndarray, np.ndarray]:
-        # Strictly increasing PSNR, as the interpolation needs: keep the cheapest file per PSNR.
-        ordered = sorted(points, key=lambda p: (p.psnr, p.bpp))
-        rates, scores = [], []
-        for point in ordered:
-            if scores and point.psnr <= scores[-1] + 1e-9:
-                continue
-            if rates and point.bpp <= rates[-1]:
-                continue  # dominated: a better PSNR was already cheaper
-            rates.append(point.bpp)
-            scores.append(point.psnr)
-        return np.asarray(rates), np.asarray(scores)
-
-    ra, da = curve(anchor)
-    rt, dt = curve(test)
+    if method not in BD_METHODS:
+        raise InputError(f"unknown BD-rate interpolation {method!r} (choose {', '.join(BD_METHODS)})")
+    ra, da = monotone_curve(np.asarray(rate_anchor, float), np.asarray(psnr_anchor, float))
+    rt, dt = monotone_curve(np.asarray(rate_test, float), np.asarray(psnr_test, float))
+    if len(ra) < MIN_BD_POINTS or len(rt) < MIN_BD_POINTS:
+        return math.nan
     low, high = max(da.min(), dt.min()), min(da.max(), dt.max())
-    if len(ra) < 4 or len(rt) < 4 or high - low < 0.5:
+    if high - low < MIN_BD_OVERLAP_DB:
         return math.nan
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the package warns when the overlap is partial; we report the range
-        return float(bjontegaard.bd_rate(ra, da, rt, dt, method="pchip", require_matching_points=False))
+        return float(bjontegaard.bd_rate(ra, da, rt, dt, method=method, require_matching_points=False))
+
+
+def bd_rate(anchor: list[Point], test: list[Point], method: str = "pchip") -> float:
+    """Bjontegaard-delta rate of ``test`` against ``anchor`` in percent (negative: fewer bits for
+    the same PSNR), over the PSNR range the two curves share; NaN when they share too little."""
+    return bd_rate_values(
+        np.array([p.bpp for p in anchor]), np.array([p.psnr for p in anchor]),
+        np.array([p.bpp for p in test]), np.array([p.psnr for p in test]), method,
+    )
+
+
+SSIM_WINDOW = 11  # pixels: the Gaussian window's side (sigma 1.5), as in Wang et al. 2004
+
+
+def ssim(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
+    """Mean SSIM of two images ``(H, W)`` or ``(H, W, C)`` (any numeric dtype), averaged over
+    channels; NaN when a side is shorter than the 11-pixel window. Needs ``pytorch-msssim``."""
+    try:
+        from pytorch_msssim import ssim as _ssim
+    except ImportError:
+        raise InputError("SSIM needs the pytorch-msssim package: pip install 'walloc[eval]'") from None
+    import torch
+
+    if reference.shape != test.shape:
+        raise ValueError(f"shape mismatch: {reference.shape} vs {test.shape}")
+    if min(reference.shape[:2]) < SSIM_WINDOW:
+        return math.nan
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        planes = array[..., None] if array.ndim == 2 else array
+        # float64: the statistics of 8-bit planes lose digits in float32 on large images
+        return torch.from_numpy(np.ascontiguousarray(np.moveaxis(planes, -1, 0), dtype=np.float64))[None]
+
+    return float(_ssim(tensor(reference), tensor(test), data_range=float(peak), win_size=SSIM_WINDOW, win_sigma=1.5))
