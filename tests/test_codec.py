@@ -55,6 +55,41 @@ def test_codec_config_from_dict_fills_defaults_for_missing_fields():
     assert CodecConfig.from_dict({"latent_dim": 48}) == CodecConfig(latent_dim=48)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("levels", 1 << 40, "levels=1099511627776 is not an integer in 1..8"),  # computing 2**(2*levels) would hang
+        ("levels", 2000, "levels=2000"),  # reduction would overflow a float
+        ("levels", 0, "levels=0"),
+        ("dims", 4, "dims=4"),
+        ("channels", 0, "channels=0"),
+        ("channels", 65, "channels=65"),
+        ("latent_dim", 4097, "latent_dim=4097"),
+        ("bits", 1, "bits=1"),
+        ("bits", 16, "bits=16"),
+        ("decoder_channels", 0, "decoder_channels=0"),
+        ("decoder_blocks", -1, "decoder_blocks=-1"),
+        ("decoder_blocks", 65, "decoder_blocks=65"),
+        ("levels", "3", "levels='3'"),
+        ("levels", 3.0, "levels=3.0"),
+        ("latent_dim", True, "latent_dim=True"),
+        ("boundary", "zero", "boundary='zero'"),
+        ("step_input", 1, "step_input=1"),
+    ],
+)
+def test_codec_config_refuses_values_out_of_range(field, value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("*", r"\*")):
+        CodecConfig.from_dict({field: value})
+
+
+def test_codec_config_bounds_the_wavelet_channels():
+    assert CodecConfig(dims=2, channels=64, levels=5, latent_dim=12).wavelet_channels == 65536  # the largest allowed
+    with pytest.raises(ValueError, match="exceeds 65536"):
+        CodecConfig(dims=3, channels=1, levels=6)
+    for card in available_models():  # every shipped model is within the bounds
+        assert CodecConfig.from_dict(card.config.to_dict()) == card.config
+
+
 def test_codec_config_is_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         CodecConfig().levels = 4  # type: ignore[misc]

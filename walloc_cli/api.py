@@ -25,14 +25,14 @@ import torch
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
-from walloc_cli.images import ImageData, image_bytes, quantise, read_image, write_image
+from walloc_cli.images import MODES, ImageData, image_bytes, quantise, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.codec import CodecConfig
 from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
-from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, search_psnr, search_size, setting_for_quality, stanzas
+from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas
 from walloc_cli.registry import ModelCard, default_model, find_card, load_by_identity, load_model
 
 if TYPE_CHECKING:
@@ -122,6 +122,8 @@ def _decode_alpha(spec: dict[str, Any], chunk: bytes | None, shape: tuple[int, i
         with Image.open(io.BytesIO(chunk), formats=["WEBP", "PNG"]) as image:
             image.load()
             array = np.asarray(image)
+    except Image.UnidentifiedImageError:  # its message names a BytesIO object by address
+        raise FormatError("alpha plane does not decode: not a webp or png image") from None
     except Exception as error:
         raise FormatError(f"alpha plane does not decode: {error}") from None
     if array.ndim == 3:
@@ -238,9 +240,21 @@ def compress_image(
     if target_psnr is None and target_size is None:
         if quality is None and card is not None:
             setting = Setting(card.name, 1.0)
+        elif card is not None:
+            quality = float(quality)  # type: ignore[arg-type]
+            setting = setting_for_quality(quality, family, card)
         else:
             quality = DEFAULT_QUALITY if quality is None else float(quality)
-            setting = setting_for_quality(quality, family, card)
+            coded: dict[Setting, bytes] = {}
+
+            def size_of(setting: Setting) -> int:
+                if setting not in coded:
+                    coded[setting] = encode_image(image, setting.model, payload, setting.step, effort)
+                return len(coded[setting])
+
+            setting = monotone_setting(quality, family, size_of, MIN_STEP)
+            size_of(setting)
+            return Encoded(coded[setting], setting, quality)
         return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort), setting, quality)
     reference = quantized(image)
     peak = 2**image.bit_depth - 1
@@ -325,9 +339,16 @@ def validate_image_header(header: dict[str, Any]) -> None:
     height = _int_field(image, "height", 1, MAX_SIDE)
     width = _int_field(image, "width", 1, MAX_SIDE)
     _require(height * width <= MAX_PIXELS, f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
-    _int_field(image, "channels", 1, 3)
-    _require(image.get("bit_depth") in (8, 16), f"bit_depth={image.get('bit_depth')!r}")
-    _require(isinstance(image.get("mode"), str), "mode")
+    channels = _int_field(image, "channels", 1, 3)
+    bit_depth = image.get("bit_depth")
+    _require(bit_depth in (8, 16), f"bit_depth={bit_depth!r}")
+    mode = image.get("mode")
+    _require(isinstance(mode, str) and mode in MODES, f"mode={mode!r} is not one of {', '.join(MODES)}")
+    assert isinstance(mode, str) and isinstance(bit_depth, int)  # checked just above
+    # ImageData refuses a mode that contradicts the samples; catch it here, as a header problem.
+    mode_channels, mode_alpha, mode_depth = MODES[mode]
+    _require(mode_channels == channels, f"mode {mode} has {mode_channels} channel(s), not channels={channels}")
+    _require(mode_depth == bit_depth, f"mode {mode} has bit depth {mode_depth}, not bit_depth={bit_depth}")
     _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
     _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
     _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
@@ -337,6 +358,13 @@ def validate_image_header(header: dict[str, Any]) -> None:
     _require(isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and 1 <= n <= MAX_SIDE for n in shape), f"latent shape {shape!r}")
     alpha = header.get("alpha")
     _require(alpha is None or isinstance(alpha, dict), "alpha")
+    _require((alpha is not None) == mode_alpha, f"mode {mode} {'needs' if mode_alpha else 'has no'} alpha table")
+    if isinstance(alpha, dict):
+        _require(alpha.get("bit_depth") == bit_depth, f"alpha bit_depth={alpha.get('bit_depth')!r}, expected {bit_depth}")
+        if "constant" in alpha:
+            _int_field(alpha, "constant", 0, (1 << bit_depth) - 1)
+        else:
+            _require(alpha.get("codec") in ("webp", "png"), f"alpha codec={alpha.get('codec')!r}")
 
 
 def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageData:
@@ -461,6 +489,46 @@ def _is_audio(path: Path) -> bool:
     return sniff_image(prefix) is None and sniff_audio(path)
 
 
+def _is_volume(path: Path) -> bool:
+    """A volume by content (multi-page or many-band TIFF, 3-D .npy, NIfTI)."""
+    from walloc_cli.volumes import sniff_volume
+
+    return sniff_volume(path) is not None
+
+
+def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None, overwrite: bool, **options: Any) -> Any:
+    from walloc_cli.volume_api import compress_volume
+    from walloc_cli.volumes import read_volume
+
+    volume = read_volume(path, axes=axes)
+    if str(dst) == STDIO:
+        report = compress_volume(volume, sys.stdout.buffer, source=str(src), **options)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_output(dst, overwrite=overwrite) as handle:
+            report = compress_volume(volume, handle, source=str(src), **options)
+    report.output = str(dst)
+    return report
+
+
+def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite: bool, model: str | None, started: float) -> Any:
+    from walloc_cli.volume_api import VolumeDecompressReport, decode_volume
+    from walloc_cli.volumes import default_volume_suffix, write_volume
+
+    table = reader.header.get("volume")
+    fmt = table.get("format", "") if isinstance(table, dict) else ""
+    dst = Path(dst) if dst is not None else default_output(src, default_volume_suffix(fmt if isinstance(fmt, str) else ""))
+    _check_output(src, dst, overwrite)
+    volume = decode_volume(reader, model=model)
+    if str(dst) == STDIO:
+        buffer = io.BytesIO()
+        np.save(buffer, volume.array, allow_pickle=False)
+        _write_stdout(buffer.getvalue())
+    else:
+        write_volume(dst, volume, overwrite=overwrite)
+    return VolumeDecompressReport(str(src), str(dst), tuple(volume.array.shape), volume.array.dtype.name, time.perf_counter() - started)
+
+
 def _compress_audio_file(src: Path, path: Path, dst: Path, **options: Any) -> Any:
     from walloc_cli.audio_api import compress_audio
 
@@ -492,15 +560,23 @@ def compress_file(
     quality: float | None = None,
     target_psnr: float | None = None,
     target_size: int | None = None,
+    axes: str | None = None,
 ) -> CompressReport:
-    """Compress image ``src`` into ``dst`` (default: beside it with ``.wlc``); ``-`` is stdin/stdout.
+    """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
+    it with ``.wlc``); ``-`` is stdin/stdout.
 
-    ``quality``/``target_psnr``/``target_size`` choose the operating point as in :func:`compress_image`.
+    ``quality``/``target_psnr``/``target_size`` choose the operating point as in :func:`compress_image`
+    (targets are for images). ``axes`` (e.g. ``ZYX``, ``CYX``, ``YXC``) reads ``src`` as a volume
+    with those axes, overriding its metadata (:func:`walloc_cli.volumes.read_volume`).
     """
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     _check_output(src, dst, overwrite)
     with _input_path(src) as path:
+        if axes is not None or _is_volume(path):  # first: a multi-page TIFF is also an image file
+            if target_psnr is not None or target_size is not None:
+                raise InputError("--target-psnr and --target-size are for images in this version; use -q for volumes")
+            return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort)
         if _is_audio(path):
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
@@ -537,27 +613,34 @@ def compress_file(
     return report
 
 
-def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False) -> "DecompressReport | AudioDecompressReport":
+def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None) -> "DecompressReport | AudioDecompressReport":
     """Decompress ``src`` (.wlc) into an image or audio file; format from ``dst``'s extension.
     Defaults: PNG for images; for audio the source's container when walloc writes it (FLAC,
     AIFF), else WAV. ``-`` reads standard input / writes PNG or WAV to standard output.
     ``keep_going`` (audio): a damaged block becomes silence, listed in the report's ``damaged``,
-    instead of failing the file."""
+    instead of failing the file. ``start``/``duration`` (audio, seconds): decode only that
+    stretch, skipping the blocks before it unread."""
     src = Path(src)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         stream = sys.stdin.buffer if str(src) == STDIO else stack.enter_context(open(src, "rb"))
         reader = WlcReader(stream)
         if reader.header.get("modality") == "audio":
-            from walloc_cli.audio_api import AudioDecompressReport, decompress_audio, default_audio_suffix
+            from walloc_cli.audio_api import AudioDecompressReport, decompress_audio, default_audio_suffix, header_samplerate, seconds_to_frames
 
             audio = reader.header.get("audio")
             suffix = default_audio_suffix(audio.get("format", "") if isinstance(audio, dict) else "")
             dst = Path(dst) if dst is not None else default_output(src, suffix)
             _check_output(src, dst, overwrite)
             damaged: list[str] | None = [] if keep_going else None
-            info = decompress_audio(reader, dst, overwrite=overwrite, model=model, damaged=damaged)
-            return AudioDecompressReport(str(src), str(dst), info.samplerate, info.channels, info.frames, time.perf_counter() - started, damaged or [])
+            first, frames = seconds_to_frames(header_samplerate(reader.header), start or 0.0, duration)
+            info = decompress_audio(reader, dst, overwrite=overwrite, model=model, damaged=damaged, start=first, frames=frames)
+            partial = start is not None or duration is not None
+            return AudioDecompressReport(str(src), str(dst), info.samplerate, info.channels, info.frames, time.perf_counter() - started, damaged or [], partial)
+        if start is not None or duration is not None:
+            raise InputError(f"--start and --duration are for audio; this file holds {'a volume' if reader.header.get('modality') == 'volume' else 'an image'}")
+        if reader.header.get("modality") == "volume":
+            return _decompress_volume(reader, src, dst, overwrite, model, started)
         dst = Path(dst) if dst is not None else default_output(src, ".png")
         _check_output(src, dst, overwrite)
         image = _decode_image(reader, model)
@@ -566,6 +649,18 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
     else:
         write_image(dst, image, overwrite=overwrite)
     return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)
+
+
+def header_codec(header: dict[str, Any]) -> CodecConfig:
+    """The header's ``codec`` table as a :class:`CodecConfig`; a missing or impossible table
+    (unknown fields, values out of range) is a :class:`FormatError` ("invalid header: ...")."""
+    table = header.get("codec")
+    if not isinstance(table, dict):
+        raise FormatError("invalid header: missing codec table")
+    try:
+        return CodecConfig.from_dict(table)
+    except (TypeError, ValueError) as error:
+        raise FormatError(f"invalid header: {error}") from None
 
 
 def describe(src: Path) -> dict[str, Any]:
@@ -587,10 +682,8 @@ def describe(src: Path) -> dict[str, Any]:
         info["bpp"] = bits_per_pixel(size, image["width"] * image["height"])
         raw = _raw_bytes(image["height"], image["width"], image["channels"], header.get("alpha") is not None, image["bit_depth"])
         info["ratio"] = raw / max(1, size)
-        try:
-            info["reduction"] = CodecConfig.from_dict(header["codec"]).reduction
-        except (KeyError, TypeError, ValueError):
-            pass  # "codec" is descriptive; the decoder takes the config from the model card
+        with contextlib.suppress(FormatError):  # "codec" is descriptive; the decoder takes the config from the model card
+            info["reduction"] = header_codec(header).reduction
     elif header.get("modality") == "audio":
         from walloc_cli.audio import AudioInfo
         from walloc_cli.audio_api import sample_bits, validate_audio_header
@@ -600,7 +693,16 @@ def describe(src: Path) -> dict[str, Any]:
         source = AudioInfo(audio["samplerate"], audio["channels"], audio["frames"], audio["format"], audio["subtype"])
         info["kbps"] = size * 8 / source.seconds / 1000
         info["ratio"] = source.frames * source.channels * sample_bits(source) / 8 / max(1, size)
-        info["reduction"] = CodecConfig.from_dict(header["codec"]).reduction
+        info["reduction"] = header_codec(header).reduction
+    elif header.get("modality") == "volume":
+        from walloc_cli.volume_api import validate_volume_header
+
+        validate_volume_header(header)
+        volume = header["volume"]
+        voxels = math.prod(volume["shape"])
+        info["bpv"] = 8 * size / voxels
+        info["ratio"] = voxels * np.dtype(volume["dtype"]).itemsize / max(1, size)
+        info["reduction"] = header_codec(header).reduction
     return info
 
 

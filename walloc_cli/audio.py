@@ -60,7 +60,7 @@ from typing import IO
 import numpy as np
 import soundfile as sf
 
-from walloc_cli.errors import InputError
+from walloc_cli.errors import InputError, WallocError
 from walloc_cli.io_util import atomic_output, read_prefix
 
 __all__ = [
@@ -411,6 +411,44 @@ def _pcm_for_libsndfile(ints: np.ndarray, bits: int) -> np.ndarray:
     return ints
 
 
+class _WriteGuard:
+    """The binary file libsndfile writes into (soundfile's virtual I/O), keeping I/O errors.
+
+    soundfile calls ``write``/``seek``/``tell`` from cffi callbacks, where an exception is only
+    printed ("Exception ignored ... Traceback") and becomes a short write that soundfile then
+    asserts on. Here the first ``OSError`` (a full disk, the file-size limit) is kept in
+    :attr:`error` and later calls do nothing; :class:`AudioWriter` raises it as one line.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.error is None:
+            try:
+                return self.handle.write(data)
+            except OSError as error:
+                self.error = error
+        return 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if self.error is None:
+            try:
+                return self.handle.seek(offset, whence)
+            except OSError as error:
+                self.error = error
+        return 0
+
+    def tell(self) -> int:
+        if self.error is None:
+            try:
+                return self.handle.tell()
+            except OSError as error:
+                self.error = error
+        return 0
+
+
 class AudioWriter:
     """Write an audio file block by block; it appears whole on success, not at all on error.
 
@@ -449,12 +487,16 @@ class AudioWriter:
         self.frames = 0
         self._stack: contextlib.ExitStack | None = None
         self._file: sf.SoundFile | None = None
+        self._guard: _WriteGuard | None = None
 
     def __enter__(self) -> AudioWriter:
         stack = contextlib.ExitStack()
         try:
-            handle = stack.enter_context(self._target())
-            self._file = stack.enter_context(self._open(handle))
+            self._guard = _WriteGuard(stack.enter_context(self._target()))
+            # Runs after the SoundFile is closed (which writes the final header) and before the
+            # output is renamed into place: a failed write then fails the whole file.
+            stack.push(self._check_written)
+            self._file = stack.enter_context(self._open(self._guard))
         except BaseException:
             stack.close()
             raise
@@ -474,7 +516,7 @@ class AudioWriter:
             shutil.copyfileobj(spool, sys.stdout.buffer, 1 << 20)
             sys.stdout.buffer.flush()
 
-    def _open(self, handle: IO[bytes]) -> sf.SoundFile:
+    def _open(self, handle: _WriteGuard) -> sf.SoundFile:
         try:
             file = sf.SoundFile(
                 handle, "w", samplerate=self.info.samplerate, channels=self.info.channels,
@@ -506,8 +548,21 @@ class AudioWriter:
             ints, clipped = quantise(block, bits)
             self.clipped += clipped
             samples = _pcm_for_libsndfile(ints, bits).T
-        self._file.write(np.ascontiguousarray(samples))  # soundfile wants (n, channels)
+        try:
+            self._file.write(np.ascontiguousarray(samples))  # soundfile wants (n, channels)
+        except AssertionError:  # soundfile asserts that every frame was written
+            if self._guard is None or self._guard.error is None:
+                raise
+        self._check_written(None, None, None)
         self.frames += block.shape[1]
+
+    def _check_written(self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None) -> bool:
+        """Raise the write error the guard kept, as one line (only when nothing else is failing)."""
+        error = self._guard.error if self._guard is not None else None
+        if error is not None and kind is None:
+            target = "standard output" if self._to_stdout else str(self.path)
+            raise WallocError(f"cannot write {target}: {(error.strerror or str(error)).lower()}")
+        return False
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None

@@ -314,9 +314,13 @@ def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: in
     begun = False
     pending: list[str] = []
 
-    def silence(until: int) -> Iterator[np.ndarray]:
+    def silence(until: int, problem: str) -> Iterator[np.ndarray]:
         nonlocal pos
         assert damaged is not None
+        # Each damaged chunk stood for one block of at most ``decoding.block`` frames: never fill
+        # more than that, or a file declaring 2**40 frames with one bad chunk writes terabytes.
+        if until - pos > len(pending) * decoding.block:
+            raise FormatError(problem)
         damaged.append(f"{'; '.join(pending)}: frames {pos}..{until - 1} replaced by silence")
         pending.clear()
         while pos < until:
@@ -337,7 +341,7 @@ def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: in
         head, images = parse_block(chunk.data, decoding.block, decoding.margin)
         end = head.first + head.frames
         if pending and pos < head.first <= info.frames:
-            yield from silence(min(head.first, stop))
+            yield from silence(min(head.first, stop), f"audio block at frame {head.first} is out of place (expected frame {pos})")
             begun = True
             if pos >= stop:
                 break
@@ -351,10 +355,11 @@ def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: in
         pos, begun = last, True
         if pos >= stop and stop < info.frames:
             break  # the rest of the file is not needed (nor read)
+    truncated = f"truncated: {pos - start} of {stop - start} frames decoded"
     if pending and pos < stop:
-        yield from silence(stop)
+        yield from silence(stop, truncated)
     if pos != stop:
-        raise FormatError(f"truncated: {pos - start} of {stop - start} frames decoded")
+        raise FormatError(truncated)
 
 
 def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None, damaged: list[str] | None = None, start: int = 0, frames: int | None = None) -> AudioInfo:

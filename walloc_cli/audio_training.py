@@ -26,10 +26,15 @@ class AudioSet:
     """The audio files of a folder, as coded streams ``(1, n)`` in the model's normalisation."""
 
     def __init__(self, folder: Path) -> None:
+        """``folder``: a folder of audio files, or a glob of them (``speech/train/*.8k.flac``:
+        the 8 kHz half of the speech set)."""
+        pattern = "*"
+        if any(c in folder.name for c in "*?["):
+            folder, pattern = folder.parent, folder.name
         if not folder.is_dir():
             raise InputError(f"{folder} is not a folder of audio files")
         self.streams: list[torch.Tensor] = []
-        for path in sorted(folder.iterdir()):
+        for path in sorted(folder.glob(pattern)):
             if not path.is_file() or not sniff_audio(path):
                 continue
             samples, info = read_audio(path)

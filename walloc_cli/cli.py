@@ -25,7 +25,22 @@ from walloc_cli import __version__
 # A CLI often runs beside other jobs (batch scripts, --jobs), so wait passively unless told.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+class _Commands(typer.core.TyperGroup):
+    """The command group: Ctrl-C in any command prints ``walloc: interrupted`` and exits 130.
+
+    Typer turns KeyboardInterrupt into a silent exit 130 before :func:`main` could see it; the
+    batch commands print the line themselves (their outputs are cleaned up first)."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors its own click)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # partial outputs are already gone (atomic_output)
+            err.print("walloc: interrupted", markup=False)
+            raise typer.Exit(130) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="walloc",
     help="Learned lossy compression (WaLLoC) for photos and audio: compress to .wlc, decompress, inspect, train.",
     no_args_is_help=True,
@@ -82,8 +97,11 @@ def _root(
 
 @app.command()
 def compress(
-    inputs: list[Path] = typer.Argument(..., help="Images (PNG, JPEG, TIFF, WebP, BMP) or audio (WAV, FLAC, OGG, AIFF ...) to compress; - reads standard input."),
+    inputs: list[Path] = typer.Argument(..., help="Images (PNG, JPEG, TIFF, WebP, BMP), audio (WAV, FLAC, OGG, AIFF ...), volumes (multi-page/OME-TIFF, .npy, NIfTI), folders (with -r) or quoted globs to compress; - reads standard input."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); - writes standard output. Default: input name with .wlc (standard output for standard input)."),
+    output_dir: Optional[Path] = typer.Option(None, "-O", "--output-dir", metavar="DIR", help="Write the outputs under DIR, mirroring the input tree (folders are created)."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Compress the supported files in folders given as inputs, recursively (other files are skipped with a note)."),
+    jobs: int = typer.Option(1, "-j", "--jobs", min=1, help="Files converted at once, each in its own process."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     quality: Optional[float] = typer.Option(None, "-q", "--quality", help="Quality 0 (smallest) to 100 (best): picks the model and quantisation step. Default: 75, or step 1 of the model given with -m."),
     target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="DB", help="Search for the smallest file whose PSNR reaches DB (like cwebp -psnr)."),
@@ -92,75 +110,178 @@ def compress(
     payload: str = typer.Option("webp", "--payload", help="Lossless coder of the latents: webp or png."),
     effort: Optional[int] = typer.Option(None, "-e", "--effort", min=0, max=6, help="Lossless WebP effort for the latents, 0 (fastest) to 6 (smallest); decoded pixels are the same. Default: the model's (see `walloc models --json`)."),
     no_psnr: bool = typer.Option(False, "--no-psnr", help="Skip the decode that measures PSNR."),
+    axes: Optional[str] = typer.Option(None, "--axes", help="Read the inputs as volumes with these axes, overriding their metadata: ZYX (slices first), CYX (bands first) or YXC (bands last); also XYZ etc."),
+    delete_input: bool = typer.Option(False, "--delete-input", help="Delete each input once its output is written and verified (decoded again from disk)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print errors only (-q is --quality)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Also print what was skipped or deleted and a summary."),
 ) -> None:
-    """Compress images or audio to .wlc and report size, rate (bpp or kbit/s), compression ratio, PSNR (and SNR for audio), DR, the model and step, and time."""
-    from walloc_cli.api import compress_file
-
-    if output is not None and len(inputs) > 1:
-        raise typer.BadParameter("-o/--output takes one input; drop it to write beside each input", param_hint="-o")
+    """Compress images, audio or volumes to .wlc and report size, rate (bpp, kbit/s or bits/voxel), compression ratio, PSNR (and SNR for audio), DR, the model and step, and time."""
     if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
         raise typer.BadParameter("give one of -q/--quality, --target-psnr and --target-size", param_hint="-q")
     if quality is not None and not 0 <= quality <= 100:
         raise typer.BadParameter(f"{quality:g} is not in 0..100", param_hint="-q")
-    failed = 0
-    for src in inputs:
-        report = _guard(src, lambda: compress_file(src, output, model=model, payload=payload, overwrite=force, measure=not no_psnr, effort=effort, quality=quality, target_psnr=target_psnr, target_size=target_size))
-        if report is None:
-            failed += 1
-            continue
-        console = err if report.output == "-" else out  # stdout carries the data
-        if getattr(report, "target_reached", None) is False:
-            err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
-        if json_out:
-            console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
-            continue
-        if hasattr(report, "kbps"):  # audio
-            measured = f"SNR {report.snr:.2f} dB  PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
-            clipped = f"  {report.clipped} samples clipped" if report.clipped else ""
-            console.print(
-                f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.kbps:.1f} kbit/s  {report.ratio:.1f}:1  "
-                f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
-                + (f" (q {report.quality:g})" if report.quality is not None else "") + f"{clipped}  {report.seconds:.2f} s",
-                markup=False, soft_wrap=True,
-            )
-            continue
-        measured = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
-        setting = f"{report.model} step {report.step:g}" + (f" (q {report.quality:g})" if report.quality is not None else "")
+    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes}
+    batch = _Batch("compress", json_out=json_out, quiet=quiet, verbose=verbose, show=_show_compressed)
+    batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
+
+
+def _show_compressed(src: str, report: Any, json_out: bool, quiet: bool) -> int:
+    """Print one compress report (standard error when standard output carries the data)."""
+    console = err if report.output == "-" else out  # stdout carries the data
+    if getattr(report, "target_reached", None) is False and not quiet:
+        err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
+    if json_out:
+        console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
+        return 0
+    if quiet:
+        return 0
+    if hasattr(report, "kbps"):  # audio
+        measured = f"SNR {report.snr:.2f} dB  PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
+        clipped = f"  {report.clipped} samples clipped" if report.clipped else ""
         console.print(
-            f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.bpp:.3f} bpp  "
-            f"{report.ratio:.1f}:1  {measured}  DR {report.reduction:g}x  {setting}  {report.seconds:.2f} s",
+            f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.kbps:.1f} kbit/s  {report.ratio:.1f}:1  "
+            f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
+            + (f" (q {report.quality:g})" if report.quality is not None else "") + f"{clipped}  {report.seconds:.2f} s",
             markup=False, soft_wrap=True,
         )
-    raise typer.Exit(1 if failed else 0)
+        return 0
+    if hasattr(report, "bpv"):  # volume: PSNR against the original's data range
+        measured = f"PSNR {report.psnr:.2f} dB (range {report.peak:g})" if report.psnr is not None else "PSNR skipped"
+        shape = "x".join(map(str, report.shape))
+        console.print(
+            f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {shape} {report.dtype}  {report.bpv:.3f} bits/voxel  {report.ratio:.1f}:1  "
+            f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
+            + (f" (q {report.quality:g})" if report.quality is not None else "") + f"  {report.seconds:.2f} s",
+            markup=False, soft_wrap=True,
+        )
+        return 0
+    measured = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
+    setting = f"{report.model} step {report.step:g}" + (f" (q {report.quality:g})" if report.quality is not None else "")
+    console.print(
+        f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.bpp:.3f} bpp  "
+        f"{report.ratio:.1f}:1  {measured}  DR {report.reduction:g}x  {setting}  {report.seconds:.2f} s",
+        markup=False, soft_wrap=True,
+    )
+    return 0
+
+
+def _show_decompressed(src: str, report: Any, json_out: bool, quiet: bool) -> int:
+    """Print one decompress report; damaged audio blocks are errors (returns 1 for them)."""
+    damaged = getattr(report, "damaged", [])
+    for problem in damaged:
+        err.print(f"walloc: {src}: {problem}", markup=False, soft_wrap=True)
+    console = err if report.output == "-" else out  # stdout carries the data
+    if json_out:
+        record = report.to_dict() if hasattr(report, "to_dict") else dataclasses.asdict(report)
+        console.print(json.dumps(record), markup=False, soft_wrap=True)
+    elif not quiet:
+        if hasattr(report, "width"):
+            what = f"{report.width}x{report.height} {report.mode}"
+        elif hasattr(report, "samplerate"):
+            what = f"{report.samplerate} Hz, {report.channels} ch, {report.frames} frames"
+        else:  # volume
+            what = f"{'x'.join(map(str, report.shape))} {report.dtype}"
+        console.print(f"{src} -> {report.output}  {what}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
+    return int(bool(damaged))
+
+
+@dataclasses.dataclass
+class _Batch:
+    """The loop ``compress`` and ``decompress`` share: expand the inputs (:mod:`walloc_cli.batch`),
+    run them (``--jobs``), print one line (or JSON record) per file and one error line per
+    failure, show a progress bar on a terminal, and exit 0 (all done), 1 (some failed) or 2."""
+
+    kind: str
+    json_out: bool
+    quiet: bool
+    verbose: bool
+    show: Callable[[str, Any, bool, bool], int]
+    failed: int = 0
+    stdout_data: bool = False  # standard output carries the converted file: records go to stderr
+
+    def error(self, src: str, line: str) -> None:
+        """One failure: its line on standard error (and with --json a record ``{input, error}``)."""
+        self.failed += 1
+        err.print(f"walloc: {line}", markup=False, soft_wrap=True)
+        if self.json_out:  # scripts reading the records see every input
+            (err if self.stdout_data else out).print(json.dumps({"input": src, "error": line}), markup=False, soft_wrap=True)
+
+    def run(self, inputs: list[Path], options: dict[str, Any], *, output: Optional[Path], output_dir: Optional[Path], recursive: bool, jobs: int, delete_input: bool) -> None:
+        import time
+
+        from walloc_cli.batch import expand_inputs, plan, progress_bar, run_tasks
+
+        if self.quiet and self.verbose:
+            raise typer.BadParameter("give --quiet or --verbose, not both", param_hint="--quiet")
+        if output is not None and output_dir is not None:
+            raise typer.BadParameter("give -o/--output or -O/--output-dir, not both", param_hint="-o")
+        if output is not None and len(inputs) > 1:
+            raise typer.BadParameter("-o/--output takes one input; drop it to write beside each input, or use -O", param_hint="-o")
+        if delete_input and "-" in {str(p) for p in inputs} | {str(output)}:
+            raise typer.BadParameter("standard input cannot be deleted, nor standard output verified", param_hint="--delete-input")
+        started = time.perf_counter()
+        self.stdout_data = str(output) == "-" or (output is None and [str(p) for p in inputs] == ["-"])
+        found = expand_inputs(inputs, self.kind, recursive)  # type: ignore[arg-type]
+        if output is not None and len(found.items) > 1:
+            raise typer.BadParameter(f"-o/--output takes one input; {inputs[0]} gives {len(found.items)}", param_hint="-o")
+        for argument, problem in found.problems:
+            self.error(argument, f"{argument}: {problem}")
+        what = ".wlc file" if self.kind == "decompress" else "image, audio or volume file"
+        for path in found.skipped:
+            if not self.quiet:
+                err.print(f"walloc: {path}: skipped (not a{'n' if what[0] in 'aeiou' else ''} {what})", markup=False, soft_wrap=True)
+        tasks, refused = plan(found.items, self.kind, output=output, output_dir=output_dir, options=options, delete_input=delete_input)  # type: ignore[arg-type]
+        for src, problem in refused:
+            self.error(src, f"{src}: {problem}")
+        done = 0
+
+        def finished(outcome: Any) -> None:
+            nonlocal done
+            advance(outcome)
+            if outcome.error is not None:
+                self.error(outcome.src, outcome.error)
+                return
+            done += 1
+            self.failed += self.show(outcome.src, outcome.report, self.json_out, self.quiet)
+            if outcome.deleted and self.verbose:
+                err.print(f"walloc: deleted {outcome.src}", markup=False, soft_wrap=True)
+
+        try:
+            with progress_bar(len(tasks), err, enabled=len(tasks) > 1 and err.is_terminal and not self.quiet) as advance:
+                run_tasks(tasks, jobs, finished)
+        except KeyboardInterrupt:  # partial outputs are already gone (atomic_output)
+            err.print("walloc: interrupted", markup=False)
+            raise typer.Exit(130) from None
+        if self.verbose:
+            err.print(f"walloc: {done} of {len(tasks)} converted, {self.failed} failed, {len(found.skipped)} skipped, {time.perf_counter() - started:.1f} s", markup=False, soft_wrap=True)
+        raise typer.Exit(1 if self.failed else 0)
 
 
 @app.command()
 def decompress(
-    inputs: list[Path] = typer.Argument(..., help=".wlc files to decode; - reads standard input."),
+    inputs: list[Path] = typer.Argument(..., help=".wlc files, folders (with -r) or quoted globs to decode; - reads standard input."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format (.png .tif .webp .bmp .jpg); - writes PNG to standard output. Default: input name with .png (standard output for standard input)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
+    output_dir: Optional[Path] = typer.Option(None, "-O", "--output-dir", metavar="DIR", help="Write the outputs under DIR, mirroring the input tree (folders are created)."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Decode the .wlc files in folders given as inputs, recursively (other files are skipped with a note)."),
+    jobs: int = typer.Option(1, "-j", "--jobs", min=1, help="Files converted at once, each in its own process."),
+    delete_input: bool = typer.Option(False, "--delete-input", help="Delete each .wlc once its output is written and checked (it exists with the decoded size)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the line."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print errors only."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Also print what was skipped or deleted and a summary."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model card .json to use besides the shipped models (for files made with your own model; its SHA-256 must match the file's)."),
     keep_going: bool = typer.Option(False, "-F", "--keep-going", help="Audio: decode past damaged blocks, writing silence for them (named on stderr; exit status 1), like flac -F."),
+    start: Optional[float] = typer.Option(None, "--start", metavar="SECONDS", help="Audio: start decoding at this time (blocks before it are skipped unread)."),
+    duration: Optional[float] = typer.Option(None, "--duration", metavar="SECONDS", help="Audio: decode only this many seconds (clipped at the end of the file)."),
 ) -> None:
     """Decode .wlc files back to images (same size, mode, bit depth, alpha and ICC profile) or audio (same rate, channels, frames, sample format)."""
-    from walloc_cli.api import decompress_file
-
-    if output is not None and len(inputs) > 1:
-        raise typer.BadParameter("-o/--output takes one input", param_hint="-o")
-    failed = 0
-    for src in inputs:
-        report = _guard(src, lambda: decompress_file(src, output, overwrite=force, model=model, keep_going=keep_going))
-        if report is None:
-            failed += 1
-            continue
-        for problem in getattr(report, "damaged", []):
-            err.print(f"walloc: {src}: {problem}", markup=False, soft_wrap=True)
-        failed += bool(getattr(report, "damaged", []))
-        console = err if report.output == "-" else out  # stdout carries the data
-        what = f"{report.width}x{report.height} {report.mode}" if hasattr(report, "width") else f"{report.samplerate} Hz, {report.channels} ch, {report.frames} frames"
-        console.print(f"{src} -> {report.output}  {what}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
-    raise typer.Exit(1 if failed else 0)
+    if delete_input and (start is not None or duration is not None):
+        # The output then holds only part of the input: deleting the .wlc would lose the rest.
+        raise typer.BadParameter("--delete-input cannot be combined with --start/--duration (the output is only part of the input)", param_hint="--delete-input")
+    options = {"overwrite": force, "model": model, "keep_going": keep_going, "start": start, "duration": duration}
+    batch = _Batch("decompress", json_out=json_out, quiet=quiet, verbose=verbose, show=_show_decompressed)
+    batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 
 
 @app.command()
@@ -184,6 +305,38 @@ def info(
     raise typer.Exit(1 if failed else 0)
 
 
+@app.command()
+def verify(
+    inputs: list[Path] = typer.Argument(..., help=".wlc files, folders (with -r) or quoted globs to test."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model card .json to use besides the shipped models (its SHA-256 must match the file's)."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Test the .wlc files in folders given as inputs, recursively (other files are skipped with a note)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print errors only."),
+) -> None:
+    """Test .wlc files like flac -t: signature, version, every CRC, the header, that the model is installed with the same SHA-256, and that the payload decodes. Prints FILE: ok, or the problem; nothing is written."""
+    from walloc_cli.batch import expand_inputs
+    from walloc_cli.verify import verify_file
+
+    found = expand_inputs(inputs, "decompress", recursive)
+    failed = 0
+    for argument, problem in found.problems:
+        failed += 1
+        err.print(f"walloc: {argument}: {problem}", markup=False, soft_wrap=True)
+    for path in found.skipped:
+        if not quiet:
+            err.print(f"walloc: {path}: skipped (not a .wlc file)", markup=False, soft_wrap=True)
+    for item in found.items:
+        report = verify_file(item.src, model=model)
+        failed += not report.ok
+        if json_out:
+            out.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
+        if not report.ok:
+            err.print(f"walloc: {item.src}: {report.problem}", markup=False, soft_wrap=True)
+        elif not quiet and not json_out:
+            out.print(f"{item.src}: ok", markup=False, soft_wrap=True)
+    raise typer.Exit(1 if failed else 0)
+
+
 def _format_info(data: dict[str, Any]) -> str:
     header = data["header"]
     lines = [f"{data['file']}: walloc .wlc v{data['format_version']}, {_human_bytes(data['bytes'])}"]
@@ -197,6 +350,12 @@ def _format_info(data: dict[str, Any]) -> str:
         lines.append(f"  rate      {data['bpp']:.4f} bpp, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
     if "kbps" in data:
         lines.append(f"  rate      {data['kbps']:.1f} kbit/s, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
+    volume = header.get("volume")
+    if isinstance(volume, dict):
+        shape = "x".join(map(str, volume.get("shape", [])))
+        lines.append(f"  volume    {shape} {volume.get('dtype')} ({volume.get('kind')}), axes {volume.get('axes')} from {volume.get('format')}")
+    if "bpv" in data:
+        lines.append(f"  rate      {data['bpv']:.4f} bits/voxel, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
     model = header.get("model", {})
     lines.append(f"  model     {model.get('name')} (sha256 {str(model.get('sha256'))[:16]}…)")
     codec = header.get("codec", {})
@@ -204,7 +363,12 @@ def _format_info(data: dict[str, Any]) -> str:
         lines.append(f"  codec     WPT {codec.get('levels')} levels ({codec.get('boundary')}), {codec.get('latent_dim')} latent channels, {codec.get('bits')}-bit")
     latent = header.get("latent", {})
     if latent:
-        layout = f"latent {'x'.join(map(str, latent['shape']))}" if "shape" in latent else f"{latent.get('streams')} streams in blocks of {latent.get('block')} frames (+{latent.get('margin')} context)"
+        if "shape" in latent:
+            layout = f"latent {'x'.join(map(str, latent['shape']))}"
+        elif "tile" in latent:
+            layout = f"tiles of {'x'.join(map(str, latent['tile']))} latents (+{latent.get('decode_margin')} context)"
+        else:
+            layout = f"{latent.get('streams')} streams in blocks of {latent.get('block')} frames (+{latent.get('margin')} context)"
         lines.append(f"  payload   {latent.get('payload')} lossless, {layout}, step {latent.get('step')} ({latent.get('bits')}-bit indices)")
     alpha = header.get("alpha")
     if alpha:
@@ -240,7 +404,7 @@ def models(json_out: bool = typer.Option(False, "--json", help="Machine-readable
             f"{card.parameters / 1e6:.2f}M",
             f"{steps['min']:g}" if steps["min"] == steps["max"] else f"{steps['min']:g}-{steps['max']:g}",
             "\n".join(f"{q['family']} {q['q'][0]:g}-{q['q'][1]:g}" for q in families) or "-",
-            "\n".join(f"{p['step']:g}: {p['bpp']:.3f} {'b/sample' if card.modality == 'audio' else 'bpp'} / {p['psnr']:.2f} dB" for p in points) or "-",
+            "\n".join(f"{p['step']:g}: {p['bpp']:.3f} {'b/sample' if card.modality == 'audio' else 'b/voxel' if card.modality == 'volume' else 'bpp'} / {p['psnr']:.2f} dB" for p in points) or "-",
         )
     out.print(table)
 
@@ -252,7 +416,7 @@ def train(
     name: Optional[str] = typer.Option(None, "--name", help="Model name; writes NAME.safetensors and NAME.json."),
     out_dir: Path = typer.Option(Path("."), "-O", "--out-dir", help="Where the exported model goes."),
     val_dir: Optional[Path] = typer.Option(None, "--val", help="Folder of validation photos (real rate/PSNR every --validate-every steps)."),
-    modality: Optional[str] = typer.Option(None, "--modality", help="Signal kind: image."),
+    modality: Optional[str] = typer.Option(None, "--modality", help="Signal kind: image, audio or volume (default: the config's, else image)."),
     channels: Optional[int] = typer.Option(None, "--channels", help="3 for RGB, 1 for grayscale. Config default: 3."),
     latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Latent channels (RGB, J=3: 12 = 16x DR, 48 = 4x). Config default: 12."),
     levels: Optional[int] = typer.Option(None, "--levels", help="WPT levels J. Config default: 3."),
@@ -416,10 +580,73 @@ def data_speech(
     _build_audio_set(out_dir, build_speech_set, force)
 
 
+@data_app.command("volumes")
+def data_volumes(
+    out_dir: Path = typer.Argument(Path("data/volumes"), help="Folder to write ct/, mri/, ms/, hyper/ (each train/, val/, test/) and manifest.json into."),
+    force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
+) -> None:
+    """A real head CT (invesalius-examples), MRI templates (mricron-data, nilearn), WorldView
+    multispectral scenes (dgsamples) and 128-band cubes assembled from them, as .npy volumes;
+    split fixed by name (walloc_cli/volume_data.py)."""
+    from walloc_cli.volume_data import build_volume_set, volume_summary
+
+    records = _guard(out_dir, lambda: build_volume_set(out_dir, overwrite=force))
+    if records is None:
+        raise typer.Exit(1)
+    summary = volume_summary(records)
+    parts = [f"{group} " + "/".join(f"{split} {v['files']}" for split, v in sorted(splits.items())) for group, splits in sorted(summary.items())]
+    out.print(f"wrote {len(records)} volumes to {out_dir}: " + ", ".join(parts), markup=False, soft_wrap=True)
+
+
+@app.command()
+def latents(
+    inputs: list[Path] = typer.Argument(..., help=".wlc files whose latents to export."),
+    out_dir: Path = typer.Option(..., "-O", "--out-dir", help="Folder for the .npy files (created if missing); each input gives NAME.npy."),
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
+    dequantize: bool = typer.Option(False, "--dequantize", help="Write float32 encoder outputs z (through the companding inverse) instead of the int32 indices."),
+) -> None:
+    """Export the latents of .wlc files as .npy, without running the decoder: images (L, H/2^J, W/2^J), audio (streams, L, frames/2^J) along time."""
+    from walloc_cli.errors import InputError
+    from walloc_cli.latents import export_npy
+
+    def make_folder() -> bool:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError("exists and is not a folder")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return True
+
+    if _guard(out_dir, make_folder) is None:
+        raise typer.Exit(1)
+    failed = 0
+    written: set[Path] = set()
+    for src in inputs:
+        dst = out_dir / f"{src.stem}.npy"
+
+        def export() -> Any:
+            if dst in written:
+                raise InputError(f"{dst} was already written from another input of the same name")
+            return export_npy(src, dst, dequantized=dequantize, overwrite=force)
+
+        result = _guard(src, export)
+        if result is None:
+            failed += 1
+            continue
+        written.add(dst)
+        array, info = result
+        out.print(f"{src} -> {dst}  {info.modality}  {'x'.join(map(str, array.shape))} {array.dtype}  DR {info.reduction:g}x  {info.model} step {info.step:g}", markup=False, soft_wrap=True)
+    raise typer.Exit(1 if failed else 0)
+
+
+from walloc_cli.cli_eval import bench_command, eval_command  # noqa: E402 - registered after the core commands
+
+app.command("eval")(eval_command)
+app.command("bench")(bench_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except KeyboardInterrupt:
-        err.print("walloc: interrupted")
+    except KeyboardInterrupt:  # outside any command (while starting up)
+        err.print("walloc: interrupted", markup=False)
         sys.exit(130)

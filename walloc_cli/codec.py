@@ -18,7 +18,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.wpt import Boundary, crop_to, iwpt, pad_to_multiple, wpt, wpt_project
+
+# Bounds of every integer field of CodecConfig, far beyond any trained model (the shipped ones
+# use levels 3-5, latent_dim <= 96, 64 decoder channels). bits: companding needs a non-zero
+# range (2) and the payload packs at most walloc_cli.payload.MAX_BITS (15).
+_INT_RANGES: tuple[tuple[str, int, int], ...] = (
+    ("dims", 1, 3),
+    ("channels", 1, 64),
+    ("levels", 1, 8),
+    ("latent_dim", 1, 4096),
+    ("bits", 2, PAYLOAD_MAX_BITS),
+    ("decoder_channels", 1, 1024),
+    ("decoder_blocks", 0, 64),
+)
+_BOUNDARIES: tuple[str, ...] = ("symmetric", "periodic")
+MAX_WAVELET_CHANNELS = 1 << 16  # channels * 2**(dims*levels): 3 RGB channels at 5 levels are 3072
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +53,24 @@ class CodecConfig:
     # variable-rate model can dequantise differently at each step (a value of 4 means
     # "between 2 and 6" at step 4 but "between 3.5 and 4.5" at step 1).
     step_input: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse configurations no model can have, before anything derived is computed.
+
+        Configs come from model cards and ``.wlc`` headers, i.e. from files: a ``levels`` of
+        2**40 would make ``wavelet_channels`` a number with 10**12 digits (a hang), and a few
+        thousand overflows the ``reduction`` float. Raises ``ValueError`` naming the field.
+        """
+        for name, low, high in _INT_RANGES:
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+                raise ValueError(f"codec {name}={value!r} is not an integer in {low}..{high}")
+        if self.boundary not in _BOUNDARIES:
+            raise ValueError(f"codec boundary={self.boundary!r} is not one of {', '.join(_BOUNDARIES)}")
+        if not isinstance(self.step_input, bool):
+            raise ValueError(f"codec step_input={self.step_input!r} is not true or false")
+        if self.wavelet_channels > MAX_WAVELET_CHANNELS:  # safe to compute: dims <= 3, levels <= 8
+            raise ValueError(f"codec channels * 2**(dims*levels) = {self.wavelet_channels} exceeds {MAX_WAVELET_CHANNELS}")
 
     @property
     def decoder_inputs(self) -> int:

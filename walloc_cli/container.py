@@ -58,7 +58,7 @@ VERSION: tuple[int, int] = (1, 0)  # (major, minor); readers accept any minor of
 MAX_HEADER: int = 1 << 20  # largest JSON header, bytes (inclusive)
 MIN_HEADER: int = 2  # the smallest JSON object, "{}"
 MAX_CHUNK: int = 256 << 20  # largest chunk payload, bytes (inclusive)
-KNOWN_CHUNKS: frozenset[str] = frozenset({"LATN", "ALPH", "ICCP", "AUDB", "END "})
+KNOWN_CHUNKS: frozenset[str] = frozenset({"LATN", "ALPH", "ICCP", "AUDB", "VOLT", "END "})
 END: str = "END "
 
 _U32 = struct.Struct("<I")
@@ -340,7 +340,7 @@ class WlcReader:
             raise FormatError("header is corrupt: CRC mismatch")
         self.header = _decode_header(raw)
 
-    def iter_chunks(self, on_damage: Callable[[str], None] | None = None) -> Iterator[Chunk]:
+    def iter_chunks(self, on_damage: Callable[[str], None] | None = None, skip: Callable[[str, bytes], bool] | None = None, peek: int = 0) -> Iterator[Chunk]:
         """Yield each known or unknown-ancillary chunk except END, verifying CRCs as it goes.
 
         Raises :class:`FormatError` at the first problem: truncation, CRC mismatch, invalid or
@@ -348,13 +348,38 @@ class WlcReader:
         the problem have already been yielded, which is what lets a damaged chunk fail alone.
         With ``on_damage``, a chunk whose CRC does not match (its framing intact) is reported
         to it and skipped, and reading goes on: the caller decides what a missing chunk means.
+
+        With ``skip``, each known chunk other than END is first offered to ``skip(type, head)``
+        with ``head`` = its first ``min(peek, length)`` bytes (unverified: the CRC covers the
+        whole chunk); when it returns True the rest of the chunk and its CRC are passed over
+        unread (seeking when the stream can, else reading and discarding in bounded blocks) and
+        the chunk is not yielded. This is how a decoder starts mid-file: a skipped chunk is
+        neither checked nor decoded, so the caller must check that the chunks it does decode
+        are the ones it expected.
         """
         if self._started:
             raise RuntimeError("iter_chunks() can only be called once: the stream is consumed")
         self._started = True
-        return self._chunks(on_damage)
+        return self._chunks(on_damage, skip, max(0, peek))
 
-    def _chunks(self, on_damage: Callable[[str], None] | None = None) -> Iterator[Chunk]:
+    def _pass_over(self, count: int, label: str) -> None:
+        """Advance the stream ``count`` bytes without keeping them; truncation is an error."""
+        stream = self._stream
+        seekable = getattr(stream, "seekable", None)
+        if seekable is not None and seekable():
+            here = stream.tell()
+            end = stream.seek(0, io.SEEK_END)
+            if here + count > end:
+                raise FormatError(f"truncated: file ends inside {label}")
+            stream.seek(here + count)
+            return
+        while count > 0:
+            part = stream.read(min(count, _READ_BLOCK))
+            if not part:
+                raise FormatError(f"truncated: file ends inside {label}")
+            count -= len(part)
+
+    def _chunks(self, on_damage: Callable[[str], None] | None = None, skip: Callable[[str, bytes], bool] | None = None, peek: int = 0) -> Iterator[Chunk]:
         stream = self._stream
         index = 0
         while True:
@@ -374,7 +399,15 @@ class WlcReader:
             (length,) = _U32.unpack_from(head, 4)
             if length > MAX_CHUNK:
                 raise FormatError(f"{label} length {length} exceeds the {MAX_CHUNK >> 20} MiB limit")
-            data = _read_upto(stream, length)
+            head_data = b""
+            if skip is not None and chunk_type in KNOWN_CHUNKS and chunk_type != END:
+                head_data = _read_upto(stream, min(peek, length))
+                if len(head_data) < min(peek, length):
+                    raise FormatError(f"truncated: file ends inside {label}")
+                if skip(chunk_type, head_data):
+                    self._pass_over(length - len(head_data) + 4, label)  # the rest, and the CRC
+                    continue
+            data = head_data + _read_upto(stream, length - len(head_data)) if head_data else _read_upto(stream, length)
             crc = _read_upto(stream, 4) if len(data) == length else b""
             if len(crc) < 4:
                 raise FormatError(f"truncated: file ends inside {label}")

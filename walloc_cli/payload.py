@@ -148,6 +148,8 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
                 array = np.asarray(image)
         except PayloadError:
             raise
+        except Image.UnidentifiedImageError:  # its message names a BytesIO object: say it plainly
+            raise PayloadError(f"payload chunk {index} is not a {codec} image") from None
         except Exception as error:  # Pillow raises many types for corrupt data
             raise PayloadError(f"payload chunk {index} does not decode as {codec}: {error}") from None
         planes.append(array)

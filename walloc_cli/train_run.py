@@ -125,6 +125,18 @@ def _results(run: RunConfig, points: list[dict[str, Any]]) -> dict[str, Any]:
     return {"set": f"validation files in {run.val_data}", **units, "points": points}
 
 
+def data_files(spec: str) -> list[str]:
+    """The files a data spec names, relative to their folder: comma-separated folders (searched
+    recursively) or globs such as ``speech/train/*.8k.flac``."""
+    names = []
+    for part in map(Path, spec.split(",")):
+        if any(c in part.name for c in "*?["):
+            names += [p.name for p in part.parent.glob(part.name) if p.is_file()]
+        else:
+            names += [str(p.relative_to(part)) for p in part.rglob("*") if p.is_file()]
+    return sorted(names)
+
+
 def card_extras(run: RunConfig, meta: dict[str, Any], hardware: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The card fields a training run contributes (``training``, ``steps``, ``results``), from the
     run config and the checkpoint sidecar ``meta``. The results are the validation of the last
@@ -133,7 +145,7 @@ def card_extras(run: RunConfig, meta: dict[str, Any], hardware: str, data: dict[
     last = meta.get("history", [])[-1:] or [{}]
     points = last[0].get("val_points", []) if last[0].get("step") == meta["step"] else []
     training = {
-        "data": data or {"train": str(train_dir), "val": run.val_data or None, "train_files": sorted(str(p.relative_to(folder)) for folder in map(Path, run.train_data.split(",")) for p in folder.rglob("*") if p.is_file())},
+        "data": data or {"train": str(train_dir), "val": run.val_data or None, "train_files": data_files(run.train_data)},
         "run_config": run.to_dict(),
         "steps": meta["step"],
         "hardware": hardware,

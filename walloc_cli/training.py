@@ -59,6 +59,10 @@ class TrainConfig:
     # False: keep the encoder (and so every rate) fixed and train only the decoder, e.g. to teach
     # an --init model's decoder to dequantise at other steps without moving its rates.
     train_encoder: bool = True
+    # Scale of the PCA start (one latent integer = 1/init_gain wavelet units at step 1). Adam
+    # grows the encoder only slowly, so a loss that wants much finer quantisation than the
+    # default (a large lam) should start near it: the optimal step shrinks about as 1/sqrt(lam).
+    init_gain: float = 4.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -399,7 +403,7 @@ def _train(
         init_from(model, train_cfg.init)
     elif step == 0:
         # Same seed on every rank, and DDP broadcasts rank 0's weights anyway.
-        pca_init(model, data.batch(64, train_cfg.crop, random.Random(train_cfg.seed)).to(device))
+        pca_init(model, data.batch(64, train_cfg.crop, random.Random(train_cfg.seed)).to(device), train_cfg.init_gain)
     model.encoder.requires_grad_(train_cfg.train_encoder)
     net: torch.nn.Module = model
     if dist.active:

@@ -31,12 +31,15 @@ class VolumeSet:
             if not one.is_dir():
                 raise InputError(f"{one} is not a folder of volumes")
         self.volumes: list[torch.Tensor] = []
+        self.ranges: list[tuple[float, float]] = []  # each volume's min and max, normalised
         for path in sorted(p for one in folders for p in one.rglob("*.npy")):
             array = np.load(path, mmap_mode="r")
             if array.ndim != 3:
                 raise InputError(f"{path}: a training volume must be 3-D, got shape {array.shape}")
-            x = Normalisation.of(array).forward(np.asarray(array))
+            norm = Normalisation.of(array)
+            x = norm.forward(np.asarray(array))
             self.volumes.append(torch.from_numpy(x.astype(np.float16))[None])
+            self.ranges.append((float((norm.low - norm.offset) / norm.scale - 0.5), float((norm.high - norm.offset) / norm.scale - 0.5)))
         if not self.volumes:
             raise InputError(f"no .npy volumes in {folder}")
         self.depth_limit = min(v.shape[1] for v in self.volumes)
@@ -61,23 +64,27 @@ class VolumeSet:
 
     @torch.no_grad()
     def validate(self, model: WallocCodec, step: float = 1.0) -> dict[str, float]:
-        """Real rate (payload bits per voxel) and PSNR against each volume's data range, through
-        the codec's own tiles (:mod:`walloc_cli.volume_codec`), over all volumes."""
+        """Real rate (payload bits per voxel) and PSNR against each volume's data range (its
+        squared error relative to (max - min)^2, averaged over all voxels), through the codec's
+        own tiles (:mod:`walloc_cli.volume_codec`), decoded values clipped to the original range
+        as the decoder does."""
         model.eval()
-        bits = voxels = squared = 0.0
-        norm = Normalisation(-0.5, 1.0, -0.5, 0.5)  # the volumes are already normalised
-        for volume in self.volumes:
+        bits = voxels = relative = 0.0
+        identity = Normalisation(-0.5, 1.0, -0.5, 0.5)  # the volumes are already normalised
+        for volume, (low, high) in zip(self.volumes, self.ranges):
             array = volume[0].float().numpy()
             grid = latent_grid(array.shape, model.cfg.block)
             q = np.zeros((model.cfg.latent_dim, *grid), np.int32)
             for tile in tiles(grid):
-                indices = encode_tile(model, array, norm, tile, step)
+                indices = encode_tile(model, array, identity, tile, step)
                 bits += 8 * len(pack_tile(tile, indices, model.index_bits(step), "webp", 4).data)
                 q[(slice(None), *tile.slices())] = indices.numpy()
+            squared = 0.0
             for tile in tiles(grid):
                 part = decode_tile(model, q, array.shape, tile, step)
-                squared += float(((part.clip(-0.5, 0.5) - array[tile_voxels(tile, array.shape, model.cfg.block)]) ** 2).sum())
+                squared += float(((part.clip(low, high) - array[tile_voxels(tile, array.shape, model.cfg.block)]) ** 2).sum())
+            relative += squared / max(high - low, 1e-12) ** 2
             voxels += array.size
         model.train()
-        mse = squared / max(voxels, 1)
+        mse = relative / max(voxels, 1)
         return {"bpp": bits / max(voxels, 1), "psnr": 10 * math.log10(1 / max(mse, 1e-20))}
