@@ -169,7 +169,7 @@ def test_the_guard_keeps_size_rising_across_a_dipping_hand_over(zoo: list[ModelC
     assert guarded.model == "mid" and guarded.step < setting_for_quality(40, "rgb").step  # finer, same model
 
 
-def test_the_guard_costs_nothing_away_from_hand_overs(zoo: list[ModelCard]) -> None:
+def test_the_guard_looks_one_rung_down_away_from_hand_overs(zoo: list[ModelCard]) -> None:
     from walloc_cli.quality import monotone_setting
 
     asked: list[Setting] = []
@@ -178,6 +178,23 @@ def test_the_guard_costs_nothing_away_from_hand_overs(zoo: list[ModelCard]) -> N
         asked.append(setting)
         return _dipping_size(setting)
 
-    assert monotone_setting(64, "rgb", size_of) == setting_for_quality(64, "rgb") and not asked
+    assert monotone_setting(0, "rgb", size_of) == setting_for_quality(0, "rgb") and not asked
+    assert monotone_setting(64, "rgb", size_of) == setting_for_quality(64, "rgb")
+    assert set(asked) == {setting_for_quality(60, "rgb"), setting_for_quality(64, "rgb")}
+    asked.clear()
     monotone_setting(44, "rgb", size_of)  # two rungs above the q 40 hand-over: walked from q 36
     assert asked[0] == setting_for_quality(36, "rgb")
+
+
+def test_a_coarser_step_that_costs_more_is_refined(zoo: list[ModelCard]) -> None:
+    """Within one model, a rung whose file comes out smaller than the rung below's (a lossless
+    coder's heuristics) is coded finer until it is not."""
+    from walloc_cli.quality import monotone_setting
+
+    below = setting_for_quality(60, "rgb")
+
+    def size_of(setting: Setting) -> int:
+        return 1800 if setting == below else _dipping_size(setting)  # q 60 happens to cost 8% more than q 64
+
+    chosen = monotone_setting(64, "rgb", size_of)
+    assert size_of(chosen) >= 1800 and chosen.model == "mid" and chosen.step < setting_for_quality(64, "rgb").step
