@@ -29,8 +29,10 @@ def cases() -> dict[str, tuple[np.ndarray, int, str, float]]:
     return {
         # two blocks (a block boundary), mid/side streams, music model at q 50
         "stereo-44k-70000": (stereo, 44100, "PCM_16", 50.0),
-        # narrow-band: the speech model, 9-bit indices at q 100
+        # narrow-band: the speech model (before speech8k-2x-v shipped), 9-bit indices at q 100
         "mono-8k-4001": (speech[:, None], 8000, "PCM_16", 100.0),
+        # telephone band: the 8 kHz speech model (once it ships), q 50
+        "mono-8k-speech8k-4001": (speech[:, None], 8000, "PCM_16", 50.0),
     }
 
 

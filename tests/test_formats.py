@@ -100,3 +100,28 @@ def test_audio_reference_file_decodes_to_its_recorded_output(name: str, tmp_path
     assert rate == expected_rate and decoded.shape == expected.shape
     # one 16-bit step (1 << 16 in int32 units) of float rounding on another CPU, never more
     assert np.abs(decoded.astype(np.int64) - expected).max() <= 1 << 16
+
+
+VOLUME = REFERENCE / "volume"
+VOLUME_INDEX = json.loads((VOLUME / "index.json").read_text())
+
+
+def test_there_are_volume_reference_files_for_each_shipped_volume_model() -> None:
+    from walloc_cli.registry import available_models
+
+    assert {case["model"] for case in VOLUME_INDEX.values()} >= {c.name for c in available_models() if c.modality == "volume"}
+
+
+@pytest.mark.parametrize("name", sorted(VOLUME_INDEX))
+def test_volume_reference_file_decodes_to_its_recorded_output(name: str) -> None:
+    from walloc_cli.container import WlcReader
+    from walloc_cli.volume_api import decode_volume
+
+    with open(VOLUME / f"{name}.wlc", "rb") as handle:
+        reader = WlcReader(handle)
+        assert _header_bytes((VOLUME / f"{name}.wlc").read_bytes()) == _header_bytes(dumps(reader.header, []))
+        decoded = decode_volume(reader)
+    expected = np.load(VOLUME / f"{name}.out.npy")
+    assert decoded.array.dtype == expected.dtype and decoded.array.shape == expected.shape
+    # one step of the integer dtype from float rounding on another CPU, never more
+    assert np.abs(decoded.array.astype(np.int64) - expected.astype(np.int64)).max() <= 1

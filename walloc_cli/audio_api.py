@@ -177,17 +177,19 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
 
 
 NARROWBAND = 16000  # Hz: at this rate and below, audio is coded by the speech models when they ship
+TELEPHONE = 8000  # Hz: at this rate and below, by the telephone-band speech models when they ship
 
 
 def audio_family(samplerate: int) -> str:
-    """``speech`` for narrow-band audio (telephone and wide-band speech rates) when a speech
-    ladder is installed, else ``audio`` (the music-trained models)."""
-    if samplerate <= NARROWBAND:
-        try:
-            ladder("speech")
-            return "speech"
-        except ModelError:
-            pass
+    """``speech8k`` for telephone-band audio (<= 8 kHz), ``speech`` up to 16 kHz, when those
+    ladders are installed, else ``audio`` (the music-trained models)."""
+    for limit, family in ((TELEPHONE, "speech8k"), (NARROWBAND, "speech")):
+        if samplerate <= limit:
+            try:
+                ladder(family)
+                return family
+            except ModelError:
+                pass
     return "audio"
 
 

@@ -371,8 +371,16 @@ class WallocVolume(Codec):
         from walloc_cli.volume_api import compress_volume
         from walloc_cli.volumes import read_volume
 
+        from walloc_cli.volumes import volume_from_array
+
+        try:  # the file itself, so its kind (CT/MRI or multispectral) picks the model
+            volume = read_volume(sample.path)
+            if volume.shape != sample.data.shape:
+                raise InputError("made from the file (bench): not the file's volume")
+        except (InputError, OSError):
+            volume = volume_from_array(sample.data, "ZYX")
         buffer = io.BytesIO()
-        compress_volume(read_volume(sample.path), buffer, quality=quality, measure=False)
+        compress_volume(volume, buffer, quality=quality, measure=False)
         return buffer.getvalue()
 
     def decode(self, data: bytes, sample: Sample) -> np.ndarray:

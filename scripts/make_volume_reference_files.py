@@ -1,0 +1,56 @@
+"""Write the reference volume ``.wlc`` files in ``formats/reference/volume/`` (kept forever; only
+new cases are added). Each case: ``NAME.src.npy`` (the input: a crop of the held-out test
+volumes of ``walloc data volumes``), ``NAME.wlc`` and ``NAME.out.npy`` (what this walloc
+decoded; tests allow a difference of 1 in the last place of float rounding on another CPU).
+
+    python scripts/make_volume_reference_files.py
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from walloc_cli.container import WlcReader
+from walloc_cli.volume_api import compress_volume, decode_volume
+from walloc_cli.volumes import volume_from_array
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "formats" / "reference" / "volume"
+DATA = ROOT / "data" / "volumes"
+
+
+def cases() -> dict[str, tuple[np.ndarray, str, float]]:
+    ct = np.load(DATA / "ct" / "test" / "cranium_z076-107.npy")
+    ms = np.load(DATA / "ms" / "test" / "wv2_vnir.npy")
+    return {
+        # int16 HU, two tiles along the rows (136 > 128 voxels), the CT/MRI model at q 50
+        "ct-int16-20x136x40": (ct[6:26, 60:196, 100:140], "ZYX", 50.0),
+        # 8 bands first, uint16, the multispectral model at q 90 (9-bit indices)
+        "ms-uint16-8x48x56": (ms[:, 200:248, 300:356], "CYX", 90.0),
+    }
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    index = json.loads((OUT / "index.json").read_text()) if (OUT / "index.json").exists() else {}
+    for name, (array, axes, quality) in cases().items():
+        if name in index:
+            continue  # written once, kept forever
+        array = np.ascontiguousarray(array)
+        np.save(OUT / f"{name}.src.npy", array)
+        buffer = io.BytesIO()
+        report = compress_volume(volume_from_array(array, axes), buffer, quality=quality, measure=False)
+        (OUT / f"{name}.wlc").write_bytes(buffer.getvalue())
+        decoded = decode_volume(WlcReader(io.BytesIO(buffer.getvalue())))
+        np.save(OUT / f"{name}.out.npy", decoded.array)
+        index[name] = {"model": report.model, "quality": quality, "bytes": len(buffer.getvalue())}
+        print(f"{name}: {len(buffer.getvalue())} bytes, {report.model} step {report.step}")
+    (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
