@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python bench/fuzz.py --inputs 20000 --seed 0
 
 Each input is one of the reference files of ``formats/reference/`` and
-``formats/reference/audio/`` (images and audio), mutated by one of the strategies below, written
+``formats/reference/audio/`` and ``formats/reference/volume/`` (images, audio, volumes), mutated by one of the strategies below, written
 to a temporary file and checked with :func:`walloc_cli.verify.verify_file` (the container, the
 header, the model identity and a full decode through ``decompress_file``, the code path of
 ``walloc decompress``). The only acceptable outcomes are a decode ("ok") or a clean walloc error
@@ -55,7 +55,7 @@ INTERESTING = INTERESTING_INTS + [0.0, -0.5, 0.25, 1e-300, 1e300, "", "x", "imag
 
 
 def reference_files() -> list[Path]:
-    return sorted(REFERENCE.glob("*.wlc")) + sorted((REFERENCE / "audio").glob("*.wlc"))
+    return sorted(REFERENCE.glob("*.wlc")) + sorted((REFERENCE / "audio").glob("*.wlc")) + sorted((REFERENCE / "volume").glob("*.wlc"))
 
 
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:

@@ -27,10 +27,13 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
     ct = np.load(DATA / "ct" / "test" / "cranium_z076-107.npy")
     ms = np.load(DATA / "ms" / "test" / "wv2_vnir.npy")
     return {
-        # int16 HU, two tiles along the rows (136 > 128 voxels), the CT/MRI model at q 50
+        # int16 HU, two tiles along the rows (136 > 128 voxels), the CT/MRI 8x model at q 50
         "ct-int16-20x136x40": (ct[6:26, 60:196, 100:140], "ZYX", 50.0),
-        # 8 bands first, uint16, the multispectral model at q 90 (9-bit indices)
+        # 8 bands first, uint16, the multispectral 8x model at q 90 (before the 2x model shipped)
         "ms-uint16-8x48x56": (ms[:, 200:248, 300:356], "CYX", 90.0),
+        # the 2x models (the high-quality end of each scale since they shipped)
+        "ct-2x-int16-12x40x72": (ct[10:22, 100:140, 60:132], "ZYX", 80.0),
+        "ms-2x-uint16-8x40x40": (ms[:, 100:140, 100:140], "CYX", 60.0),
     }
 
 

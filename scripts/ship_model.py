@@ -1,12 +1,16 @@
 """Ship a model that ``walloc train`` exported: copy it into ``models/`` with a quality stanza.
 
-For a family served by one variable-rate model (volumes, 8 kHz speech), the model spans the whole
-0..100 quality scale, from its largest trained step at q 0 to ``--finest`` at q 100 (default: its
-smallest trained step; pick it larger where the validation points show PSNR no longer rising,
-so that q does not buy rate for nothing). Data paths in the card are made relative to the
-repository. Image ladders of several models are laid out by ``scripts/build_quality_map.py``.
+The model takes the stretch ``--q LO HI`` of its family's quality scale (default all of 0..100),
+from ``--coarsest`` at LO (default: its largest trained step) to ``--finest`` at HI (default: its
+smallest trained step; pick it larger where the validation points show PSNR no longer rising, so
+that q does not buy rate for nothing). Hand-overs between the models of a family are chosen from
+their validation points (where the next model gives at least the rate and PSNR of the previous
+one); ``walloc_cli.quality.monotone_setting`` guards each image at run time. Data paths in the
+card are made relative to the repository. The image ladders were laid out by
+``scripts/build_quality_map.py`` from measured curves of many photos.
 
-    python scripts/ship_model.py runs/out/ms-3d-8x-v.json multispectral --finest 0.7
+    python scripts/ship_model.py runs/out/ms-3d-8x-v.json multispectral --q 0 28 --finest 2
+    python scripts/ship_model.py runs/out/ms-3d-2x-v.json multispectral --q 28 100 --coarsest 3.5
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("card", type=Path, help="the NAME.json that walloc train wrote (NAME.safetensors beside it)")
     parser.add_argument("family", help="quality family: volume, multispectral, speech8k, ...")
-    parser.add_argument("--finest", type=float, default=None, help="step at q 100 (default: the smallest trained step)")
+    parser.add_argument("--q", type=float, nargs=2, default=[0.0, 100.0], metavar=("LO", "HI"), help="the stretch of the quality scale this model takes")
+    parser.add_argument("--coarsest", type=float, default=None, help="step at LO (default: the largest trained step)")
+    parser.add_argument("--finest", type=float, default=None, help="step at HI (default: the smallest trained step)")
     parser.add_argument("--effort", type=int, default=4, help="default lossless WebP effort of the payload")
     args = parser.parse_args()
     card = json.loads(args.card.read_text())
     steps = card["steps"]
-    card["quality"] = [{"family": args.family, "q": [0, 100], "step": [steps["max"], args.finest or steps["min"]]}]
+    lo, hi = (int(q) if q == int(q) else q for q in args.q)
+    card["quality"] = [{"family": args.family, "q": [lo, hi], "step": [args.coarsest or steps["max"], args.finest or steps["min"]]}]
     card["payload_effort"] = args.effort
     data = card["training"]["data"]
     data["train"] = ",".join(relative(p) for p in data["train"].split(","))
@@ -49,7 +56,7 @@ def main() -> None:
     shutil.copy(weights, ROOT / "models" / card["weights"])
     (ROOT / "models" / card["weights"]).chmod(0o644)
     (ROOT / "models" / f"{card['name']}.json").write_text(json.dumps(card, indent=1) + "\n")
-    print(f"shipped {card['name']} as family {args.family}: q 0..100 = step {card['quality'][0]['step']}")
+    print(f"shipped {card['name']} as family {args.family}: q {lo}..{hi} = step {card['quality'][0]['step']}")
 
 
 if __name__ == "__main__":

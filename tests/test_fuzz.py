@@ -26,7 +26,7 @@ from walloc_cli.errors import FormatError
 from walloc_cli.verify import verify_file
 
 REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference"
-FILES = sorted(REFERENCE.glob("*.wlc")) + sorted((REFERENCE / "audio").glob("*.wlc"))
+FILES = sorted(REFERENCE.glob("*.wlc")) + sorted((REFERENCE / "audio").glob("*.wlc")) + sorted((REFERENCE / "volume").glob("*.wlc"))
 SOURCES = {path.name: path.read_bytes() for path in FILES}
 SLOW = 10.0  # seconds: no single bad input may take longer (they take milliseconds)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

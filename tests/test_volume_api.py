@@ -94,7 +94,7 @@ def test_a_volume_wlc_is_described_and_truncation_is_refused(tmp_path: Path) -> 
     np.save(tmp_path / "ct.npy", real_ct()[:12, :20, :20].copy())
     compress_file(tmp_path / "ct.npy", tmp_path / "v.wlc")
     info = describe(tmp_path / "v.wlc")
-    assert info["header"]["modality"] == "volume" and info["bpv"] > 0 and info["reduction"] == 8
+    assert info["header"]["modality"] == "volume" and info["bpv"] > 0 and info["reduction"] in (2, 8)
     data = (tmp_path / "v.wlc").read_bytes()
     (tmp_path / "cut.wlc").write_bytes(data[: len(data) - 40])
     with pytest.raises(FormatError, match="truncated|ends inside"):

@@ -525,7 +525,13 @@ def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite
         np.save(buffer, volume.array, allow_pickle=False)
         _write_stdout(buffer.getvalue())
     else:
-        write_volume(dst, volume, overwrite=overwrite)
+        try:
+            write_volume(dst, volume, overwrite=overwrite)
+        except WallocError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+            # the metadata a writer restores (spacing, NIfTI header, TIFF tags) comes from the file
+            raise FormatError(f"invalid header: the volume metadata cannot be written back ({type(error).__name__}: {error})") from None
     return VolumeDecompressReport(str(src), str(dst), tuple(volume.array.shape), volume.array.dtype.name, time.perf_counter() - started)
 
 

@@ -152,6 +152,8 @@ def synthesize_block(model: WallocCodec, header: BlockHeader, q: torch.Tensor, s
     """Indices ``(streams, latent_dim, T)`` of one block to its ``(channels, frames)`` float64 samples."""
     x = model.decode(q, (header.extent,), step)
     kept = x[:, 0, header.lead : header.lead + header.frames].double().numpy() * (2 / gain)
+    if not np.abs(kept).max(initial=0.0) < np.finfo(np.float32).max:  # NaN, inf, or past float32: only an absurd gain does this
+        raise FormatError(f"audio block at frame {header.first} decodes to non-finite samples (gain {gain!r} in the header)")
     return from_streams(kept, layout)
 
 

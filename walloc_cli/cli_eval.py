@@ -47,7 +47,7 @@ def _split(text: str | None) -> list[float] | None:
 
 
 def eval_command(
-    inputs: list[Path] = typer.Argument(..., help="Images, audio files, .npy volumes, or folders of them (one level)."),
+    inputs: list[Path] = typer.Argument(..., help="Images, audio files, volumes (multi-page TIFF, .npy, NIfTI), or folders of them (one level)."),
     codecs: str | None = typer.Option(None, "--codecs", help="Comma-separated codecs to run, e.g. walloc,webp,jpeg,avif,jxl,jpeg2000,flac,opus,sperr (each file runs those of its modality). Default: all that run here."),
     quality: list[str] | None = typer.Option(None, "--quality", help="Quality settings, comma-separated, for every codec (10,30,50) or one codec (webp=50,75,90); repeatable. Default: a spread per codec on its own scale."),
     out_dir: Path = typer.Option(Path("walloc-eval"), "--out", help="Folder for results.csv, results.json and the plots rd_MODALITY.png/.svg (created)."),

@@ -193,7 +193,14 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     _require(volume.get("dtype") in DTYPES, f"dtype={volume.get('dtype')!r}")
     for key in ("axes", "coding_axes", "format", "kind"):
         _require(isinstance(volume.get(key), str), f"{key}={volume.get(key)!r}")
-    _require(isinstance(volume.get("meta"), dict), "meta")
+    coding, axes = volume["coding_axes"], volume["axes"]
+    _require(coding in ("ZYX", "CYX"), f"coding_axes={coding!r}")
+    _require(len(axes) == 3 and sorted(axes) == sorted(coding), f"axes={axes!r} for coding axes {coding}")
+    meta = volume.get("meta")
+    _require(isinstance(meta, dict), "meta")
+    stored = meta.get("shape")  # type: ignore[union-attr]
+    if stored is not None:
+        _require(isinstance(stored, list) and 1 <= len(stored) <= 8 and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SIDE for n in stored), f"meta.shape={stored!r}")
     tile = latent.get("tile")
     _require(isinstance(tile, list) and len(tile) == 3, f"tile={tile!r}")
     for side in tile:  # type: ignore[union-attr]
