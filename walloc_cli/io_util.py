@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
-import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Iterator
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _hold_sigint() -> set[int | signal.Signals] | None:
@@ -34,6 +28,11 @@ def _release_sigint(mask: set[int | signal.Signals] | None) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+def _create(tmp: str) -> int:
+    """Create ``tmp`` exclusively for writing (mode 0o666 less the umask, as ``open`` would)."""
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, overwrite: bool = False) -> Iterator[IO[bytes]]:
     """Yield a binary file in ``path``'s folder; on success rename it onto ``path``.
@@ -44,18 +43,28 @@ def atomic_output(path: Path, overwrite: bool = False) -> Iterator[IO[bytes]]:
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (use -f to overwrite)")
-    fd, tmp = -1, ""  # what exists so far: the cleanup below removes exactly that
+    fd = -1
     handle: IO[bytes] | None = None
-    # Ctrl-C is held back from before the temporary file exists until its name is known inside
-    # this try, so there is no moment when it exists and the cleanup below does not know it.
+    # The temporary name is chosen before the file exists, so a Ctrl-C at any moment after it is
+    # created finds the name already known to the cleanup below. (Blocking SIGINT is not
+    # enough: with other threads running, e.g. torch's, the kernel may deliver it to one of
+    # them and Python raises it in the main thread at once.) Ctrl-C is also held back in the
+    # main thread while the file is opened, which keeps the descriptor from leaking.
     held = _hold_sigint()
+    tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        for _ in range(100):
+            tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.part")
+            try:
+                fd = _create(tmp)
+                break
+            except FileExistsError:
+                tmp = ""
+        else:
+            raise FileExistsError(f"{path}: cannot create a temporary file beside it")
         handle = os.fdopen(fd, "wb")
         _release_sigint(held)
         held = None
-        # mkstemp creates 0600; give the output the permissions a plain open() would (umask).
-        os.fchmod(handle.fileno(), 0o666 & ~_umask())
         yield handle
         handle.flush()
         os.fsync(handle.fileno())
@@ -70,7 +79,8 @@ def atomic_output(path: Path, overwrite: bool = False) -> Iterator[IO[bytes]]:
             with contextlib.suppress(OSError):
                 handle.close()
         elif fd >= 0:
-            os.close(fd)
+            with contextlib.suppress(OSError):  # fdopen may have taken it before being interrupted
+                os.close(fd)
         if tmp:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
