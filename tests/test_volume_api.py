@@ -120,3 +120,19 @@ def test_reader_sees_the_volume_the_writer_wrote(tmp_path: Path) -> None:
     decompress_file(tmp_path / "v.wlc", tmp_path / "back.tif")  # another container than the source
     back = read_volume(tmp_path / "back.tif")
     assert back.shape == (6, 10, 12) and back.dtype == np.int16
+
+
+def test_long_jobs_report_progress_per_tile_and_block(tmp_path: Path) -> None:
+    """The callbacks behind the single-file progress bar: every tile (coded, then measured;
+    decoded) and every audio block, ending at the total."""
+    np.save(tmp_path / "ct.npy", real_ct())
+    calls: list[tuple[int, int]] = []
+    compress_file(tmp_path / "ct.npy", tmp_path / "v.wlc", axes="ZYX", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 4) for i in range(1, 5)]  # 2 tiles along the rows, coded then measured
+    calls.clear()
+    decompress_file(tmp_path / "v.wlc", tmp_path / "back.npy", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 2), (2, 2)]
+    audio = Path(__file__).resolve().parent.parent / "formats" / "reference" / "audio" / "stereo-44k-70000.src.wav"
+    calls.clear()
+    compress_file(audio, tmp_path / "a.wlc", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(65536, 70000), (70000, 70000)]

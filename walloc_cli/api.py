@@ -17,7 +17,7 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 import torch
@@ -511,7 +511,7 @@ def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None,
     return report
 
 
-def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite: bool, model: str | None, started: float) -> Any:
+def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite: bool, model: str | None, started: float, progress: Callable[[int, int], None] | None = None) -> Any:
     from walloc_cli.volume_api import VolumeDecompressReport, decode_volume
     from walloc_cli.volumes import default_volume_suffix, write_volume
 
@@ -519,7 +519,7 @@ def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite
     fmt = table.get("format", "") if isinstance(table, dict) else ""
     dst = Path(dst) if dst is not None else default_output(src, default_volume_suffix(fmt if isinstance(fmt, str) else ""))
     _check_output(src, dst, overwrite)
-    volume = decode_volume(reader, model=model)
+    volume = decode_volume(reader, model=model, progress=progress)
     if str(dst) == STDIO:
         buffer = io.BytesIO()
         np.save(buffer, volume.array, allow_pickle=False)
@@ -567,6 +567,7 @@ def compress_file(
     target_psnr: float | None = None,
     target_size: int | None = None,
     axes: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CompressReport:
     """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
     it with ``.wlc``); ``-`` is stdin/stdout.
@@ -582,11 +583,11 @@ def compress_file(
         if axes is not None or _is_volume(path):  # first: a multi-page TIFF is also an image file
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for volumes")
-            return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort)
+            return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
         if _is_audio(path):
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
-            return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort)
+            return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
         image = read_image(path, also_accepted=" nor audio libsndfile reads,")  # compress takes audio too
     started = time.perf_counter()
     encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
@@ -619,7 +620,7 @@ def compress_file(
     return report
 
 
-def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None) -> "DecompressReport | AudioDecompressReport":
+def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None, progress: Callable[[int, int], None] | None = None) -> "DecompressReport | AudioDecompressReport":
     """Decompress ``src`` (.wlc) into an image or audio file; format from ``dst``'s extension.
     Defaults: PNG for images; for audio the source's container when walloc writes it (FLAC,
     AIFF), else WAV. ``-`` reads standard input / writes PNG or WAV to standard output.
@@ -640,13 +641,13 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
             _check_output(src, dst, overwrite)
             damaged: list[str] | None = [] if keep_going else None
             first, frames = seconds_to_frames(header_samplerate(reader.header), start or 0.0, duration)
-            info = decompress_audio(reader, dst, overwrite=overwrite, model=model, damaged=damaged, start=first, frames=frames)
+            info = decompress_audio(reader, dst, overwrite=overwrite, model=model, damaged=damaged, start=first, frames=frames, progress=progress)
             partial = start is not None or duration is not None
             return AudioDecompressReport(str(src), str(dst), info.samplerate, info.channels, info.frames, time.perf_counter() - started, damaged or [], partial)
         if start is not None or duration is not None:
             raise InputError(f"--start and --duration are for audio; this file holds {'a volume' if reader.header.get('modality') == 'volume' else 'an image'}")
         if reader.header.get("modality") == "volume":
-            return _decompress_volume(reader, src, dst, overwrite, model, started)
+            return _decompress_volume(reader, src, dst, overwrite, model, started, progress)
         dst = Path(dst) if dst is not None else default_output(src, ".png")
         _check_output(src, dst, overwrite)
         image = _decode_image(reader, model)

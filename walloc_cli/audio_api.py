@@ -27,7 +27,7 @@ import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -61,6 +61,8 @@ from walloc_cli.registry import find_card, load_by_identity, load_model
 STREAM_LAYOUTS = ("mono", "mid-side", "channels")
 MAX_FRAMES = 1 << 40
 
+
+Progress = Callable[[int, int], None]  # (done, total): called as a long job advances
 
 @dataclasses.dataclass
 class AudioReport:
@@ -114,8 +116,9 @@ def sample_bits(info: AudioInfo) -> int:
     return info.bits or 16
 
 
-def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True) -> AudioReport:
-    """Code audio file ``src`` into ``dst_stream`` (written front to back: a pipe works)."""
+def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True, progress: Progress | None = None) -> AudioReport:
+    """Code audio file ``src`` into ``dst_stream`` (written front to back: a pipe works);
+    ``progress(frames_done, frames_total)`` is called after each block."""
     if payload not in PAYLOAD_CODECS:
         raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
     card = find_card(model) if model else None
@@ -151,6 +154,8 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
             for first in range(0, info.frames, BLOCK):
                 block = encode_block(codec, reader, first, gain, layout, step, payload, effort)
                 writer.write_chunk(block.chunk)
+                if progress is not None:
+                    progress(first + block.header.frames, info.frames)
                 if measure:  # from the indices themselves: the lossless stage is exact
                     decoded = synthesize_block(codec, block.header, block.q, step, gain, layout)
                     original = block.samples
@@ -364,13 +369,14 @@ def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: in
         raise FormatError(truncated)
 
 
-def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None, damaged: list[str] | None = None, start: int = 0, frames: int | None = None) -> AudioInfo:
+def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = False, model: str | None = None, subtype: str | None = None, damaged: list[str] | None = None, start: int = 0, frames: int | None = None, progress: Progress | None = None) -> AudioInfo:
     """Decode an audio ``.wlc`` (its header already read by ``reader``) into ``dst`` block by
     block; the container of ``dst`` follows its extension (``-``: WAV on standard output).
 
     ``start``/``frames`` decode only frames ``start .. start + frames`` (clipped to the end;
     ``frames=None``: to the end): blocks before the range are skipped unread, and the file
     written holds exactly that range, sample for sample what a full decode holds there.
+    ``progress(frames_done, frames_total)`` is called after each block.
 
     By default any damage fails the whole decode (no output). With a ``damaged`` list, a block
     whose chunk is corrupt fails alone: its frames are written as silence, and one line per
@@ -383,8 +389,12 @@ def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = Fa
     first, stop = frame_range(decoding.info, start, frames)
     info = dataclasses.replace(decoding.info, frames=stop - first)
     with AudioWriter(dst, info, overwrite=overwrite, subtype=subtype) as writer:
+        done = 0
         for samples in _decoded_blocks(reader, decoding, first, stop, damaged):
             writer.write(samples.astype(np.float32))
+            done += samples.shape[-1]
+            if progress is not None:
+                progress(done, info.frames)
     return info
 
 

@@ -248,7 +248,8 @@ class _Batch:
                 err.print(f"walloc: deleted {outcome.src}", markup=False, soft_wrap=True)
 
         try:
-            with progress_bar(len(tasks), err, enabled=len(tasks) > 1 and err.is_terminal and not self.quiet) as advance:
+            with progress_bar(len(tasks), err, enabled=len(tasks) > 1 and err.is_terminal and not self.quiet) as advance, \
+                    _single_file_progress(tasks, enabled=len(tasks) == 1 and err.is_terminal and not self.quiet):
                 run_tasks(tasks, jobs, finished)
         except KeyboardInterrupt:  # partial outputs are already gone (atomic_output)
             err.print("walloc: interrupted", markup=False)
@@ -256,6 +257,24 @@ class _Batch:
         if self.verbose:
             err.print(f"walloc: {done} of {len(tasks)} converted, {self.failed} failed, {len(found.skipped)} skipped, {time.perf_counter() - started:.1f} s", markup=False, soft_wrap=True)
         raise typer.Exit(1 if self.failed else 0)
+
+
+@contextlib.contextmanager
+def _single_file_progress(tasks: list[Any], enabled: bool) -> Iterator[None]:
+    """A Rich progress bar on standard error for one long file (audio blocks, volume tiles), fed
+    by the ``progress(done, total)`` callback of the library functions; nothing when disabled."""
+    if not enabled:
+        yield
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(f"{tasks[0].kind} {tasks[0].src}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+        job = bar.add_task("file", total=None)
+        tasks[0].options["progress"] = lambda done, total: bar.update(job, completed=done, total=total)
+        try:
+            yield
+        finally:
+            tasks[0].options.pop("progress", None)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli import __version__
+from walloc_cli.audio_api import Progress
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.errors import FormatError, InputError
@@ -109,8 +110,9 @@ class _Counting:
         self.stream.flush()
 
 
-def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True) -> VolumeReport:
-    """Code ``volume`` into ``dst_stream`` (written front to back: a pipe works), tile by tile.
+def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True, progress: Progress | None = None) -> VolumeReport:
+    """Code ``volume`` into ``dst_stream`` (written front to back: a pipe works), tile by tile;
+    ``progress(done, total)`` is called after each tile (coded, then measured).
 
     ``quality`` (0..100) picks the model and step through the family's quality map; a ``model``
     given alone codes at step 1, with ``quality`` across its own step range.
@@ -151,12 +153,15 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     }
     q = np.zeros((codec.cfg.latent_dim, *grid), np.int16) if measure else None
     counted = _Counting(dst_stream)
+    total = tile_count(grid) * (2 if measure else 1)
     with WlcWriter(counted, header) as writer:  # type: ignore[arg-type]
-        for tile in tiles(grid):
+        for done, tile in enumerate(tiles(grid), 1):
             indices = encode_tile(codec, array, norm, tile, step)
             writer.write_chunk(pack_tile(tile, indices, bits, payload, effort))
             if q is not None:
                 q[(slice(None), *tile.slices())] = indices.numpy()
+            if progress is not None:
+                progress(done, total)
     report = VolumeReport(
         input=source, output="", n_bytes=counted.count, shape=shape, dtype=array.dtype.name,
         raw_bytes=array.size * array.dtype.itemsize, reduction=codec.cfg.reduction, model=card.name, step=step,
@@ -164,10 +169,12 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     )
     if q is not None:  # from the indices themselves: the lossless stage is exact
         squared = 0.0
-        for tile in tiles(grid):
+        for done, tile in enumerate(tiles(grid), total // 2 + 1):
             where = tile_voxels(tile, shape, codec.cfg.block)
             decoded = norm.inverse(decode_tile(codec, q, shape, tile, step), array.dtype)
             squared += float(((decoded.astype(np.float64) - np.asarray(array[where], np.float64)) ** 2).sum())
+            if progress is not None:
+                progress(done, total)
         mse = squared / max(1, array.size)
         report.psnr = 10 * math.log10(report.peak**2 / mse) if mse > 0 and report.peak > 0 else math.inf
     return report
@@ -216,9 +223,9 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
 
 
-def decode_volume(reader: WlcReader, *, model: str | None = None) -> VolumeData:
+def decode_volume(reader: WlcReader, *, model: str | None = None, progress: Progress | None = None) -> VolumeData:
     """Decode a volume ``.wlc`` (its header already read by ``reader``) into a :class:`VolumeData`
-    of the original shape, dtype, axes and metadata."""
+    of the original shape, dtype, axes and metadata; ``progress(done, total)`` after each tile."""
     header = reader.header
     validate_volume_header(header)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
@@ -228,7 +235,7 @@ def decode_volume(reader: WlcReader, *, model: str | None = None) -> VolumeData:
     if latent["bits"] != codec.index_bits(latent["step"]):
         raise FormatError(f"invalid header: latent bits {latent['bits']} do not match step {latent['step']} for this model")
     q = volume_latents(reader, codec.cfg.latent_dim, codec.cfg.block)
-    return synthesize_volume(codec, q, header)
+    return synthesize_volume(codec, q, header, progress)
 
 
 def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray:
@@ -261,7 +268,7 @@ def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray
     return q
 
 
-def synthesize_volume(codec: WallocCodec, q: np.ndarray, header: dict[str, Any]) -> VolumeData:
+def synthesize_volume(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], progress: Progress | None = None) -> VolumeData:
     """Run the decoder over the latent grid ``q`` ``(L, *G)`` tile by tile (each with its
     neighbours' latents as context) into the original shape, dtype, axes and metadata."""
     volume, latent, n = header["volume"], header["latent"], header["normalisation"]
@@ -274,7 +281,10 @@ def synthesize_volume(codec: WallocCodec, q: np.ndarray, header: dict[str, Any])
     dtype = np.dtype(volume["dtype"])
     norm = Normalisation(float(n["offset"]), float(n["scale"]), float(n["min"]), float(n["max"]))
     out = np.empty(shape, dtype)
-    for tile in tiles(latent_grid(shape, codec.cfg.block), tuple(latent["tile"])):  # type: ignore[arg-type]
+    grid, size = latent_grid(shape, codec.cfg.block), tuple(latent["tile"])
+    for done, tile in enumerate(tiles(grid, size), 1):  # type: ignore[arg-type]
         part = decode_tile(codec, q, shape, tile, float(latent["step"]), latent["decode_margin"])  # type: ignore[arg-type]
         out[tile_voxels(tile, shape, codec.cfg.block)] = norm.inverse(part, dtype)  # type: ignore[arg-type]
+        if progress is not None:
+            progress(done, tile_count(grid, size))  # type: ignore[arg-type]
     return VolumeData(array=out, axes=volume["axes"], coding_axes=volume["coding_axes"], format=volume["format"], meta=volume["meta"], kind=volume["kind"])
