@@ -134,7 +134,7 @@ def test_a_target_in_a_gap_between_models_is_reached_past_the_trained_steps(monk
     monkeypatch.setattr(quality, "available_models", lambda: gap)
     monkeypatch.setattr(api, "find_card", lambda name: next(c for c in gap if c.name == name))
 
-    def fake_encode(image, model, payload, step, effort):  # trained: "a" 18..30 dB, "b" 34..49.5 dB
+    def fake_encode(image, model, payload, step, effort, cache=None):  # trained: "a" 18..30 dB, "b" 34..49.5 dB
         score = 30.0 - 6.0 * math.log2(step) if model == "a" else 34.0 - 6.0 * math.log2(step / 3.0)
         return f"{model}:{step}:{score}".encode() + b"x" * int(1000 / step)
 

@@ -28,7 +28,7 @@ from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
 from walloc_cli.images import MODES, ImageData, image_bytes, quantise, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.codec import CodecConfig
+from walloc_cli.codec import CodecConfig, WallocCodec
 from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
@@ -134,12 +134,17 @@ def _decode_alpha(spec: dict[str, Any], chunk: bytes | None, shape: tuple[int, i
 
 
 # --- in-memory codec -------------------------------------------------------------------------
-def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None) -> bytes:
+def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None) -> bytes:
     """Compress an image to ``.wlc`` bytes.
 
     ``effort`` 0..6 is the lossless WebP effort for the latents (as ``cwebp -z``): higher is
     smaller and slower; it changes the bytes, never the decoded pixels. ``None`` takes the
     model card's ``payload_effort`` (measured per model), else 4.
+
+    ``cache``: a dict kept across calls for the *same* image (the quality guard and the target
+    searches code one image at several settings): the encoder's companded latents per model
+    and the alpha and ICC chunks are then computed once, and only quantisation and the
+    lossless stage of the latents run again.
 
     Gray images are coded through the RGB model with the gray plane in all three channels
     (decoding averages them back).
@@ -167,17 +172,24 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         pixels = pixels[:1]  # an RGB file holding a gray picture: code one plane, restore three
     if pixels.shape[0] != codec.cfg.channels:
         raise InputError(f"model {card.name!r} codes {codec.cfg.channels} channels, the image has {pixels.shape[0]}")
-    x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None] - 0.5
-    q = codec.encode(x, step)[0].numpy()
+    cache = {} if cache is None else cache
+    if ("u", card.sha256) not in cache:
+        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None] - 0.5
+        cache["u", card.sha256] = codec.companded(x)
+    q = codec.quantize(cache["u", card.sha256], step)[0].numpy()
     chunks = [Chunk("LATN", data) for data in encode_planes(q, codec.index_bits(step), payload, effort)]  # type: ignore[arg-type]
     alpha_spec: dict[str, Any] | None = None
     if image.alpha is not None:
-        alpha_spec, alpha_chunk = _encode_alpha(image.alpha, image.bit_depth, payload, effort)
+        if ("alpha", payload, effort) not in cache:
+            cache["alpha", payload, effort] = _encode_alpha(image.alpha, image.bit_depth, payload, effort)
+        alpha_spec, alpha_chunk = cache["alpha", payload, effort]
         if alpha_chunk is not None:
             chunks.append(alpha_chunk)
     if image.icc_profile:
-        # zlib, as PNG's iCCP does: profiles are a few KiB and compress ~2x, which matters at 0.1 bpp.
-        chunks.append(Chunk("ICCP", zlib.compress(image.icc_profile, 9)))
+        if "icc" not in cache:
+            # zlib, as PNG's iCCP does: profiles are a few KiB and compress ~2x, which matters at 0.1 bpp.
+            cache["icc"] = Chunk("ICCP", zlib.compress(image.icc_profile, 9))
+        chunks.append(cache["icc"])
     header = {
         "encoder": f"walloc {__version__}",
         "modality": "image",
@@ -237,6 +249,7 @@ def compress_image(
         raise InputError("give at most one of quality, target PSNR and target size")
     card = find_card(model) if model else None
     family = _family(image, card)
+    cache: dict[Any, Any] = {}  # one analysis per model, one alpha/ICC chunk, whatever the settings tried
     if target_psnr is None and target_size is None:
         if quality is None and card is not None:
             setting = Setting(card.name, 1.0)
@@ -249,13 +262,13 @@ def compress_image(
 
             def size_of(setting: Setting) -> int:
                 if setting not in coded:
-                    coded[setting] = encode_image(image, setting.model, payload, setting.step, effort)
+                    coded[setting] = encode_image(image, setting.model, payload, setting.step, effort, cache)
                 return len(coded[setting])
 
             setting = monotone_setting(quality, family, size_of, MIN_STEP)
             size_of(setting)
             return Encoded(coded[setting], setting, quality)
-        return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort), setting, quality)
+        return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort, cache), setting, quality)
     reference = quantized(image)
     peak = 2**image.bit_depth - 1
 
@@ -264,7 +277,7 @@ def compress_image(
     def evaluate(setting: Setting) -> Trial:
         if setting not in trials:
             chosen = model if card is not None else setting.model  # a path stays a path
-            data = encode_image(image, chosen, payload, setting.step, effort)
+            data = encode_image(image, chosen, payload, setting.step, effort, cache)
             trials[setting] = Trial(setting, data, psnr(reference, quantized(decode_image(data, model=model)), peak))
         return trials[setting]
 
@@ -287,7 +300,7 @@ def compress_image(
         raise InputError(f"target size must be a positive number of bytes, got {target_size}")
     fitted = search_size(target_size, ranges, evaluate)
     if fitted is None:
-        smallest = encode_image(image, model or ranges[0].model, payload, ranges[0].step_lo, effort)
+        smallest = encode_image(image, model or ranges[0].model, payload, ranges[0].step_lo, effort, cache)
         raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {len(smallest)} bytes")
     return Encoded(fitted.data, fitted.setting, None, fitted.psnr, f"size {target_size}", True)
 
@@ -387,24 +400,39 @@ def _decode_image(reader: WlcReader, model: str | None) -> ImageData:
     expected = [codec.cfg.latent_dim, -(-meta["height"] // block), -(-meta["width"] // block)]
     _require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
     _require(latent["bits"] == codec.index_bits(latent["step"]), f"latent bits {latent['bits']} do not match step {latent['step']} for this model")
-    latent_chunks: list[bytes] = []
-    extra: dict[str, bytes] = {}
+    q, extra = image_latents(reader, tuple(expected))
+    return synthesize_image(codec, q, header, extra)
+
+
+def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str, bytes]]:
+    """The lossless stage of an image file whose header is validated: its ``LATN`` planes as
+    int32 indices of ``shape`` ``(L, h, w)``, and its other chunks by type (``ALPH``, ``ICCP``).
+    No model runs; :func:`walloc_cli.latents.read_latents` stops here."""
     try:
-        budget = len(chunk_rows(tuple(expected), latent["bits"]))
+        budget = len(chunk_rows(shape, reader.header["latent"]["bits"]))
     except PayloadError as error:
         raise FormatError(str(error)) from None
+    planes: list[bytes] = []
+    extra: dict[str, bytes] = {}
     for chunk in reader.iter_chunks():
         if chunk.type == "LATN":
-            if len(latent_chunks) >= budget:
+            if len(planes) >= budget:
                 raise FormatError(f"more LATN chunks than the {budget} the header implies")
-            latent_chunks.append(chunk.data)
+            planes.append(chunk.data)
         else:
             extra[chunk.type] = chunk.data
+    latent = reader.header["latent"]
     try:
-        q = decode_planes(latent_chunks, tuple(expected), latent["bits"], latent["payload"])
+        return decode_planes(planes, shape, latent["bits"], latent["payload"]), extra
     except PayloadError as error:
         raise FormatError(str(error)) from None
-    x_hat = codec.decode(torch.from_numpy(q)[None], (meta["height"], meta["width"]), latent["step"])[0]
+
+
+def synthesize_image(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], extra: dict[str, bytes]) -> ImageData:
+    """Indices ``(L, h, w)`` to the image the header describes: the decoder, the channel layout
+    (gray from a colour model, or the reverse), alpha and ICC profile from ``extra``."""
+    meta = header["image"]
+    x_hat = codec.decode(torch.from_numpy(q.astype(np.int32, copy=False))[None], (meta["height"], meta["width"]), header["latent"]["step"])[0]
     pixels = (x_hat + 0.5).clamp(0, 1).numpy()
     if meta["channels"] == 1:
         pixels = pixels.mean(axis=0, keepdims=True)

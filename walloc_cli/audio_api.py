@@ -53,6 +53,7 @@ from walloc_cli.audio_codec import (
     synthesize_block,
 )
 from walloc_cli.container import WlcReader, WlcWriter
+from walloc_cli.io_util import CountingWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, ladder, setting_for_quality
@@ -149,7 +150,7 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
         out_bits = PCM_BITS.get(output_subtype(info.subtype, "WAV" if info.format not in ("FLAC", "AIFF") else info.format))
         signal = squared = 0.0
         clipped = 0
-        counted = _Counting(dst_stream)
+        counted = CountingWriter(dst_stream)
         with WlcWriter(counted, header) as writer:  # type: ignore[arg-type]
             for first in range(0, info.frames, BLOCK):
                 block = encode_block(codec, reader, first, gain, layout, step, payload, effort)
@@ -196,20 +197,6 @@ def audio_family(samplerate: int) -> str:
             except ModelError:
                 pass
     return "audio"
-
-
-class _Counting:
-    """A write-only stream wrapper that counts the bytes passing through (pipes cannot tell)."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream, self.count = stream, 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        return self.stream.write(data)
-
-    def flush(self) -> None:
-        self.stream.flush()
 
 
 def validate_audio_header(header: dict[str, Any]) -> None:

@@ -35,14 +35,12 @@ from walloc_cli.audio import AudioReader
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import Chunk
 from walloc_cli.errors import FormatError
-from walloc_cli.payload import PayloadError, decode_planes, encode_planes
+from walloc_cli.payload import PayloadError, decode_planes, encode_planes, pack_images, unpack_images
 
 BLOCK = 1 << 16  # frames per chunk: 1.5 s at 44.1 kHz
 MARGIN = 1024  # context frames on each side of a block
 MAX_GAIN = 256.0
 _HEAD = struct.Struct("<QIII")
-_COUNT = struct.Struct("<H")
-_LENGTH = struct.Struct("<I")
 
 
 def stream_layout(channels: int) -> str:
@@ -108,32 +106,22 @@ def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: floa
     q = model.encode(x, step)  # (streams, L, T)
     planes = encode_planes(q.reshape(-1, q.shape[-1]).numpy(), model.index_bits(step), payload, effort)  # type: ignore[arg-type]
     header = BlockHeader(first, frames, first - start, stop - start)
-    head = _HEAD.pack(first, frames, header.lead, header.extent) + _COUNT.pack(len(planes))
-    body = b"".join(_LENGTH.pack(len(p)) for p in planes) + b"".join(planes)
     kept = samples[:, header.lead : header.lead + frames]
-    return EncodedBlock(Chunk("AUDB", head + body), header, q, kept)
+    return EncodedBlock(Chunk("AUDB", _HEAD.pack(first, frames, header.lead, header.extent) + pack_images(planes)), header, q, kept)
 
 
 def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGIN) -> tuple[BlockHeader, list[bytes]]:
     """Split an ``AUDB`` chunk into its header and latent images; every size is checked against
     the header's limits and the chunk's length before anything is allocated."""
-    if len(data) < _HEAD.size + _COUNT.size:
+    if len(data) < _HEAD.size:
         raise FormatError("audio block chunk is too short")
     first, frames, lead, extent = _HEAD.unpack_from(data)
     if not (0 < frames <= block_limit and lead <= margin_limit and lead + frames <= extent <= frames + 2 * margin_limit):
         raise FormatError(f"audio block at frame {first} declares impossible sizes ({frames} frames, lead {lead}, extent {extent})")
-    (count,) = _COUNT.unpack_from(data, _HEAD.size)
-    offset = _HEAD.size + _COUNT.size
-    if count == 0 or len(data) < offset + 4 * count:
-        raise FormatError(f"audio block at frame {first} is truncated")
-    lengths = [_LENGTH.unpack_from(data, offset + 4 * i)[0] for i in range(count)]
-    offset += 4 * count
-    if offset + sum(lengths) != len(data):
-        raise FormatError(f"audio block at frame {first}: image lengths do not add up to the chunk size")
-    images = []
-    for length in lengths:
-        images.append(data[offset : offset + length])
-        offset += length
+    try:
+        images = unpack_images(data, _HEAD.size)
+    except PayloadError as error:
+        raise FormatError(f"audio block at frame {first}: {error}") from None
     return BlockHeader(first, frames, lead, extent), images
 
 

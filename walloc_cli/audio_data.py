@@ -47,7 +47,6 @@ them deterministically (checked by building twice).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fnmatch
 import hashlib
@@ -67,7 +66,7 @@ import soundfile as sf
 
 from walloc_cli.audio import AudioInfo, AudioReader, AudioWriter, read_audio
 from walloc_cli.errors import InputError
-from walloc_cli.io_util import atomic_write_bytes, refuse_existing_set
+from walloc_cli.io_util import atomic_write_bytes, package_versions, refuse_existing_set, remove_previous_set
 
 __all__ = [
     "MUSIC_PACKAGES",
@@ -278,20 +277,6 @@ def _check_sources(sources: list[_Source], held_out: Iterable[str], packages: st
         raise InputError(f"held-out sources missing: {', '.join(missing)} (install them: {packages})")
 
 
-def _prepare(out_dir: Path, overwrite: bool) -> None:
-    """Remove the files of the set being replaced (:func:`refuse_existing_set` ran first)."""
-    manifest = out_dir / "manifest.json"
-    if not manifest.exists():
-        return
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        root = out_dir.resolve()
-        for record in json.loads(manifest.read_text())["records"]:
-            old = (out_dir / record["file"]).resolve()
-            if old.is_relative_to(root) and old.suffix == ".flac":  # only what a set wrote
-                old.unlink(missing_ok=True)
-    manifest.unlink()
-
-
 def _write(out_dir: Path, split: str, name: str, samples: np.ndarray, rate: int) -> tuple[str, str, int]:
     """Write ``(channels, n)`` floats as 16-bit FLAC; return (relative file, SHA-256, clipped)."""
     target = out_dir / split / name
@@ -302,34 +287,12 @@ def _write(out_dir: Path, split: str, name: str, samples: np.ndarray, rate: int)
     return target.relative_to(out_dir).as_posix(), hashlib.sha256(target.read_bytes()).hexdigest(), writer.clipped
 
 
-def _package_versions(packages: Iterable[str]) -> dict[str, str]:
-    """Installed version of each Debian package (or PyPI ``music21``); "" when unknown."""
-    versions: dict[str, str] = {}
-    for package in packages:
-        if package == "music21":
-            try:
-                import music21
-
-                versions[package] = str(music21.__version__)
-            except ImportError:
-                versions[package] = ""
-            continue
-        try:
-            found = subprocess.run(
-                ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=False
-            )
-            versions[package] = found.stdout.strip() if found.returncode == 0 else ""
-        except OSError:
-            versions[package] = ""
-    return versions
-
-
 def _finish(out_dir: Path, kind: str, records: list[AudioRecord]) -> list[AudioRecord]:
     records.sort(key=lambda r: r.file)
     manifest = {
         "description": __doc__.strip().splitlines()[0] if __doc__ else "",
         "set": kind,
-        "packages": _package_versions(sorted({r.package for r in records})),
+        "packages": package_versions(sorted({r.package for r in records})),
         "splits": split_summary(records),
         "records": [dataclasses.asdict(r) for r in records],
     }
@@ -518,7 +481,7 @@ def build_music_set(out_dir: Path, overwrite: bool = False) -> list[AudioRecord]
         raise InputError(f"missing packages: {', '.join(missing)} (install them: {MUSIC_PACKAGES})")
     sources = _music_sources()
     _check_sources(sources, TEST_MUSIC | VALIDATION_MUSIC, MUSIC_PACKAGES)
-    _prepare(out_dir, overwrite)
+    remove_previous_set(out_dir, ".flac")
     records: list[AudioRecord] = []
     with tempfile.TemporaryDirectory(prefix="walloc-music-") as scratch:
         for source in sorted(sources, key=lambda s: s.key):
@@ -642,7 +605,7 @@ def build_speech_set(out_dir: Path, overwrite: bool = False) -> list[AudioRecord
         raise InputError(f"missing packages: {', '.join(missing)} (install them: {SPEECH_PACKAGES})")
     sources = _speech_sources()
     _check_sources(sources, TEST_SPEECH + VALIDATION_SPEECH, SPEECH_PACKAGES)
-    _prepare(out_dir, overwrite)
+    remove_previous_set(out_dir, ".flac")
     records: list[AudioRecord] = []
     for source in sorted(sources, key=lambda s: s.key):
         split = _split_of(source.key, TEST_SPEECH, VALIDATION_SPEECH)

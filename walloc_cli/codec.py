@@ -245,14 +245,20 @@ class WallocCodec(nn.Module):
     # --- inference API --------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, x: torch.Tensor, step: float = 1.0) -> torch.Tensor:
-        """Signal ``(N, C, *S)`` to integer latents ``(N, latent_dim, *ceil(S/2**J))`` (int32).
+        """Signal ``(N, C, *S)`` to integer latents ``(N, latent_dim, *ceil(S/2**J))`` (int32)."""
+        return self.quantize(self.companded(x), step)
+
+    @torch.no_grad()
+    def companded(self, x: torch.Tensor) -> torch.Tensor:
+        """Signal ``(N, C, *S)`` to the companded latent ``u`` before quantisation: the whole
+        encoder cost, shared by every step (:meth:`quantize` makes the indices of any step).
 
         Uses the fused transform+projection (:func:`walloc_cli.wpt.wpt_project`); equal to
         ``analysis`` up to float rounding.
         """
         padded, _ = pad_to_multiple(x, self.cfg.levels)
         z = wpt_project(padded, self.cfg.levels, self.encoder.weight, self.encoder.bias, self.cfg.boundary)
-        return self.quantize(self.compand(z), step)
+        return self.compand(z)
 
     @torch.no_grad()
     def decode(self, q: torch.Tensor, shape: tuple[int, ...], step: float = 1.0) -> torch.Tensor:

@@ -59,6 +59,7 @@ class Sample:
     units: float  # the rate's denominator: pixels, seconds or voxels
     samplerate: int = 0
     subtype: str = ""
+    kind: str = "volume"  # volumes: what the reader made of the file (ct, mri, multispectral, volume)
 
     def rate(self, n_bytes: int) -> float:
         """Rate of an ``n_bytes`` file in this modality's unit (:data:`RATE_UNITS`)."""
@@ -349,8 +350,8 @@ def _restore_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 @register
 class WallocVolume(Codec):
-    """walloc through its library (``compress_volume`` at ``-q`` on the volume as read from the
-    source file, so its kind picks the CT/MRI or multispectral model as the CLI would)."""
+    """walloc through its library (``compress_volume`` at ``-q`` on the sample's array, with the
+    kind the reader found, so the CT/MRI or multispectral model is picked as the CLI would)."""
 
     name, modality = "walloc", "volume"
     qualities = (0, 25, 50, 75, 100)
@@ -369,16 +370,10 @@ class WallocVolume(Codec):
 
     def encode(self, sample: Sample, quality: float) -> bytes:
         from walloc_cli.volume_api import compress_volume
-        from walloc_cli.volumes import read_volume
-
         from walloc_cli.volumes import volume_from_array
 
-        try:  # the file itself, so its kind (CT/MRI or multispectral) picks the model
-            volume = read_volume(sample.path)
-            if volume.shape != sample.data.shape:
-                raise InputError("made from the file (bench): not the file's volume")
-        except (InputError, OSError):
-            volume = volume_from_array(sample.data, "ZYX")
+        # the kind the reader found picks the CT/MRI or multispectral ladder, as the CLI would
+        volume = dataclasses.replace(volume_from_array(sample.data, "CYX" if sample.kind == "multispectral" else "ZYX"), kind=sample.kind)
         buffer = io.BytesIO()
         compress_volume(volume, buffer, quality=quality, measure=False)
         return buffer.getvalue()

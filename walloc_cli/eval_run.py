@@ -102,7 +102,8 @@ def _volume_sample(path: Path) -> Sample:
         raise InputError(f"volume is larger than {MAX_VOLUME_BYTES >> 30} GiB")
     from walloc_cli.volumes import read_volume
 
-    data = np.asarray(read_volume(path).array)  # coding order (slices or bands first), any volume format
+    volume = read_volume(path)
+    data = np.asarray(volume.array)  # coding order (slices or bands first), any volume format
     if data.ndim != 3 or min(data.shape) < 1:
         raise InputError(f"expected a 3-D volume (D, H, W), got shape {data.shape}")
     if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
@@ -111,7 +112,7 @@ def _volume_sample(path: Path) -> Sample:
     peak = float(data.max()) - float(data.min())
     if not math.isfinite(peak):
         raise InputError("volume holds NaN or infinite values")
-    return Sample(path, "volume", data, peak if peak > 0 else 1.0, float(data.size))
+    return Sample(path, "volume", data, peak if peak > 0 else 1.0, float(data.size), kind=volume.kind)
 
 
 def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:

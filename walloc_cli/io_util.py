@@ -8,7 +8,7 @@ import secrets
 import signal
 import threading
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, BinaryIO, Iterator
 
 
 def _hold_sigint() -> set[int | signal.Signals] | None:
@@ -114,6 +114,44 @@ def read_prefix(path: Path, size: int, kind: str) -> bytes:
     return prefix
 
 
+def remove_previous_set(out_dir: Path, suffix: str) -> None:
+    """Remove the files a data set builder wrote before (those its ``manifest.json`` lists, with
+    ``suffix``, inside ``out_dir``) and the manifest; :func:`refuse_existing_set` ran first."""
+    import json
+
+    manifest = Path(out_dir) / "manifest.json"
+    if not manifest.exists():
+        return
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        root = Path(out_dir).resolve()
+        for record in json.loads(manifest.read_text())["records"]:
+            old = (Path(out_dir) / record["file"]).resolve()
+            if old.is_relative_to(root) and old.suffix == suffix:  # only what a set wrote
+                old.unlink(missing_ok=True)
+    manifest.unlink()
+
+
+def package_versions(packages: list[str]) -> dict[str, str]:
+    """The installed version of each package, in the order given, for a data set's manifest:
+    a PyPI distribution's, else a Debian package's (``dpkg-query``); "" when unknown."""
+    import importlib.metadata
+    import subprocess
+
+    versions: dict[str, str] = {}
+    for package in packages:
+        try:
+            versions[package] = importlib.metadata.version(package)
+            continue
+        except importlib.metadata.PackageNotFoundError:
+            pass
+        try:
+            found = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=False)
+            versions[package] = found.stdout.strip() if found.returncode == 0 else ""
+        except OSError:
+            versions[package] = ""
+    return versions
+
+
 def refuse_existing_set(out_dir: Path, overwrite: bool) -> None:
     """A data set builder's first check, before it needs any package: ``out_dir`` holding a set
     (its ``manifest.json``) is only rebuilt with ``overwrite``."""
@@ -121,3 +159,18 @@ def refuse_existing_set(out_dir: Path, overwrite: bool) -> None:
     if manifest.exists() and not overwrite:
         raise FileExistsError(f"{manifest}: already exists (use -f to rebuild)")
 
+
+
+class CountingWriter:
+    """A write-only stream wrapper that counts the bytes passing through (a pipe cannot tell
+    its size afterwards); the streaming coders report their file size from it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.count = stream, 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return self.stream.write(data)
+
+    def flush(self) -> None:
+        self.stream.flush()

@@ -47,7 +47,7 @@ import numpy as np
 
 from walloc_cli.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.payload import PayloadError, chunk_rows, decode_planes
+from walloc_cli.payload import PayloadError, decode_planes
 
 Source = str | Path | bytes | bytearray | memoryview | BinaryIO
 Latents = np.ndarray | list[np.ndarray]
@@ -205,7 +205,7 @@ def _check_bits(latent: dict[str, Any], codec: dict[str, Any]) -> None:
 
 
 def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
-    from walloc_cli.api import validate_image_header
+    from walloc_cli.api import image_latents, validate_image_header
 
     header = reader.header
     validate_image_header(header)
@@ -218,23 +218,7 @@ def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
     if tuple(latent["shape"]) != shape:
         raise FormatError(f"invalid header: latent shape {latent['shape']} does not match {list(shape)} for this image and model")
     _check_bits(latent, codec)
-    try:
-        budget = len(chunk_rows(shape, latent["bits"]))
-    except PayloadError as error:
-        raise FormatError(str(error)) from None
-    planes: list[bytes] = []
-    extra: dict[str, bytes] = {}
-    for chunk in reader.iter_chunks():
-        if chunk.type == "LATN":
-            if len(planes) >= budget:
-                raise FormatError(f"more LATN chunks than the {budget} the header implies")
-            planes.append(chunk.data)
-        else:
-            extra[chunk.type] = chunk.data
-    try:
-        q = decode_planes(planes, shape, latent["bits"], latent["payload"])
-    except PayloadError as error:
-        raise FormatError(str(error)) from None
+    q, extra = image_latents(reader, shape)
     return q, _info(header, codec, extra=extra)
 
 

@@ -230,12 +230,10 @@ def decode_latents(latents: Latents, info: LatentInfo, *, model: str | None = No
 
 
 def _decode_image_latents(codec: Any, q: np.ndarray, info: LatentInfo) -> np.ndarray:
-    """As :func:`walloc_cli.api._decode_image` does after the payload: decoder, channel
-    handling, alpha and ICC profile."""
-    import torch
-
-    from walloc_cli.api import _decode_alpha, _inflate_icc
-    from walloc_cli.images import ImageData, image_to_array
+    """As :func:`walloc_cli.api._decode_image` does after the payload (it is the same code:
+    :func:`walloc_cli.api.synthesize_image`), once the latents are checked."""
+    from walloc_cli.api import synthesize_image
+    from walloc_cli.images import image_to_array
 
     meta = info.header["image"]
     expected = (codec.cfg.latent_dim, -(-meta["height"] // codec.cfg.block), -(-meta["width"] // codec.cfg.block))
@@ -243,21 +241,7 @@ def _decode_image_latents(codec: Any, q: np.ndarray, info: LatentInfo) -> np.nda
         raise InputError(f"latents are {q.shape}, this file's model and size need {expected}")
     if not np.issubdtype(q.dtype, np.integer):
         raise InputError(f"latents must be integer indices, not {q.dtype} (decode before dequantize)")
-    x_hat = codec.decode(torch.from_numpy(q.astype(np.int32))[None], (meta["height"], meta["width"]), info.step)[0]
-    pixels = (x_hat + 0.5).clamp(0, 1).numpy()
-    if meta["channels"] == 1:
-        pixels = pixels.mean(axis=0, keepdims=True)
-    elif pixels.shape[0] == 1:
-        pixels = np.repeat(pixels, meta["channels"], axis=0)
-    alpha = None
-    if info.header.get("alpha") is not None:
-        alpha = _decode_alpha(info.header["alpha"], info.extra.get("ALPH"), (meta["height"], meta["width"]))
-    image = ImageData(
-        pixels=pixels.astype(np.float32), alpha=alpha, bit_depth=meta["bit_depth"], mode=meta["mode"],
-        icc_profile=_inflate_icc(info.extra["ICCP"]) if "ICCP" in info.extra else None,
-        source_format=meta.get("source_format", "PNG"),
-    )
-    return image_to_array(image)
+    return image_to_array(synthesize_image(codec, q, info.header, info.extra))
 
 
 def _decode_audio_latents(codec: Any, latents: Latents, info: LatentInfo) -> np.ndarray:

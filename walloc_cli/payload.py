@@ -16,6 +16,7 @@ are integer-only, hence exact on any machine.
 from __future__ import annotations
 
 import io
+import struct
 from typing import Literal
 
 import numpy as np
@@ -154,3 +155,37 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
             raise PayloadError(f"payload chunk {index} does not decode as {codec}: {error}") from None
         planes.append(array)
     return _from_plane(np.concatenate(planes), shape, bits)
+
+
+_IMAGE_COUNT = struct.Struct("<H")
+_IMAGE_LENGTH = struct.Struct("<I")
+
+
+def pack_images(images: list[bytes]) -> bytes:
+    """The image list of a self-describing chunk (``AUDB``, ``VOLT``):
+    ``u16 n · n x u32 lengths · n images`` (normative, ``formats/wlc.md``)."""
+    return _IMAGE_COUNT.pack(len(images)) + b"".join(_IMAGE_LENGTH.pack(len(i)) for i in images) + b"".join(images)
+
+
+def unpack_images(data: bytes, offset: int) -> list[bytes]:
+    """Inverse of :func:`pack_images` for the list that starts at ``offset`` and runs to the end
+    of ``data``; every length is checked against the chunk before anything is sliced.
+
+    Raises:
+        PayloadError: the list is empty or truncated, or its lengths do not fill the chunk.
+    """
+    if len(data) < offset + _IMAGE_COUNT.size:
+        raise PayloadError("image list is truncated")
+    (count,) = _IMAGE_COUNT.unpack_from(data, offset)
+    offset += _IMAGE_COUNT.size
+    if count == 0 or len(data) < offset + _IMAGE_LENGTH.size * count:
+        raise PayloadError("image list is truncated")
+    lengths = [_IMAGE_LENGTH.unpack_from(data, offset + _IMAGE_LENGTH.size * i)[0] for i in range(count)]
+    offset += _IMAGE_LENGTH.size * count
+    if offset + sum(lengths) != len(data):
+        raise PayloadError("image lengths do not add up to the chunk size")
+    images = []
+    for length in lengths:
+        images.append(data[offset : offset + length])
+        offset += length
+    return images

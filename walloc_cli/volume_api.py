@@ -20,6 +20,7 @@ from walloc_cli import __version__
 from walloc_cli.audio_api import Progress
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import WlcReader, WlcWriter
+from walloc_cli.io_util import CountingWriter
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, setting_for_quality
@@ -39,11 +40,8 @@ from walloc_cli.volume_codec import (
     tiles,
     unpack_tile,
 )
-from walloc_cli.volumes import VolumeData
+from walloc_cli.volumes import DTYPES, MAX_AXIS, MAX_VOXELS, VolumeData
 
-DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
-MAX_SIDE = 65535
-MAX_VOXELS = 1 << 31
 
 
 @dataclasses.dataclass
@@ -96,20 +94,6 @@ def volume_family(volume: VolumeData) -> str:
     return "multispectral" if volume.kind == "multispectral" else "volume"
 
 
-class _Counting:
-    """Counts the bytes written (a pipe cannot tell its size)."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream, self.count = stream, 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        return self.stream.write(data)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
 def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True, progress: Progress | None = None) -> VolumeReport:
     """Code ``volume`` into ``dst_stream`` (written front to back: a pipe works), tile by tile;
     ``progress(done, total)`` is called after each tile (coded, then measured).
@@ -152,7 +136,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         "normalisation": norm.to_dict(),
     }
     q = np.zeros((codec.cfg.latent_dim, *grid), np.int16) if measure else None
-    counted = _Counting(dst_stream)
+    counted = CountingWriter(dst_stream)
     total = tile_count(grid) * (2 if measure else 1)
     with WlcWriter(counted, header) as writer:  # type: ignore[arg-type]
         for done, tile in enumerate(tiles(grid), 1):
@@ -195,7 +179,7 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     assert isinstance(volume, dict) and isinstance(latent, dict) and isinstance(model, dict) and isinstance(norm, dict)
     shape = volume.get("shape")
     _require(isinstance(shape, list) and len(shape) == 3, f"shape={shape!r}")
-    sides = [_int_field({"side": s}, "side", 1, MAX_SIDE) for s in shape]  # type: ignore[union-attr]
+    sides = [_int_field({"side": s}, "side", 1, MAX_AXIS) for s in shape]  # type: ignore[union-attr]
     _require(math.prod(sides) <= MAX_VOXELS, f"shape={shape!r} is more than {MAX_VOXELS} voxels")
     _require(volume.get("dtype") in DTYPES, f"dtype={volume.get('dtype')!r}")
     for key in ("axes", "coding_axes", "format", "kind"):
@@ -207,7 +191,7 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     _require(isinstance(meta, dict), "meta")
     stored = meta.get("shape")  # type: ignore[union-attr]
     if stored is not None:
-        _require(isinstance(stored, list) and 1 <= len(stored) <= 8 and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SIDE for n in stored), f"meta.shape={stored!r}")
+        _require(isinstance(stored, list) and 1 <= len(stored) <= 8 and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_AXIS for n in stored), f"meta.shape={stored!r}")
     tile = latent.get("tile")
     _require(isinstance(tile, list) and len(tile) == 3, f"tile={tile!r}")
     for side in tile:  # type: ignore[union-attr]

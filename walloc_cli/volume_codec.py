@@ -46,14 +46,12 @@ import torch
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import Chunk
 from walloc_cli.errors import FormatError
-from walloc_cli.payload import PayloadError, decode_planes, encode_planes
+from walloc_cli.payload import PayloadError, decode_planes, encode_planes, pack_images, unpack_images
 
 TILE = (16, 32, 32)  # latents per axis of one tile (64 x 128 x 128 voxels at J = 2)
 ENCODE_MARGIN = 16  # voxels of context around a tile for the analysis transform
 DECODE_MARGIN = 8  # latents of context around a tile for the decoder CNN
 _HEAD = struct.Struct("<6I")
-_COUNT = struct.Struct("<H")
-_LENGTH = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -143,32 +141,23 @@ def encode_tile(model: WallocCodec, volume: np.ndarray, norm: Normalisation, til
 def pack_tile(tile: Tile, q: torch.Tensor, bits: int, payload: str, effort: int) -> Chunk:
     """One tile's indices ``(L, *tile.extent)`` into a ``VOLT`` chunk."""
     planes = encode_planes(q.numpy(), bits, payload, effort)  # type: ignore[arg-type]
-    head = _HEAD.pack(*tile.origin, *tile.extent) + _COUNT.pack(len(planes))
-    return Chunk("VOLT", head + b"".join(_LENGTH.pack(len(p)) for p in planes) + b"".join(planes))
+    return Chunk("VOLT", _HEAD.pack(*tile.origin, *tile.extent) + pack_images(planes))
 
 
 def parse_tile(data: bytes, grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) -> tuple[Tile, list[bytes]]:
     """Split a ``VOLT`` chunk; every size is checked against the grid and the chunk length
     before anything is allocated."""
-    if len(data) < _HEAD.size + _COUNT.size:
+    if len(data) < _HEAD.size:
         raise FormatError("volume tile chunk is too short")
     values = _HEAD.unpack_from(data)
     origin, extent = tuple(values[:3]), tuple(values[3:])
     for o, e, g, t in zip(origin, extent, grid, size):
         if not (0 < e <= t and o % t == 0 and o + e <= g):
             raise FormatError(f"volume tile at {origin} declares impossible sizes {extent} for a latent grid of {grid}")
-    (count,) = _COUNT.unpack_from(data, _HEAD.size)
-    offset = _HEAD.size + _COUNT.size
-    if count == 0 or len(data) < offset + 4 * count:
-        raise FormatError(f"volume tile at {origin} is truncated")
-    lengths = [_LENGTH.unpack_from(data, offset + 4 * i)[0] for i in range(count)]
-    offset += 4 * count
-    if offset + sum(lengths) != len(data):
-        raise FormatError(f"volume tile at {origin}: image lengths do not add up to the chunk size")
-    images = []
-    for length in lengths:
-        images.append(data[offset : offset + length])
-        offset += length
+    try:
+        images = unpack_images(data, _HEAD.size)
+    except PayloadError as error:
+        raise FormatError(f"volume tile at {origin}: {error}") from None
     return Tile(origin, extent), images  # type: ignore[arg-type]
 
 

@@ -58,7 +58,6 @@ correlation, not real fine spectral structure (absorption lines are absent).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
@@ -67,7 +66,6 @@ import io
 import json
 import plistlib
 import re
-import subprocess
 import tarfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -76,7 +74,7 @@ from typing import Any
 import numpy as np
 
 from walloc_cli.errors import InputError
-from walloc_cli.io_util import atomic_write_bytes, refuse_existing_set
+from walloc_cli.io_util import atomic_write_bytes, package_versions, refuse_existing_set, remove_previous_set
 from walloc_cli.volumes import read_volume, volume_from_array, write_volume
 
 __all__ = [
@@ -302,20 +300,6 @@ def _to_hyper(radiance: np.ndarray, centres: Iterable[float]) -> tuple[np.ndarra
 # --------------------------------------------------------------------------------------------
 
 
-def _prepare(out_dir: Path) -> None:
-    """Remove the files of the set being replaced (:func:`refuse_existing_set` ran first)."""
-    manifest = out_dir / "manifest.json"
-    if not manifest.exists():
-        return
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        root = out_dir.resolve()
-        for record in json.loads(manifest.read_text())["records"]:
-            old = (out_dir / record["file"]).resolve()
-            if old.is_relative_to(root) and old.suffix == ".npy":  # only what a set wrote
-                old.unlink(missing_ok=True)
-    manifest.unlink()
-
-
 class _Writer:
     """Writes volumes as ``GROUP/SPLIT/NAME.npy`` (coding order) and collects their records."""
 
@@ -431,25 +415,6 @@ def _add_hyper(writer: _Writer, dg: Path) -> None:
                f"1/{HYPER_SCALE:g} W m^-2 sr^-1 um^-1; scene seen in training as 8-band cubes")
 
 
-def _package_versions(packages: Iterable[str]) -> dict[str, str]:
-    """Installed version of each Debian package, or of each PyPI distribution; "" when unknown."""
-    versions: dict[str, str] = {}
-    for package in sorted(set(packages) | {"nibabel"}):
-        try:
-            versions[package] = importlib.metadata.version(package)
-            continue
-        except importlib.metadata.PackageNotFoundError:
-            pass
-        try:
-            found = subprocess.run(
-                ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=False
-            )
-            versions[package] = found.stdout.strip() if found.returncode == 0 else ""
-        except OSError:
-            versions[package] = ""
-    return versions
-
-
 def volume_summary(records: Iterable[VolumeRecord]) -> dict[str, dict[str, dict[str, int]]]:
     """``{group: {split: {"files": n, "voxels": v, "bytes": b}}}`` (bytes of raw samples)."""
     summary: dict[str, dict[str, dict[str, int]]] = {}
@@ -476,7 +441,7 @@ def build_volume_set(out_dir: Path, overwrite: bool = False) -> list[VolumeRecor
     _check_sources()
     dg = _dgsamples_dir()
     assert dg is not None
-    _prepare(out_dir)
+    remove_previous_set(out_dir, ".npy")
     writer = _Writer(out_dir)
     _add_ct(writer)
     _add_mri(writer)
@@ -486,7 +451,7 @@ def build_volume_set(out_dir: Path, overwrite: bool = False) -> list[VolumeRecor
     manifest: dict[str, Any] = {
         "description": __doc__.strip().splitlines()[0] if __doc__ else "",
         "set": "volumes",
-        "packages": _package_versions(r.package for r in records),
+        "packages": package_versions(sorted({r.package for r in records} | {"nibabel"})),
         "summary": volume_summary(records),
         "records": [dataclasses.asdict(r) for r in records],
     }
