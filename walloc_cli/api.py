@@ -616,7 +616,7 @@ def compress_file(
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
             return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
-        image = read_image(path, also_accepted=" nor audio libsndfile reads,")  # compress takes audio too
+        image = read_image(path, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,")  # compress takes audio too
     started = time.perf_counter()
     encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
     data = encoded.data

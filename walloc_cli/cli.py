@@ -42,7 +42,7 @@ class _Commands(typer.core.TyperGroup):
 app = typer.Typer(
     cls=_Commands,
     name="walloc",
-    help="Learned lossy compression (WaLLoC) for photos and audio: compress to .wlc, decompress, inspect, train.",
+    help="Learned lossy compression (WaLLoC) for photos, audio and volumes (CT/MRI, multispectral): compress to .wlc, decompress, verify, inspect, evaluate, train.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -294,7 +294,7 @@ def decompress(
     start: Optional[float] = typer.Option(None, "--start", metavar="SECONDS", help="Audio: start decoding at this time (blocks before it are skipped unread)."),
     duration: Optional[float] = typer.Option(None, "--duration", metavar="SECONDS", help="Audio: decode only this many seconds (clipped at the end of the file)."),
 ) -> None:
-    """Decode .wlc files back to images (same size, mode, bit depth, alpha and ICC profile) or audio (same rate, channels, frames, sample format)."""
+    """Decode .wlc files back to images (same size, mode, bit depth, alpha and ICC profile), audio (same rate, channels, frames, sample format) or volumes (same shape, dtype, axes and metadata)."""
     if delete_input and (start is not None or duration is not None):
         # The output then holds only part of the input: deleting the .wlc would lose the rest.
         raise typer.BadParameter("--delete-input cannot be combined with --start/--duration (the output is only part of the input)", param_hint="--delete-input")

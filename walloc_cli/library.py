@@ -122,7 +122,7 @@ def compress(
                 compress_audio(source, buffer, model=model, quality=quality, payload=payload, effort=effort, measure=False)
                 encoded = buffer.getvalue()
             else:
-                image = read_image(source, also_accepted=" nor audio libsndfile reads,")
+                image = read_image(source, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,")
                 encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort).data
     if path is not None:
         from walloc_cli.io_util import atomic_output
