@@ -388,7 +388,8 @@ def _format_info(data: dict[str, Any]) -> str:
             layout = f"tiles of {'x'.join(map(str, latent['tile']))} latents (+{latent.get('decode_margin')} context)"
         else:
             layout = f"{latent.get('streams')} streams in blocks of {latent.get('block')} frames (+{latent.get('margin')} context)"
-        lines.append(f"  payload   {latent.get('payload')} lossless, {layout}, step {latent.get('step')} ({latent.get('bits')}-bit indices)")
+        told = f", decoder told step {latent['condition']}" if "condition" in latent and latent["condition"] != latent.get("step") else ""
+        lines.append(f"  payload   {latent.get('payload')} lossless, {layout}, step {latent.get('step')} ({latent.get('bits')}-bit indices){told}")
     alpha = header.get("alpha")
     if alpha:
         lines.append(f"  alpha     {'constant ' + str(alpha['constant']) if 'constant' in alpha else alpha.get('codec') + ' lossless'}")

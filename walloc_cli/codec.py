@@ -261,9 +261,14 @@ class WallocCodec(nn.Module):
         return self.compand(z)
 
     @torch.no_grad()
-    def decode(self, q: torch.Tensor, shape: tuple[int, ...], step: float = 1.0) -> torch.Tensor:
-        """Integer latent indices (coded at ``step``) to signal ``(N, C, *shape)``."""
-        return self.synthesis(q.to(torch.float32) * step, shape, step)
+    def decode(self, q: torch.Tensor, shape: tuple[int, ...], step: float = 1.0, condition: float | None = None) -> torch.Tensor:
+        """Integer latent indices (coded at ``step``) to signal ``(N, C, *shape)``.
+
+        ``condition`` is the step value shown to a ``step_input`` decoder (default: ``step``).
+        An encoder may pick another one and signal it (volumes' ``latent.condition``): on data
+        unlike its training set a step-aware decoder can do better believing another step.
+        """
+        return self.synthesis(q.to(torch.float32) * step, shape, step if condition is None else condition)
 
     # --- training -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, step: float | torch.Tensor = 1.0) -> dict[str, torch.Tensor]:

@@ -54,7 +54,8 @@ __all__ = [
 # PNG-style signature: the high-bit first byte catches 7-bit channels, CR LF catches CRLF->LF
 # conversion, ^Z stops a DOS `type`, the final LF catches LF->CRLF conversion.
 MAGIC: bytes = b"\x89WLC\r\n\x1a\n"
-VERSION: tuple[int, int] = (1, 0)  # (major, minor); readers accept any minor of their major
+VERSION: tuple[int, int] = (1, 0)  # (major, minor) written by default; readers accept any minor of their major
+MINOR_WRITTEN = 1  # newest minor this walloc writes: 1.1 added the volume header key latent.condition
 MAX_HEADER: int = 1 << 20  # largest JSON header, bytes (inclusive)
 MIN_HEADER: int = 2  # the smallest JSON object, "{}"
 MAX_CHUNK: int = 256 << 20  # largest chunk payload, bytes (inclusive)
@@ -153,12 +154,16 @@ class WlcWriter:
 
     bytes_written: int
 
-    def __init__(self, stream: BinaryIO, header: dict[str, Any]) -> None:
+    def __init__(self, stream: BinaryIO, header: dict[str, Any], minor: int = VERSION[1]) -> None:
+        """``minor``: the format minor version the file needs (the lowest that defines every
+        header key it carries, so files without newer keys stay readable as ``1.0``)."""
+        if not 0 <= minor <= MINOR_WRITTEN:
+            raise ValueError(f"this walloc writes minor versions 0..{MINOR_WRITTEN}, not {minor}")
         self._stream = stream
         self._closed = False
         self.bytes_written = 0
         raw = _encode_header(header)
-        head = _PREAMBLE.pack(MAGIC, VERSION[0], VERSION[1], len(raw)) + raw
+        head = _PREAMBLE.pack(MAGIC, VERSION[0], minor, len(raw)) + raw
         self._emit(head + _U32.pack(zlib.crc32(head)))
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
@@ -429,7 +434,7 @@ class WlcReader:
             elif _is_critical(chunk_type):
                 raise FormatError(
                     f"{label} is an unknown critical chunk; this walloc reads "
-                    f"{VERSION[0]}.{VERSION[1]} files, this one is {self.version[0]}.{self.version[1]}"
+                    f"{VERSION[0]}.{MINOR_WRITTEN} files, this one is {self.version[0]}.{self.version[1]}"
                 )
             # else: unknown ancillary chunk, skipped by design.
 

@@ -23,18 +23,21 @@ from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.io_util import CountingWriter
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
-from walloc_cli.quality import DEFAULT_QUALITY, Setting, setting_for_quality
+from walloc_cli.quality import DEFAULT_QUALITY, Setting, setting_for_quality, trained_steps
 from walloc_cli.registry import find_card, load_by_identity, load_model
 from walloc_cli.volume_codec import (
+    CONDITIONS,
     DECODE_MARGIN,
     ENCODE_MARGIN,
     TILE,
     Normalisation,
+    choose_condition,
     decode_tile,
     encode_tile,
     latent_grid,
     pack_tile,
     parse_tile,
+    probe_tiles,
     tile_count,
     tile_voxels,
     tiles,
@@ -126,19 +129,27 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     shape = tuple(int(s) for s in array.shape)
     grid = latent_grid(shape, codec.cfg.block)
     bits = codec.index_bits(step)
+    condition = step
+    if codec.cfg.step_input:
+        largest, smallest = trained_steps(card)
+        candidates = tuple(sorted({step, *(c for c in CONDITIONS if smallest <= c <= largest)}))
+        condition = choose_condition(codec, array, norm, step, candidates, probe_tiles(grid))
+    latent: dict[str, Any] = {"bits": bits, "step": float(step), "payload": payload, "tile": list(TILE), "encode_margin": ENCODE_MARGIN, "decode_margin": DECODE_MARGIN}
+    if codec.cfg.step_input:
+        latent["condition"] = condition
     header = {
         "encoder": f"walloc {__version__}",
         "modality": "volume",
         "volume": {"shape": list(shape), "dtype": array.dtype.name, "axes": volume.axes, "coding_axes": volume.coding_axes, "format": volume.format, "kind": volume.kind, "meta": volume.meta},
         "model": {"name": card.name, "sha256": card.sha256},
         "codec": codec.cfg.to_dict(),
-        "latent": {"bits": bits, "step": float(step), "payload": payload, "tile": list(TILE), "encode_margin": ENCODE_MARGIN, "decode_margin": DECODE_MARGIN},
+        "latent": latent,
         "normalisation": norm.to_dict(),
     }
     q = np.zeros((codec.cfg.latent_dim, *grid), np.int16) if measure else None
     counted = CountingWriter(dst_stream)
     total = tile_count(grid) * (2 if measure else 1)
-    with WlcWriter(counted, header) as writer:  # type: ignore[arg-type]
+    with WlcWriter(counted, header, minor=1 if "condition" in latent else 0) as writer:  # latent.condition came in 1.1  # type: ignore[arg-type]
         for done, tile in enumerate(tiles(grid), 1):
             indices = encode_tile(codec, array, norm, tile, step)
             writer.write_chunk(pack_tile(tile, indices, bits, payload, effort))
@@ -155,7 +166,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         squared = 0.0
         for done, tile in enumerate(tiles(grid), total // 2 + 1):
             where = tile_voxels(tile, shape, codec.cfg.block)
-            decoded = norm.inverse(decode_tile(codec, q, shape, tile, step), array.dtype)
+            decoded = norm.inverse(decode_tile(codec, q, shape, tile, step, condition=condition), array.dtype)
             squared += float(((decoded.astype(np.float64) - np.asarray(array[where], np.float64)) ** 2).sum())
             if progress is not None:
                 progress(done, total)
@@ -199,8 +210,9 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     _int_field(latent, "decode_margin", 0, 64)
     _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
     _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
-    step = latent.get("step")
-    _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r}")
+    for key in ("step", "condition") if "condition" in latent else ("step",):
+        value = latent.get(key)
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_STEP <= value <= MAX_STEP, f"{key}={value!r}")
     low, high = _positive(norm.get("min"), "min"), _positive(norm.get("max"), "max")
     _positive(norm.get("offset"), "offset")
     _require(low <= high and _positive(norm.get("scale"), "scale") > 0, "normalisation range")
@@ -267,7 +279,7 @@ def synthesize_volume(codec: WallocCodec, q: np.ndarray, header: dict[str, Any],
     out = np.empty(shape, dtype)
     grid, size = latent_grid(shape, codec.cfg.block), tuple(latent["tile"])
     for done, tile in enumerate(tiles(grid, size), 1):  # type: ignore[arg-type]
-        part = decode_tile(codec, q, shape, tile, float(latent["step"]), latent["decode_margin"])  # type: ignore[arg-type]
+        part = decode_tile(codec, q, shape, tile, float(latent["step"]), latent["decode_margin"], latent.get("condition"))  # type: ignore[arg-type]
         out[tile_voxels(tile, shape, codec.cfg.block)] = norm.inverse(part, dtype)  # type: ignore[arg-type]
         if progress is not None:
             progress(done, tile_count(grid, size))  # type: ignore[arg-type]
