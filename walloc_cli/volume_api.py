@@ -37,7 +37,6 @@ from walloc_cli.volume_codec import (
     latent_grid,
     pack_tile,
     parse_tile,
-    probe_tiles,
     tile_count,
     tile_voxels,
     tiles,
@@ -129,14 +128,12 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     shape = tuple(int(s) for s in array.shape)
     grid = latent_grid(shape, codec.cfg.block)
     bits = codec.index_bits(step)
+    latent: dict[str, Any] = {"bits": bits, "step": float(step), "payload": payload, "tile": list(TILE), "encode_margin": ENCODE_MARGIN, "decode_margin": DECODE_MARGIN}
     condition = step
-    if codec.cfg.step_input:
+    if codec.cfg.step_input:  # the header must precede the tiles (streamed), so measure first
         largest, smallest = trained_steps(card)
         candidates = tuple(sorted({step, *(c for c in CONDITIONS if smallest <= c <= largest)}))
-        condition = choose_condition(codec, array, norm, step, candidates, probe_tiles(grid))
-    latent: dict[str, Any] = {"bits": bits, "step": float(step), "payload": payload, "tile": list(TILE), "encode_margin": ENCODE_MARGIN, "decode_margin": DECODE_MARGIN}
-    if codec.cfg.step_input:
-        latent["condition"] = condition
+        condition = latent["condition"] = choose_condition(codec, array, norm, grid, step, candidates)
     header = {
         "encoder": f"walloc {__version__}",
         "modality": "volume",
@@ -149,7 +146,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     q = np.zeros((codec.cfg.latent_dim, *grid), np.int16) if measure else None
     counted = CountingWriter(dst_stream)
     total = tile_count(grid) * (2 if measure else 1)
-    with WlcWriter(counted, header, minor=1 if "condition" in latent else 0) as writer:  # latent.condition came in 1.1  # type: ignore[arg-type]
+    with WlcWriter(counted, header, minor=1 if "condition" in latent else 0) as writer:  # type: ignore[arg-type]  # latent.condition came in 1.1
         for done, tile in enumerate(tiles(grid), 1):
             indices = encode_tile(codec, array, norm, tile, step)
             writer.write_chunk(pack_tile(tile, indices, bits, payload, effort))
@@ -210,8 +207,8 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     _int_field(latent, "decode_margin", 0, 64)
     _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
     _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
-    for key in ("step", "condition") if "condition" in latent else ("step",):
-        value = latent.get(key)
+    for key in ("step", "condition"):  # condition (1.1) defaults to the step
+        value = latent.get(key, latent.get("step"))
         _require(isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_STEP <= value <= MAX_STEP, f"{key}={value!r}")
     low, high = _positive(norm.get("min"), "min"), _positive(norm.get("max"), "max")
     _positive(norm.get("offset"), "offset")

@@ -204,9 +204,10 @@ def probe_tiles(grid: tuple[int, int, int], count: int = PROBE_TILES, extent: tu
     return sample
 
 
-def choose_condition(model: WallocCodec, volume: np.ndarray, norm: Normalisation, step: float, candidates: tuple[float, ...], sample: list[Tile]) -> float:
-    """The step value to show a step-aware decoder for this volume: the candidate (``step``
-    itself among them) whose decode of the ``sample`` regions has the least squared error.
+def choose_condition(model: WallocCodec, volume: np.ndarray, norm: Normalisation, grid: tuple[int, int, int], step: float, candidates: tuple[float, ...]) -> float:
+    """The step value to show a step-aware decoder for ``volume`` (latent grid ``grid``): the
+    candidate (``step`` among them) whose decode of the :func:`probe_tiles` regions has the
+    least squared error.
 
     Why: the decoder's step input was trained on a handful of scenes. On other data the best
     value is not always the true step: on the held-out WorldView-2 scene at step 0.25,
@@ -219,9 +220,8 @@ def choose_condition(model: WallocCodec, volume: np.ndarray, norm: Normalisation
     if not model.cfg.step_input or len(candidates) < 2:
         return step
     shape = tuple(int(s) for s in volume.shape)
-    grid = latent_grid(shape, model.cfg.block)  # type: ignore[arg-type]
     errors = dict.fromkeys(candidates, 0.0)
-    for region in sample:
+    for region in probe_tiles(grid):
         lo = tuple(max(0, o - PROBE_MARGIN) for o in region.origin)
         hi = tuple(min(g, o + e + PROBE_MARGIN) for g, o, e in zip(grid, region.origin, region.extent))
         around = Tile(lo, tuple(h - l for h, l in zip(hi, lo)))  # type: ignore[arg-type]
