@@ -80,7 +80,7 @@ def test_encode_decode_round_trip_is_exact(codec, case):
     assert len(chunks) == len(P.chunk_rows(q.shape, bits))
     assert all(isinstance(c, bytes) for c in chunks)
     back = decode_planes(chunks, q.shape, bits, codec)
-    assert back.dtype == np.int32
+    assert back.dtype == P.index_dtype(bits)  # compact: int8 up to 8 bits, else int16
     assert back.shape == q.shape
     np.testing.assert_array_equal(back, q)
 
@@ -257,7 +257,7 @@ def test_corrupted_chunk_bytes_raise_payload_error_or_decode_to_the_declared_sha
         out = decode_planes([bytes(data)], q.shape, 10, codec)
     except PayloadError:
         return
-    assert out.shape == q.shape and out.dtype == np.int32
+    assert out.shape == q.shape and out.dtype == np.int16
 
 
 def test_payload_error_is_a_value_error():

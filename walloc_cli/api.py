@@ -20,20 +20,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 
 import numpy as np
-import torch
 
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
-from walloc_cli.images import MODES, ImageData, image_bytes, quantise, read_image, write_image
+from walloc_cli.image_codec import image_indices, sample_psnr, synthesize_samples
+from walloc_cli.images import DEFAULT_MAX_PIXELS, MODES, ImageData, check_pixels, image_bytes, read_image, write_image
 from walloc_cli.io_util import atomic_output
-from walloc_cli.metrics import bits_per_pixel, psnr
+from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.codec import CodecConfig, WallocCodec
 from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas
 from walloc_cli.registry import ModelCard, default_model, find_card, load_by_identity, load_model
+from walloc_cli.limits import DEFAULT_MAX_VOXELS
 
 if TYPE_CHECKING:
     from walloc_cli.audio_api import AudioDecompressReport
@@ -134,7 +135,7 @@ def _decode_alpha(spec: dict[str, Any], chunk: bytes | None, shape: tuple[int, i
 
 
 # --- in-memory codec -------------------------------------------------------------------------
-def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None) -> bytes:
+def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
     """Compress an image to ``.wlc`` bytes.
 
     ``effort`` 0..6 is the lossless WebP effort for the latents (as ``cwebp -z``): higher is
@@ -148,6 +149,10 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
 
     Gray images are coded through the RGB model with the gray plane in all three channels
     (decoding averages them back).
+
+    ``max_pixels``: images with more pixels are refused (:func:`check_pixels`).
+    The encoder runs tile by tile (:mod:`walloc_cli.image_codec`): memory is one tile's, the
+    bytes those of a whole-image pass.
     """
     if payload not in PAYLOAD_CODECS:
         raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
@@ -163,20 +168,11 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
     limit = min(MAX_SIDE, PAYLOAD_MAX_SIDE * codec.cfg.block)  # what decoders accept
     if max(image.width, image.height) > limit:
         raise InputError(f"image is {image.width}x{image.height}; sides above {limit} pixels are not supported")
-    pixels = image.pixels
-    if pixels.shape[0] == 1 and codec.cfg.channels == 3:
-        pixels = np.repeat(pixels, 3, axis=0)
-    elif pixels.shape[0] == 3 and codec.cfg.channels == 1:
-        if not is_gray(image):
-            raise InputError(f"model {card.name!r} codes gray images; this image has colour")
-        pixels = pixels[:1]  # an RGB file holding a gray picture: code one plane, restore three
-    if pixels.shape[0] != codec.cfg.channels:
-        raise InputError(f"model {card.name!r} codes {codec.cfg.channels} channels, the image has {pixels.shape[0]}")
+    check_pixels(image.width, image.height, max_pixels)
+    if image.channels == 3 and codec.cfg.channels == 1 and not is_gray(image):
+        raise InputError(f"model {card.name!r} codes gray images; this image has colour")
     cache = {} if cache is None else cache
-    if ("u", card.sha256) not in cache:
-        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None] - 0.5
-        cache["u", card.sha256] = codec.companded(x)
-    q = codec.quantize(cache["u", card.sha256], step)[0].numpy()
+    q = image_indices(codec, image, step, cache, ("u", card.sha256))
     chunks = [Chunk("LATN", data) for data in encode_planes(q, codec.index_bits(step), payload, effort)]  # type: ignore[arg-type]
     alpha_spec: dict[str, Any] | None = None
     if image.alpha is not None:
@@ -235,6 +231,7 @@ def compress_image(
     target_size: int | None = None,
     payload: str = "webp",
     effort: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Encoded:
     """Compress ``image`` choosing the model and quantisation step (see :mod:`walloc_cli.quality`).
 
@@ -244,9 +241,12 @@ def compress_image(
     - ``target_psnr`` (dB) finds the smallest file reaching it; ``target_size`` (bytes) the best
       file that fits (never larger; :class:`InputError` when nothing fits).
     - With none of these: ``model`` at step 1 when a model is named, else the default quality.
+
+    ``max_pixels``: larger images are refused (:func:`walloc_cli.images.check_pixels`).
     """
     if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
         raise InputError("give at most one of quality, target PSNR and target size")
+    check_pixels(image.width, image.height, max_pixels)
     card = find_card(model) if model else None
     family = _family(image, card)
     cache: dict[Any, Any] = {}  # one analysis per model, one alpha/ICC chunk, whatever the settings tried
@@ -262,23 +262,21 @@ def compress_image(
 
             def size_of(setting: Setting) -> int:
                 if setting not in coded:
-                    coded[setting] = encode_image(image, setting.model, payload, setting.step, effort, cache)
+                    coded[setting] = encode_image(image, setting.model, payload, setting.step, effort, cache, max_pixels)
                 return len(coded[setting])
 
             setting = monotone_setting(quality, family, size_of, MIN_STEP)
             size_of(setting)
             return Encoded(coded[setting], setting, quality)
-        return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort, cache), setting, quality)
-    reference = quantized(image)
-    peak = 2**image.bit_depth - 1
+        return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort, cache, max_pixels), setting, quality)
 
     trials: dict[Setting, Trial] = {}  # the widened search revisits the first one's settings
 
     def evaluate(setting: Setting) -> Trial:
         if setting not in trials:
             chosen = model if card is not None else setting.model  # a path stays a path
-            data = encode_image(image, chosen, payload, setting.step, effort, cache)
-            trials[setting] = Trial(setting, data, psnr(reference, quantized(decode_image(data, model=model)), peak))
+            data = encode_image(image, chosen, payload, setting.step, effort, cache, max_pixels)
+            trials[setting] = Trial(setting, data, sample_psnr(image, decode_image(data, model=model, max_pixels=max_pixels)))
         return trials[setting]
 
     ranges = candidate_ranges(family, card)
@@ -300,7 +298,7 @@ def compress_image(
         raise InputError(f"target size must be a positive number of bytes, got {target_size}")
     fitted = search_size(target_size, ranges, evaluate)
     if fitted is None:
-        smallest = encode_image(image, model or ranges[0].model, payload, ranges[0].step_lo, effort, cache)
+        smallest = encode_image(image, model or ranges[0].model, payload, ranges[0].step_lo, effort, cache, max_pixels)
         raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {len(smallest)} bytes")
     return Encoded(fitted.data, fitted.setting, None, fitted.psnr, f"size {target_size}", True)
 
@@ -380,20 +378,22 @@ def validate_image_header(header: dict[str, Any]) -> None:
             _require(alpha.get("codec") in ("webp", "png"), f"alpha codec={alpha.get('codec')!r}")
 
 
-def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageData:
+def decode_image(source: bytes | BinaryIO, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     """Decompress ``.wlc`` bytes (or a binary stream) to an :class:`ImageData`.
 
     ``model`` names a card (path) to use besides the shipped models; it is used only if its
-    SHA-256 is the one the file records.
+    SHA-256 is the one the file records. A file declaring more than ``max_pixels`` pixels is
+    refused (:class:`InputError`) before anything is read past its header.
     """
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
-    return _decode_image(WlcReader(stream), model)
+    return _decode_image(WlcReader(stream), model, max_pixels)
 
 
-def _decode_image(reader: WlcReader, model: str | None) -> ImageData:
+def _decode_image(reader: WlcReader, model: str | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     """:func:`decode_image` once the header is read (the caller may have looked at it)."""
     header = reader.header
     validate_image_header(header)
+    check_pixels(header["image"]["width"], header["image"]["height"], max_pixels)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
     meta, latent = header["image"], header["latent"]
     block = codec.cfg.block
@@ -429,20 +429,16 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
 
 
 def synthesize_image(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], extra: dict[str, bytes]) -> ImageData:
-    """Indices ``(L, h, w)`` to the image the header describes: the decoder, the channel layout
-    (gray from a colour model, or the reverse), alpha and ICC profile from ``extra``."""
+    """Indices ``(L, h, w)`` to the image the header describes: the decoder (tile by tile,
+    :func:`walloc_cli.image_codec.synthesize_samples`), the channel layout (gray from a colour
+    model, or the reverse), alpha and ICC profile from ``extra``."""
     meta = header["image"]
-    x_hat = codec.decode(torch.from_numpy(q.astype(np.int32, copy=False))[None], (meta["height"], meta["width"]), header["latent"]["step"])[0]
-    pixels = (x_hat + 0.5).clamp(0, 1).numpy()
-    if meta["channels"] == 1:
-        pixels = pixels.mean(axis=0, keepdims=True)
-    elif pixels.shape[0] == 1:
-        pixels = np.repeat(pixels, meta["channels"], axis=0)
+    pixels = synthesize_samples(codec, q, meta["height"], meta["width"], meta["channels"], meta["bit_depth"], header["latent"]["step"])
     alpha = None
     if header.get("alpha") is not None:
         alpha = _decode_alpha(header["alpha"], extra.get("ALPH"), (meta["height"], meta["width"]))
     return ImageData(
-        pixels=pixels.astype(np.float32),
+        pixels=pixels,
         alpha=alpha,
         bit_depth=meta["bit_depth"],
         mode=meta["mode"],
@@ -464,9 +460,10 @@ def _inflate_icc(data: bytes) -> bytes:
 
 
 def quantized(image: ImageData) -> np.ndarray:
-    """Colour samples as the integers a user gets back (the rule files are written with):
-    ``(C, H, W)`` float64, so differences cannot wrap around."""
-    return np.moveaxis(quantise(image.pixels, image.bit_depth), -1, 0).astype(np.float64)
+    """Colour samples as the integers a user gets back: ``(C, H, W)`` float64, so differences
+    cannot wrap around. A full float64 copy (8 bytes a sample): for evaluation of modest
+    images; the codec measures PSNR band by band (:func:`walloc_cli.image_codec.sample_psnr`)."""
+    return image.pixels.astype(np.float64)
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -524,22 +521,22 @@ def _is_volume(path: Path) -> bool:
     return sniff_volume(path) is not None
 
 
-def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None, overwrite: bool, **options: Any) -> Any:
+def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None, overwrite: bool, max_voxels: int, **options: Any) -> Any:
     from walloc_cli.volume_api import compress_volume
     from walloc_cli.volumes import read_volume
 
     volume = read_volume(path, axes=axes)
     if str(dst) == STDIO:
-        report = compress_volume(volume, sys.stdout.buffer, source=str(src), **options)
+        report = compress_volume(volume, sys.stdout.buffer, source=str(src), max_voxels=max_voxels, **options)
         sys.stdout.buffer.flush()
     else:
         with atomic_output(dst, overwrite=overwrite) as handle:
-            report = compress_volume(volume, handle, source=str(src), **options)
+            report = compress_volume(volume, handle, source=str(src), max_voxels=max_voxels, **options)
     report.output = str(dst)
     return report
 
 
-def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite: bool, model: str | None, started: float, progress: Callable[[int, int], None] | None = None) -> Any:
+def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite: bool, model: str | None, started: float, progress: Callable[[int, int], None] | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> Any:
     from walloc_cli.volume_api import VolumeDecompressReport, decode_volume
     from walloc_cli.volumes import default_volume_suffix, write_volume
 
@@ -547,7 +544,7 @@ def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite
     fmt = table.get("format", "") if isinstance(table, dict) else ""
     dst = Path(dst) if dst is not None else default_output(src, default_volume_suffix(fmt if isinstance(fmt, str) else ""))
     _check_output(src, dst, overwrite)
-    volume = decode_volume(reader, model=model, progress=progress)
+    volume = decode_volume(reader, model=model, progress=progress, max_voxels=max_voxels)
     if str(dst) == STDIO:
         buffer = io.BytesIO()
         np.save(buffer, volume.array, allow_pickle=False)
@@ -596,6 +593,8 @@ def compress_file(
     target_size: int | None = None,
     axes: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
 ) -> CompressReport:
     """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
     it with ``.wlc``); ``-`` is stdin/stdout.
@@ -603,6 +602,7 @@ def compress_file(
     ``quality``/``target_psnr``/``target_size`` choose the operating point as in :func:`compress_image`
     (targets are for images). ``axes`` (e.g. ``ZYX``, ``CYX``, ``YXC``) reads ``src`` as a volume
     with those axes, overriding its metadata (:func:`walloc_cli.volumes.read_volume`).
+    ``max_pixels``/``max_voxels``: larger images/volumes are refused before they are decoded.
     """
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
@@ -611,14 +611,14 @@ def compress_file(
         if axes is not None or _is_volume(path):  # first: a multi-page TIFF is also an image file
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for volumes")
-            return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
+            return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress, max_voxels=max_voxels)
         if _is_audio(path):
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
             return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
-        image = read_image(path, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,")  # compress takes audio too
+        image = read_image(path, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,", max_pixels=max_pixels)  # compress takes audio too
     started = time.perf_counter()
-    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
+    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels)
     data = encoded.data
     seconds = time.perf_counter() - started
     if str(dst) == STDIO:
@@ -644,17 +644,18 @@ def compress_file(
         psnr=encoded.psnr,
     )
     if measure and report.psnr is None:
-        report.psnr = psnr(quantized(image), quantized(decode_image(data, model=model)), report.peak)
+        report.psnr = sample_psnr(image, decode_image(data, model=model, max_pixels=max_pixels))
     return report
 
 
-def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None, progress: Callable[[int, int], None] | None = None) -> "DecompressReport | AudioDecompressReport":
+def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None, progress: Callable[[int, int], None] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_voxels: int = DEFAULT_MAX_VOXELS) -> "DecompressReport | AudioDecompressReport":
     """Decompress ``src`` (.wlc) into an image or audio file; format from ``dst``'s extension.
     Defaults: PNG for images; for audio the source's container when walloc writes it (FLAC,
     AIFF), else WAV. ``-`` reads standard input / writes PNG or WAV to standard output.
     ``keep_going`` (audio): a damaged block becomes silence, listed in the report's ``damaged``,
     instead of failing the file. ``start``/``duration`` (audio, seconds): decode only that
-    stretch, skipping the blocks before it unread."""
+    stretch, skipping the blocks before it unread. ``max_pixels``/``max_voxels``: a file
+    declaring a larger image/volume is refused from its header."""
     src = Path(src)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -675,10 +676,10 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
         if start is not None or duration is not None:
             raise InputError(f"--start and --duration are for audio; this file holds {'a volume' if reader.header.get('modality') == 'volume' else 'an image'}")
         if reader.header.get("modality") == "volume":
-            return _decompress_volume(reader, src, dst, overwrite, model, started, progress)
+            return _decompress_volume(reader, src, dst, overwrite, model, started, progress, max_voxels)
         dst = Path(dst) if dst is not None else default_output(src, ".png")
         _check_output(src, dst, overwrite)
-        image = _decode_image(reader, model)
+        image = _decode_image(reader, model, max_pixels)
     if str(dst) == STDIO:
         _write_stdout(image_bytes(image, "PNG"))
     else:

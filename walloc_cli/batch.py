@@ -285,7 +285,8 @@ def _delete_verified(task: Task, report: Any) -> None:
     if getattr(report, "partial", False):  # --start/--duration: the rest of the input is nowhere else
         raise WallocError(f"input kept: {output} holds only part of it")
     if task.kind == "compress":
-        result = verify_file(output, model=task.options.get("model"))
+        limits = {key: task.options[key] for key in ("max_pixels", "max_voxels") if key in task.options}
+        result = verify_file(output, model=task.options.get("model"), **limits)
         if not result.ok:
             raise WallocError(f"input kept: the written {output} does not verify ({result.problem})")
     else:

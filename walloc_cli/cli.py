@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from walloc_cli import __version__
+from walloc_cli.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
 
 # OpenMP threads that spin while waiting make torch 5-10x slower whenever another process
 # shares the cores (measured: 4.4 s vs 0.6 s to decode a 512x512 photo beside a busy job).
@@ -111,6 +112,8 @@ def compress(
     effort: Optional[int] = typer.Option(None, "-e", "--effort", min=0, max=6, help="Lossless WebP effort for the latents, 0 (fastest) to 6 (smallest); decoded pixels are the same. Default: the model's (see `walloc models --json`)."),
     no_psnr: bool = typer.Option(False, "--no-psnr", help="Skip the decode that measures PSNR."),
     axes: Optional[str] = typer.Option(None, "--axes", help="Read the inputs as volumes with these axes, overriding their metadata: ZYX (slices first), CYX (bands first) or YXC (bands last); also XYZ etc."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=1, help="Refuse images of more than N pixels (width x height); raise it for larger ones (memory grows with it: see the README)."),
+    max_voxels: int = typer.Option(DEFAULT_MAX_VOXELS, "--max-voxels", metavar="N", min=1, help="Refuse volumes of more than N voxels; raise it for larger ones."),
     delete_input: bool = typer.Option(False, "--delete-input", help="Delete each input once its output is written and verified (decoded again from disk)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
     quiet: bool = typer.Option(False, "--quiet", help="Print errors only (-q is --quality)."),
@@ -121,7 +124,7 @@ def compress(
         raise typer.BadParameter("give one of -q/--quality, --target-psnr and --target-size", param_hint="-q")
     if quality is not None and not 0 <= quality <= 100:
         raise typer.BadParameter(f"{quality:g} is not in 0..100", param_hint="-q")
-    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes}
+    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "max_pixels": max_pixels, "max_voxels": max_voxels}
     batch = _Batch("compress", json_out=json_out, quiet=quiet, verbose=verbose, show=_show_compressed)
     batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 
@@ -293,12 +296,14 @@ def decompress(
     keep_going: bool = typer.Option(False, "-F", "--keep-going", help="Audio: decode past damaged blocks, writing silence for them (named on stderr; exit status 1), like flac -F."),
     start: Optional[float] = typer.Option(None, "--start", metavar="SECONDS", help="Audio: start decoding at this time (blocks before it are skipped unread)."),
     duration: Optional[float] = typer.Option(None, "--duration", metavar="SECONDS", help="Audio: decode only this many seconds (clipped at the end of the file)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=1, help="Refuse images of more than N pixels (width x height) that a file declares; raise it for larger ones (memory grows with it: see the README)."),
+    max_voxels: int = typer.Option(DEFAULT_MAX_VOXELS, "--max-voxels", metavar="N", min=1, help="Refuse volumes of more than N voxels that a file declares; raise it for larger ones."),
 ) -> None:
     """Decode .wlc files back to images (same size, mode, bit depth, alpha and ICC profile), audio (same rate, channels, frames, sample format) or volumes (same shape, dtype, axes and metadata)."""
     if delete_input and (start is not None or duration is not None):
         # The output then holds only part of the input: deleting the .wlc would lose the rest.
         raise typer.BadParameter("--delete-input cannot be combined with --start/--duration (the output is only part of the input)", param_hint="--delete-input")
-    options = {"overwrite": force, "model": model, "keep_going": keep_going, "start": start, "duration": duration}
+    options = {"overwrite": force, "model": model, "keep_going": keep_going, "start": start, "duration": duration, "max_pixels": max_pixels, "max_voxels": max_voxels}
     batch = _Batch("decompress", json_out=json_out, quiet=quiet, verbose=verbose, show=_show_decompressed)
     batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 
@@ -331,6 +336,8 @@ def verify(
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Test the .wlc files in folders given as inputs, recursively (other files are skipped with a note)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file."),
     quiet: bool = typer.Option(False, "--quiet", help="Print errors only."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=1, help="Refuse images of more than N pixels (width x height) that a file declares; raise it for larger ones (memory grows with it: see the README)."),
+    max_voxels: int = typer.Option(DEFAULT_MAX_VOXELS, "--max-voxels", metavar="N", min=1, help="Refuse volumes of more than N voxels that a file declares; raise it for larger ones."),
 ) -> None:
     """Test .wlc files like flac -t: signature, version, every CRC, the header, that the model is installed with the same SHA-256, and that the payload decodes. Prints FILE: ok, or the problem; nothing is written."""
     from walloc_cli.batch import expand_inputs
@@ -345,7 +352,7 @@ def verify(
         if not quiet:
             err.print(f"walloc: {path}: skipped (not a .wlc file)", markup=False, soft_wrap=True)
     for item in found.items:
-        report = verify_file(item.src, model=model)
+        report = verify_file(item.src, model=model, max_pixels=max_pixels, max_voxels=max_voxels)
         failed += not report.ok
         if json_out:
             out.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)

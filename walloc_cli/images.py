@@ -1,7 +1,8 @@
 """Image reading and writing: PNG, JPEG, TIFF, WebP and BMP in, the same formats out.
 
-The codec sees an image as :class:`ImageData`: colour planes as ``(C, H, W)`` float32 in
-``[0, 1]`` plus everything it needs to give the user back the *same kind* of file (alpha at its
+The codec sees an image as :class:`ImageData`: colour planes as ``(C, H, W)`` integer samples
+at the file's bit depth (uint8 or uint16; the codec converts one tile at a time to float, see
+:meth:`ImageData.float_pixels`) plus everything it needs to give the user back the *same kind* of file (alpha at its
 original bit depth, the mode, the ICC profile). The codec only codes ``pixels``; alpha and ICC
 travel beside it, so they come back exactly.
 
@@ -19,7 +20,7 @@ Mode support (``ImageData.mode``; "restored as" is what :func:`write_image` writ
 ================  ============  ==========================================================
 mode              bit depth     notes
 ================  ============  ==========================================================
-``1``             8             1-bit; pixels are 0.0/1.0, written back by thresholding at 0.5
+``1``             8             1-bit; pixels are 0/255, written back by thresholding at 128
 ``L``             8             gray
 ``LA``            8             gray + alpha
 ``RGB``           8             colour
@@ -56,6 +57,7 @@ Conversions on *write* (the format cannot hold what the data has):
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import struct
 import warnings
@@ -71,6 +73,7 @@ from PIL import Image
 
 from walloc_cli.errors import InputError
 from walloc_cli.io_util import atomic_output, read_prefix
+from walloc_cli.limits import DEFAULT_MAX_PIXELS
 
 try:  # littleCMS support is optional in Pillow builds; only CMYK conversion uses it
     from PIL import ImageCms
@@ -79,7 +82,9 @@ except ImportError:  # pragma: no cover - depends on the Pillow build
 
 __all__ = [
     "FORMATS",
+    "DEFAULT_MAX_PIXELS",
     "MAX_PIXELS",
+    "check_pixels",
     "MODES",
     "OUTPUT_EXTENSIONS",
     "ImageData",
@@ -90,14 +95,8 @@ __all__ = [
     "write_image",
 ]
 
-#: Largest image we agree to decode (width * height). Checked from the header, before decoding.
+#: Largest image the format allows (width * height); no option raises it.
 MAX_PIXELS = 2**28
-
-# Pillow refuses images above 2 * MAX_IMAGE_PIXELS (and warns above it) with its own, lower,
-# default limit (~89 Mpx). Raise it to ours so Pillow does not refuse images we accept; our own
-# check (from the header) is what enforces MAX_PIXELS, even if someone sets this to None.
-if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 #: Formats we read and write, as Pillow names them.
 FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
@@ -150,8 +149,12 @@ class ImageData:
     """A decoded image, ready for the codec, with what is needed to write the same kind back.
 
     Attributes:
-        pixels: ``(C, H, W)`` float32 in ``[0, 1]``; ``C`` is 1 (gray) or 3 (colour). Colour only:
-            alpha is never in here (the codec does not code it).
+        pixels: ``(C, H, W)`` samples as the user gets them back: uint8 for 8-bit modes (mode
+            "1" holds 0 and 255), uint16 for 16-bit ones; ``C`` is 1 (gray) or 3 (colour).
+            Colour only: alpha is never in here (the codec does not code it). Floats in
+            ``[0, 1]`` are accepted and rounded to the bit depth (:func:`quantise`) when the
+            object is made. Integers, not float32: a 150 MP RGB photo is 450 MB as uint8 and
+            was 1.8 GB as float32.
         alpha: ``(H, W)`` uint8 (8-bit modes) or uint16 (16-bit modes), or ``None``.
         bit_depth: 8 or 16: the integer depth ``pixels`` are rounded to when written.
         mode: one of :data:`MODES` (see the module docstring for palette/CMYK/float inputs).
@@ -176,9 +179,12 @@ class ImageData:
         if self.bit_depth != depth:
             raise ValueError(f"mode {self.mode} has bit depth {depth}, not {self.bit_depth}")
         pixels = np.asarray(self.pixels)
-        if not np.issubdtype(pixels.dtype, np.floating):
-            raise ValueError(f"pixels must be floating point, not {pixels.dtype}")
-        self.pixels = pixels.astype(np.float32, copy=False)
+        dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
+        if np.issubdtype(pixels.dtype, np.floating) and pixels.ndim == 3:
+            pixels = np.moveaxis(quantise(pixels, depth), -1, 0)
+        elif pixels.dtype != dtype:
+            raise ValueError(f"pixels must be {dtype} for mode {self.mode} (or float in [0, 1]), not {pixels.dtype}")
+        self.pixels = pixels
         if self.pixels.ndim != 3 or self.pixels.shape[0] != channels:
             raise ValueError(
                 f"mode {self.mode} needs pixels of shape ({channels}, H, W), got {self.pixels.shape}"
@@ -211,6 +217,16 @@ class ImageData:
     def has_alpha(self) -> bool:
         """Whether an alpha plane travels beside the pixels."""
         return self.alpha is not None
+
+    @property
+    def peak(self) -> int:
+        """The largest sample value: ``2**bit_depth - 1``."""
+        return (1 << self.bit_depth) - 1
+
+    def float_pixels(self, where: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
+        """The samples of the rows and columns ``where`` as float32 ``(C, h, w)`` in ``[0, 1]``:
+        what the codec sees, made one tile at a time."""
+        return self.pixels[(slice(None), *where)].astype(np.float32) / np.float32(self.peak)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,17 +291,17 @@ def _other_format(prefix: bytes) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def read_image(path: Path, also_accepted: str = "") -> ImageData:
+def read_image(path: Path, also_accepted: str = "", max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     """Read a PNG, JPEG, TIFF, WebP or BMP file (format from its content, not its extension).
 
-    Returns :class:`ImageData` with ``pixels`` ``(C, H, W)`` float32 in ``[0, 1]``.
+    Returns :class:`ImageData` with ``pixels`` ``(C, H, W)`` uint8/uint16 samples.
     ``also_accepted`` completes the "unsupported input format" message for callers that take
     other kinds of file as well (``compress`` takes audio).
 
     Raises:
         InputError: missing/unreadable/empty file, not one of the five formats, corrupt or
-            truncated data, zero-size or more than :data:`MAX_PIXELS` pixels (refused from the
-            header, before decoding), float TIFF with NaN/Inf or values outside ``[0, 1]``,
+            truncated data, zero-size or more than ``max_pixels`` pixels (default
+            :data:`DEFAULT_MAX_PIXELS`; refused from the header, before decoding), float TIFF with NaN/Inf or values outside ``[0, 1]``,
             multi-page TIFF and animated PNG/WebP (volumes/sequences, not images), sample types
             or colour models we do not handle. Messages never contain the path: the caller
             prefixes it.
@@ -299,6 +315,7 @@ def read_image(path: Path, also_accepted: str = "") -> ImageData:
         raise InputError(
             f"unsupported input format ({detail}not PNG/JPEG/TIFF/WebP/BMP{also_accepted} by its content)"
         )
+    token = _MAX_PIXELS.set(max_pixels)
     try:
         if fmt == "TIFF":
             return _read_tiff(path)
@@ -308,11 +325,13 @@ def read_image(path: Path, also_accepted: str = "") -> ImageData:
     except InputError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own guard, in case ours was bypassed
-        raise InputError(f"image too large (more than {MAX_PIXELS} pixels)") from exc
+        raise InputError(f"image too large (more than {max_pixels} pixels; raise the limit with --max-pixels)") from exc
     except MemoryError as exc:
         raise InputError("not enough memory to decode the image") from exc
     except _DECODE_ERRORS as exc:
         raise InputError(f"corrupt or truncated {fmt} image ({_reason(exc, path)})") from exc
+    finally:
+        _MAX_PIXELS.reset(token)
 
 
 def _reason(exc: BaseException, path: Path) -> str:
@@ -324,23 +343,46 @@ def _reason(exc: BaseException, path: Path) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _check_dims(width: int, height: int) -> None:
-    """Refuse zero-size and absurdly large images (called with header sizes, before decoding)."""
+def check_pixels(width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse an image of more than ``max_pixels`` pixels (the caller's limit) or more than
+    :data:`MAX_PIXELS` (the format's), in one line naming the count, the limit and the option."""
+    count = width * height
+    if count > MAX_PIXELS:
+        raise InputError(f"image too large: {width}x{height} = {count} pixels, more than the {MAX_PIXELS} (2**28) the format allows")
+    if count > max_pixels:
+        raise InputError(f"image too large: {width}x{height} = {count} pixels, more than the limit of {max_pixels} (raise it with --max-pixels)")
+
+
+# The limit :func:`read_image` was given, seen by the size checks deep in the readers.
+_MAX_PIXELS: contextvars.ContextVar[int] = contextvars.ContextVar("walloc_max_pixels", default=DEFAULT_MAX_PIXELS)
+
+
+def _check_dims(width: int, height: int, limit: int | None = None) -> None:
+    """Refuse zero-size and too large images (called with header sizes, before decoding);
+    ``limit`` defaults to the one :func:`read_image` was given."""
     if width <= 0 or height <= 0:
         raise InputError(f"image has zero size ({width}x{height} pixels)")
-    if width * height > MAX_PIXELS:
-        raise InputError(
-            f"image too large: {width}x{height} pixels (limit {MAX_PIXELS} = 2**28 pixels)"
-        )
+    check_pixels(width, height, _MAX_PIXELS.get() if limit is None else limit)
 
 
 @contextlib.contextmanager
 def _open_pillow(path: Path, fmt: str) -> Iterator[Image.Image]:
-    """``Image.open`` restricted to ``fmt``, with the size check applied to the header."""
+    """``Image.open`` restricted to ``fmt``, with the size check applied to the header.
+
+    Pillow refuses images above twice its global ``MAX_IMAGE_PIXELS`` (~179 MP by default) on
+    its own; our limit (:func:`check_pixels`) may be higher, so Pillow's is lifted for this one
+    call only and put back (changing it at import would change it for the whole host program).
+    """
     with warnings.catch_warnings():
-        # Pillow warns between MAX_IMAGE_PIXELS and twice that; _check_dims refuses those anyway
+        # Pillow warns between MAX_IMAGE_PIXELS and twice that; _check_dims refuses what we do not take
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        image = Image.open(path, formats=[fmt])
+        saved = Image.MAX_IMAGE_PIXELS
+        if saved is not None and 2 * saved < _MAX_PIXELS.get():
+            Image.MAX_IMAGE_PIXELS = _MAX_PIXELS.get()
+        try:
+            image = Image.open(path, formats=[fmt])
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
     with image:
         _check_dims(image.width, image.height)
         yield image
@@ -443,11 +485,9 @@ def _from_hwc(
 ) -> ImageData:
     """Build ImageData from ``(H, W, colour[+1 alpha])`` integers at ``depth`` bits."""
     height, width = array.shape[:2]
-    # Plane by plane into one preallocated array: no full-size float temporaries (large images)
-    pixels = np.empty((colour, height, width), dtype=np.float32)
-    for c in range(colour):
-        pixels[c] = array[..., c]
-    pixels /= np.float32(255 if depth == 8 else 65535)
+    # A (C, H, W) view of the decoder's own (H, W, S) samples: no copy at all (the float32
+    # planes made here before were 4x the file's samples)
+    pixels = np.moveaxis(array[..., :colour], -1, 0)
     has_alpha = array.shape[-1] > colour
     alpha = np.ascontiguousarray(array[..., colour]) if has_alpha else None
     mode = _MODE_FOR[(colour, has_alpha, depth)]
@@ -654,11 +694,11 @@ def quantise(pixels: np.ndarray, depth: int) -> np.ndarray:
 def _samples(data: ImageData, out_mode: str) -> np.ndarray:
     """``(H, W, S)`` integer samples for ``out_mode`` (bool ``(H, W)`` for mode "1")."""
     if out_mode == "1":
-        return np.ascontiguousarray(data.pixels[0] >= 0.5)
+        return np.ascontiguousarray(data.pixels[0] >= 128)
     if data.mode == "1":  # written as L/RGB: thresholded bits become black/white, like "1"
-        array = np.where(data.pixels[0] >= 0.5, 255, 0).astype(np.uint8)[..., None]
+        array = np.where(data.pixels[0] >= 128, 255, 0).astype(np.uint8)[..., None]
     else:
-        array = quantise(data.pixels, data.bit_depth)
+        array = np.moveaxis(data.pixels, 0, -1)
     if data.alpha is not None:
         array = np.concatenate([array, data.alpha[..., None]], axis=-1)
     colour = MODES[out_mode][0]
@@ -772,7 +812,7 @@ def image_from_array(array: np.ndarray, bit_depth: int | None = None) -> ImageDa
             f"expected an image array of shape (H, W) or (H, W, 1|2|3|4), got {np.shape(array)}"
         )
     height, width, samples = values.shape
-    _check_dims(width, height)
+    _check_dims(width, height, MAX_PIXELS)  # already in memory: encode_image applies the caller's limit
     colour = 1 if samples <= 2 else 3
     has_alpha = samples in (2, 4)
     if values.dtype == np.bool_:
@@ -811,7 +851,7 @@ def image_to_array(data: ImageData) -> np.ndarray:
     uint8 or uint16. Pixels are rounded to the nearest level.
     """
     if data.mode == "1":
-        return np.ascontiguousarray(data.pixels[0] >= 0.5)
+        return np.ascontiguousarray(data.pixels[0] >= 128)
     array = _samples(data, data.mode)
     return array[..., 0] if array.shape[-1] == 1 else array
 

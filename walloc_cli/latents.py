@@ -219,7 +219,7 @@ def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
         raise FormatError(f"invalid header: latent shape {latent['shape']} does not match {list(shape)} for this image and model")
     _check_bits(latent, codec)
     q, extra = image_latents(reader, shape)
-    return q, _info(header, codec, extra=extra)
+    return q.astype(np.int32), _info(header, codec, extra=extra)  # the documented dtype; the decoder keeps them compact
 
 
 def _volume_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 from PIL import Image
@@ -65,28 +65,75 @@ def _offset(bits: int) -> int:
     return (1 << (bits - 1)) + (128 if bits > 8 else 0)
 
 
-def _to_plane(q: np.ndarray, bits: int) -> np.ndarray:
-    """``(L, *S)`` signed ints to a ``(rows, S[-1], 3)`` uint8 plane (two byte planes if bits > 8)."""
-    width = q.shape[-1]
-    groups = _groups(q.shape)
+def index_dtype(bits: int) -> np.dtype:
+    """The compact dtype that holds signed latent indices of ``bits`` bits: int8 up to 8 bits,
+    else int16 (a 150 MP photo through ``rgb-2x-v`` has 225 M indices: 225 MB as int8, 900 MB
+    as the int32 this module returned before)."""
+    return np.dtype(np.int8 if bits <= 8 else np.int16)
+
+
+# Rows converted at a time between indices and bytes: bounds the int32 scratch to ~4 MiB
+# whatever the latent width, instead of a whole plane in int64 (a GB for the largest images).
+_BATCH_VALUES = 1 << 20
+
+
+def _segments(shape: tuple[int, ...], bits: int, start: int, stop: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """The plane rows ``start..stop`` as runs within one byte half and one channel group:
+    ``(row offset from start, half, group, first spatial row, rows)``; spatial rows index the
+    latents flattened to ``(L, prod(S[1:-1]), S[-1])``. Runs are cut to at most
+    ``_BATCH_VALUES`` values."""
+    rows_per_group = int(np.prod(shape[1:-1]))
+    half_rows = _groups(shape) * rows_per_group
+    batch = max(1, _BATCH_VALUES // max(1, shape[-1]))
+    row = start
+    while row < stop:
+        half, inside = divmod(row, half_rows)
+        group, first = divmod(inside, rows_per_group)
+        count = min(stop - row, rows_per_group - first, batch)
+        yield row - start, half, group, first, count
+        row += count
+
+
+def _plane_rows(q: np.ndarray, bits: int, start: int, stop: int) -> np.ndarray:
+    """Rows ``start..stop`` of the uint8 plane ``(rows, S[-1], 3)`` of latents ``q`` ``(L, *S)``
+    (the layout in the module docstring), built without materialising the whole plane."""
+    flat = q.reshape(q.shape[0], -1, q.shape[-1])
     offset = _offset(bits)
-    unsigned = np.full((groups * 3,) + q.shape[1:], offset, dtype=np.int64)
-    unsigned[: q.shape[0]] = q.astype(np.int64) + offset
-    rgb = unsigned.reshape(groups, 3, -1, width).transpose(0, 2, 3, 1).reshape(-1, width, 3)
-    if bits <= 8:
-        return np.ascontiguousarray(rgb.astype(np.uint8))
-    return np.concatenate([(rgb >> 8).astype(np.uint8), (rgb & 0xFF).astype(np.uint8)])
+    out = np.empty((stop - start, q.shape[-1], 3), np.uint8)
+    for at, half, group, first, count in _segments(q.shape, bits, start, stop):
+        for k in range(3):
+            channel = 3 * group + k
+            if channel < q.shape[0]:
+                values = flat[channel, first : first + count].astype(np.int32) + offset
+            else:  # channels padded to a multiple of 3 hold the offset (index 0)
+                values = np.full((count, q.shape[-1]), offset, np.int32)
+            if bits > 8:
+                values = values >> 8 if half == 0 else values & 0xFF
+            out[at : at + count, :, k] = values
+    return out
 
 
-def _from_plane(plane: np.ndarray, shape: tuple[int, ...], bits: int) -> np.ndarray:
-    if bits <= 8:
-        unsigned = plane.astype(np.int32)
-    else:
-        half = plane.shape[0] // 2
-        unsigned = (plane[:half].astype(np.int32) << 8) | plane[half:].astype(np.int32)
-    groups = _groups(shape)
-    channels = unsigned.reshape(groups, -1, shape[-1], 3).transpose(0, 3, 1, 2).reshape((groups * 3,) + tuple(shape[1:]))
-    return (channels[: shape[0]] - _offset(bits)).astype(np.int32)
+def _add_plane_rows(q: np.ndarray, rows: np.ndarray, bits: int, start: int) -> None:
+    """Inverse of :func:`_plane_rows`: write the plane rows ``rows`` ``(n, S[-1], 3)`` uint8
+    that start at plane row ``start`` into ``q`` ``(L, *S)`` (zeros beforehand; a high-byte row
+    must come before its low-byte row, as in the plane)."""
+    flat = q.reshape(q.shape[0], -1, q.shape[-1])
+    offset = _offset(bits)
+    info = np.iinfo(q.dtype)
+    for at, half, group, first, count in _segments(q.shape, bits, start, start + rows.shape[0]):
+        for k in range(3):
+            channel = 3 * group + k
+            if channel >= q.shape[0]:
+                continue  # padding channel: carries nothing
+            values = rows[at : at + count, :, k].astype(np.int32)
+            if bits <= 8:
+                values -= offset
+            elif half == 0:
+                values = (values << 8) - offset
+            else:
+                values += flat[channel, first : first + count]
+            # corrupt payloads can hold bytes no encoder writes: clip into the dtype, never wrap
+            flat[channel, first : first + count] = np.clip(values, info.min, info.max)
 
 
 def chunk_rows(shape: tuple[int, ...], bits: int) -> list[int]:
@@ -109,11 +156,10 @@ def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp", effort
     limit = (1 << (bits - 1)) - 1 if bits > 1 else 0
     if q.size and (q.min() < -limit - (bits == 1) or q.max() > limit):
         raise ValueError(f"latents exceed the {bits}-bit range")
-    plane = _to_plane(q, bits)
     chunks: list[bytes] = []
     start = 0
     for rows in chunk_rows(q.shape, bits):
-        image = Image.fromarray(np.ascontiguousarray(plane[start : start + rows]), mode="RGB")
+        image = Image.fromarray(_plane_rows(q, bits, start, start + rows), mode="RGB")
         start += rows
         buffer = io.BytesIO()
         if codec == "webp":
@@ -127,7 +173,8 @@ def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp", effort
 
 
 def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec: PayloadCodec) -> np.ndarray:
-    """Inverse of :func:`encode_planes`; returns int32 latents of ``shape``.
+    """Inverse of :func:`encode_planes`; returns latents of ``shape`` as :func:`index_dtype`
+    (int8 up to 8 bits, else int16), written chunk by chunk (no whole plane in memory).
 
     Raises:
         PayloadError: a chunk is not a valid image of the expected codec and size.
@@ -136,7 +183,8 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
     if len(chunks) != len(expected):
         raise PayloadError(f"payload has {len(chunks)} chunks, expected {len(expected)}")
     width = shape[-1]
-    planes = []
+    q = np.zeros(shape, index_dtype(bits))
+    start = 0
     wanted_format = {"webp": "WEBP", "png": "PNG"}[codec]
     for index, (data, rows) in enumerate(zip(chunks, expected)):
         try:
@@ -153,8 +201,9 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
             raise PayloadError(f"payload chunk {index} is not a {codec} image") from None
         except Exception as error:  # Pillow raises many types for corrupt data
             raise PayloadError(f"payload chunk {index} does not decode as {codec}: {error}") from None
-        planes.append(array)
-    return _from_plane(np.concatenate(planes), shape, bits)
+        _add_plane_rows(q, array, bits, start)
+        start += rows
+    return q
 
 
 _IMAGE_COUNT = struct.Struct("<H")

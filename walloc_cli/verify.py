@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from walloc_cli.errors import FormatError, WallocError
+from walloc_cli.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
 
 
 @dataclasses.dataclass
@@ -52,9 +53,10 @@ def _problem(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def verify_file(path: Path | str, model: str | None = None) -> VerifyReport:
+def verify_file(path: Path | str, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_voxels: int = DEFAULT_MAX_VOXELS) -> VerifyReport:
     """Verify ``path`` (see the module docstring). Problems with the file are reported in the
-    result, never raised; any other exception is a bug in walloc."""
+    result, never raised; any other exception is a bug in walloc. A file declaring more than
+    ``max_pixels``/``max_voxels`` is reported as a problem (it is not decoded)."""
     from walloc_cli.api import decompress_file, validate_image_header
     from walloc_cli.audio_api import validate_audio_header
     from walloc_cli.container import WlcReader
@@ -84,7 +86,7 @@ def verify_file(path: Path | str, model: str | None = None) -> VerifyReport:
             # default name and format for whatever modality the file holds.
             link = Path(folder) / (path.name if path.suffix else path.name + ".wlc")
             link.symlink_to(path.resolve())
-            decompress_file(link, None, model=model)
+            decompress_file(link, None, model=model, max_pixels=max_pixels, max_voxels=max_voxels)
         report.ok = True
     except (WallocError, OSError) as error:
         report.problem = _problem(error)

@@ -21,16 +21,19 @@ from walloc_cli.audio_api import Progress
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.io_util import CountingWriter
+from walloc_cli.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
+from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, index_dtype
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, setting_for_quality, trained_steps
 from walloc_cli.registry import find_card, load_by_identity, load_model
 from walloc_cli.volume_codec import (
     CONDITIONS,
     DECODE_MARGIN,
     ENCODE_MARGIN,
+    MAX_TILE_CONTEXT,
     TILE,
     Normalisation,
+    check_voxels,
     choose_condition,
     decode_tile,
     encode_tile,
@@ -96,12 +99,13 @@ def volume_family(volume: VolumeData) -> str:
     return "multispectral" if volume.kind == "multispectral" else "volume"
 
 
-def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True, progress: Progress | None = None) -> VolumeReport:
+def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True, progress: Progress | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> VolumeReport:
     """Code ``volume`` into ``dst_stream`` (written front to back: a pipe works), tile by tile;
     ``progress(done, total)`` is called after each tile (coded, then measured).
 
     ``quality`` (0..100) picks the model and step through the family's quality map; a ``model``
-    given alone codes at step 1, with ``quality`` across its own step range.
+    given alone codes at step 1, with ``quality`` across its own step range. Volumes of more
+    than ``max_voxels`` voxels are refused (:func:`walloc_cli.volume_codec.check_voxels`).
     """
     if payload not in PAYLOAD_CODECS:
         raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
@@ -110,6 +114,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         raise InputError(f"a volume must be 3-D, got shape {array.shape}")
     if array.dtype.name not in DTYPES:
         raise InputError(f"volume dtype {array.dtype.name} is not supported (use one of {', '.join(DTYPES)})")
+    check_voxels(array.shape, max_voxels)
     started = time.perf_counter()
     card = find_card(model) if model else None
     if card is not None and quality is None:
@@ -143,7 +148,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         "latent": latent,
         "normalisation": norm.to_dict(),
     }
-    q = np.zeros((codec.cfg.latent_dim, *grid), np.int16) if measure else None
+    q = np.zeros((codec.cfg.latent_dim, *grid), index_dtype(bits)) if measure else None
     counted = CountingWriter(dst_stream)
     total = tile_count(grid) * (2 if measure else 1)
     with WlcWriter(counted, header, minor=1 if "condition" in latent else 0) as writer:  # type: ignore[arg-type]  # latent.condition came in 1.1
@@ -204,7 +209,9 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     _require(isinstance(tile, list) and len(tile) == 3, f"tile={tile!r}")
     for side in tile:  # type: ignore[union-attr]
         _int_field({"tile": side}, "tile", 1, 1024)
-    _int_field(latent, "decode_margin", 0, 64)
+    margin = _int_field(latent, "decode_margin", 0, 64)
+    context = math.prod(side + 2 * margin for side in tile)  # type: ignore[union-attr]
+    _require(context <= MAX_TILE_CONTEXT, f"tile={tile!r} with decode_margin={margin} needs {context} latents of decoder context, more than {MAX_TILE_CONTEXT}")
     _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
     _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
     for key in ("step", "condition"):  # condition (1.1) defaults to the step
@@ -216,11 +223,13 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
 
 
-def decode_volume(reader: WlcReader, *, model: str | None = None, progress: Progress | None = None) -> VolumeData:
+def decode_volume(reader: WlcReader, *, model: str | None = None, progress: Progress | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> VolumeData:
     """Decode a volume ``.wlc`` (its header already read by ``reader``) into a :class:`VolumeData`
-    of the original shape, dtype, axes and metadata; ``progress(done, total)`` after each tile."""
+    of the original shape, dtype, axes and metadata; ``progress(done, total)`` after each tile.
+    A file declaring more than ``max_voxels`` voxels is refused from its header."""
     header = reader.header
     validate_volume_header(header)
+    check_voxels(tuple(header["volume"]["shape"]), max_voxels)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
     if codec.cfg.dims != 3 or codec.cfg.channels != 1:
         raise FormatError("invalid header: the model is not a volume model")
@@ -232,7 +241,8 @@ def decode_volume(reader: WlcReader, *, model: str | None = None, progress: Prog
 
 
 def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray:
-    """The integer latent grid ``(latent_dim, *ceil(shape / block))`` int16 of a volume file
+    """The integer latent grid ``(latent_dim, *ceil(shape / block))`` of a volume file, int8 or
+    int16 (:func:`walloc_cli.payload.index_dtype`)
     (header validated, chunks not yet read): lossless stage only, no model run.
 
     Every chunk is read and checked before the grid is allocated: a short file declaring a huge
@@ -255,7 +265,7 @@ def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray
         raise FormatError(f"truncated: {len(parsed)} of {expected} volume tiles")
     if [tile for tile, _ in parsed] != list(tiles(grid, size)):  # type: ignore[arg-type]
         raise FormatError("volume tiles are out of order or overlap")
-    q = np.zeros((latent_dim, *grid), np.int16)
+    q = np.zeros((latent_dim, *grid), index_dtype(latent["bits"]))
     for tile, images in parsed:
         q[(slice(None), *tile.slices())] = unpack_tile(tile, images, latent_dim, latent["bits"], latent["payload"])
     return q

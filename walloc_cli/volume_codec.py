@@ -45,10 +45,21 @@ import torch
 
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import Chunk
-from walloc_cli.errors import FormatError
+from walloc_cli.errors import FormatError, InputError
+from walloc_cli.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.payload import PayloadError, decode_planes, encode_planes, pack_images, unpack_images
+from walloc_cli.tiles import Tile, latent_grid, tile_samples
+from walloc_cli.tiles import decode_tile as shared_decode_tile
+from walloc_cli.tiles import encode_tile as shared_encode_tile
+from walloc_cli.tiles import tile_count as shared_tile_count
+from walloc_cli.tiles import tiles as shared_tiles
 
 TILE = (16, 32, 32)  # latents per axis of one tile (64 x 128 x 128 voxels at J = 2)
+# Largest decoder context a file may ask for: prod(tile + 2 * decode_margin) latents (normative,
+# formats/wlc.md). The default tile and margin need 73,728; at the limit one tile's decoder
+# activations are 16 MiB per layer for the shipped 32-channel decoders, where a file declaring
+# a 1024**3 volume as one tile asked for 16.7 M latents (GBs, then a crash).
+MAX_TILE_CONTEXT = 1 << 17
 ENCODE_MARGIN = 16  # voxels of context around a tile for the analysis transform
 DECODE_MARGIN = 8  # latents of context around a tile for the decoder CNN
 PROBE_TILES = 4  # regions on which the encoder compares decoder conditions (choose_condition)
@@ -100,46 +111,32 @@ class Normalisation:
         return {"offset": self.offset, "scale": self.scale, "min": self.low, "max": self.high}
 
 
-@dataclass(frozen=True)
-class Tile:
-    """A box of the latent grid: ``origin`` and ``extent`` in latents per axis."""
-
-    origin: tuple[int, int, int]
-    extent: tuple[int, int, int]
-
-    def slices(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(o, o + e) for o, e in zip(self.origin, self.extent))  # type: ignore[return-value]
-
-
-def latent_grid(shape: tuple[int, ...], block: int) -> tuple[int, int, int]:
-    """Latents per axis of a volume of ``shape`` voxels: ``ceil(shape / block)``."""
-    return tuple(-(-s // block) for s in shape)  # type: ignore[return-value]
+def check_voxels(shape: tuple[int, ...], max_voxels: int = DEFAULT_MAX_VOXELS) -> None:
+    """Refuse a volume of more than ``max_voxels`` voxels in one line naming the count, the
+    limit and the option."""
+    count = math.prod(shape)
+    if count > max_voxels:
+        raise InputError(f"volume too large: {'x'.join(map(str, shape))} = {count} voxels, more than the limit of {max_voxels} (raise it with --max-voxels)")
 
 
 def tiles(grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) -> Iterator[Tile]:
     """The tiles (at most ``size`` latents per axis) of a latent grid, in C order (axis 0
-    slowest): the order of the chunks."""
-    for a in range(0, grid[0], size[0]):
-        for b in range(0, grid[1], size[1]):
-            for c in range(0, grid[2], size[2]):
-                origin = (a, b, c)
-                yield Tile(origin, tuple(min(t, g - o) for t, g, o in zip(size, grid, origin)))  # type: ignore[arg-type]
+    slowest): the order of the chunks (:func:`walloc_cli.tiles.tiles`)."""
+    return shared_tiles(grid, size)
 
 
 def tile_count(grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) -> int:
     """How many tiles (chunks) :func:`tiles` yields."""
-    return math.prod(-(-g // t) for g, t in zip(grid, size))
+    return shared_tile_count(grid, size)
 
 
 def encode_tile(model: WallocCodec, volume: np.ndarray, norm: Normalisation, tile: Tile, step: float) -> torch.Tensor:
     """Latent indices ``(latent_dim, *tile.extent)`` int32 of one tile of ``volume`` ``(A0, A1, A2)``."""
-    block = model.cfg.block
-    lo = [max(0, o * block - ENCODE_MARGIN) for o in tile.origin]  # multiples of block: latents stay aligned
-    hi = [min(s, (o + e) * block + ENCODE_MARGIN) for s, o, e in zip(volume.shape, tile.origin, tile.extent)]
-    region = norm.forward(np.asarray(volume[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]))
-    q = model.encode(torch.from_numpy(region)[None, None], step)[0]  # (L, *ceil(region / block))
-    start = [o - low // block for o, low in zip(tile.origin, lo)]
-    return q[:, start[0] : start[0] + tile.extent[0], start[1] : start[1] + tile.extent[1], start[2] : start[2] + tile.extent[2]]
+
+    def read(where: tuple[slice, ...]) -> np.ndarray:
+        return norm.forward(np.asarray(volume[where]))[None]
+
+    return shared_encode_tile(model, read, tuple(int(s) for s in volume.shape), tile, step, ENCODE_MARGIN)
 
 
 def pack_tile(tile: Tile, q: torch.Tensor, bits: int, payload: str, effort: int) -> Chunk:
@@ -174,19 +171,10 @@ def unpack_tile(tile: Tile, images: list[bytes], latent_dim: int, bits: int, pay
 
 
 def decode_tile(model: WallocCodec, q: np.ndarray, shape: tuple[int, int, int], tile: Tile, step: float, margin: int = DECODE_MARGIN, condition: float | None = None) -> np.ndarray:
-    """Voxels ``float32`` of one tile (cropped to the volume) from the whole latent grid ``q``
-    ``(L, *grid)``, using ``margin`` latents of the neighbours as context; ``condition`` is the
-    step shown to a step-aware decoder (default ``step``, see :func:`choose_condition`)."""
-    block = model.cfg.block
-    grid = q.shape[1:]
-    lo = [max(0, o - margin) for o in tile.origin]
-    hi = [min(g, o + e + margin) for g, o, e in zip(grid, tile.origin, tile.extent)]
-    context = torch.from_numpy(np.ascontiguousarray(q[:, lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]).astype(np.int32))
-    voxels = tuple(min(s, h * block) - low * block for s, h, low in zip(shape, hi, lo))
-    x = model.decode(context[None], voxels, step, condition)[0, 0].numpy()
-    start = [(o - low) * block for o, low in zip(tile.origin, lo)]
-    stop = [min(s, (o + e) * block) - low * block for s, o, e, low in zip(shape, tile.origin, tile.extent, lo)]
-    return x[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
+    """Voxels ``(A0, A1, A2)`` float32 of one tile (cropped to the volume) from the whole latent
+    grid ``q`` ``(L, *grid)``, using ``margin`` latents of the neighbours as context; ``condition``
+    is the step shown to a step-aware decoder (default ``step``, see :func:`choose_condition`)."""
+    return shared_decode_tile(model, q, shape, tile, step, margin, condition)[0]
 
 
 def probe_tiles(grid: tuple[int, int, int], count: int = PROBE_TILES, extent: tuple[int, int, int] = PROBE_EXTENT) -> list[Tile]:
@@ -239,4 +227,4 @@ def choose_condition(model: WallocCodec, volume: np.ndarray, norm: Normalisation
 
 def tile_voxels(tile: Tile, shape: tuple[int, int, int], block: int) -> tuple[slice, slice, slice]:
     """Where a tile's voxels sit in the volume."""
-    return tuple(slice(o * block, min(s, (o + e) * block)) for o, e, s in zip(tile.origin, tile.extent, shape))  # type: ignore[return-value]
+    return tile_samples(tile, shape, block)  # type: ignore[return-value]

@@ -1,0 +1,130 @@
+"""Images through WaLLoC tile by tile: bounded memory, the bytes and pixels of a whole-image pass.
+
+An image's latents are one ``(L, ceil(H / 2**J), ceil(W / 2**J))`` array in the file (``LATN``
+chunks, :mod:`walloc_cli.payload`); the format knows no tiles. The coder still works on
+:data:`TILE` x :data:`TILE` latent tiles with matched boundaries (:mod:`walloc_cli.tiles`, the
+same code the volumes use), so that its working set is one tile, whatever the image size:
+
+* the encoder converts one tile of samples (plus the transform's context) at a time to float
+  and writes its indices into a compact int8/int16 array (:func:`image_indices`);
+* the decoder rebuilds one tile (plus the decoder's context) at a time and rounds it straight
+  into the integer samples of the output (:func:`synthesize_samples`).
+
+Before, a 150 MP RGB photo was one float32 tensor of 1.8 GB on each side of the model, with
+several temporaries of that size (a 616-byte file declaring 16384 x 16384 pixels went past
+8 GB). Images up to one tile are coded in one piece, exactly as before.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from walloc_cli.codec import WallocCodec
+from walloc_cli.images import ImageData, quantise
+from walloc_cli.payload import index_dtype
+from walloc_cli.tiles import Reader, companded_tile, decode_margin, decode_tile, encode_margin, latent_grid, tile_samples, tiles
+
+# Latents per side of a tile: 2048 x 2048 pixels at J = 3. Measured on a 67 MP photo
+# (bench/memory.py): the decoder's context (14 latents each side) costs 23% more work than a
+# whole-image pass at this size and 56% at 128; the working set of one tile stays ~300 MB.
+TILE = 256
+# Companded latents (float32) are kept across the settings a quality search tries when they
+# take at most this much; larger images run the encoder again per setting instead.
+CACHE_BYTES = 256 << 20
+# Samples compared at a time when measuring PSNR: float64 scratch of 8 MiB, not the image.
+_PSNR_BATCH = 1 << 20
+
+
+def signal_reader(image: ImageData, channels: int) -> Reader:
+    """The model's signal ``x - 0.5`` ``(channels, h, w)`` float32 for a region of ``image``:
+    a gray image goes through an RGB model as three equal planes, an RGB image holding a gray
+    picture through a gray model as its first plane."""
+
+    def read(where: tuple[slice, ...]) -> np.ndarray:
+        x = image.float_pixels((where[0], where[1]))
+        if x.shape[0] == 1 and channels == 3:
+            x = np.repeat(x, 3, axis=0)
+        elif x.shape[0] == 3 and channels == 1:
+            x = x[:1]
+        return x - np.float32(0.5)
+
+    return read
+
+
+def image_indices(codec: WallocCodec, image: ImageData, step: float, cache: dict[Any, Any], key: Any, tile: int = TILE) -> np.ndarray:
+    """Latent indices ``(L, ceil(H / 2**J), ceil(W / 2**J))`` of ``image`` at ``step``, as
+    :func:`walloc_cli.payload.index_dtype` (int8 at 8-bit indices), computed tile by tile.
+
+    ``cache`` (a dict kept across calls for the same image) holds the companded latents under
+    ``key`` when they fit :data:`CACHE_BYTES`, so another step costs only the quantisation.
+    """
+    shape = (image.height, image.width)
+    grid = latent_grid(shape, codec.cfg.block)
+    read = signal_reader(image, codec.cfg.channels)
+    margin = encode_margin(codec.cfg.levels)
+    q = np.empty((codec.cfg.latent_dim, *grid), index_dtype(codec.index_bits(step)))
+    cached = cache.get(key)
+    if cached is None and q.size * 4 <= CACHE_BYTES:
+        cached = np.empty((codec.cfg.latent_dim, *grid), np.float32)
+        for part in tiles(grid, (tile, tile)):
+            cached[(slice(None), *part.slices())] = companded_tile(codec, read, shape, part, margin).numpy()
+        cache[key] = cached
+    for part in tiles(grid, (tile, tile)):
+        where = (slice(None), *part.slices())
+        if cached is not None:
+            u = torch.from_numpy(cached[where])
+        else:
+            u = companded_tile(codec, read, shape, part, margin)
+        q[where] = codec.quantize(u, step).numpy()
+    return q
+
+
+def synthesize_samples(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:
+    """Indices ``q`` ``(L, h, w)`` to integer samples ``(channels, height, width)`` (uint8 or
+    uint16 at ``bit_depth``), tile by tile: each tile is decoded with its neighbours' latents as
+    context (:func:`walloc_cli.tiles.decode_tile`), clipped to ``[0, 1]``, brought to
+    ``channels`` (the mean of a colour model's planes for gray, the gray plane repeated for
+    colour) and rounded by :func:`walloc_cli.images.quantise`, the rule files are written with.
+
+    The result is a ``(C, H, W)`` view of an ``(H, W, C)`` array: the layout image writers take,
+    so writing the output costs no further copy of it.
+    """
+    shape = (height, width)
+    grid = latent_grid(shape, codec.cfg.block)
+    margin = decode_margin(codec.cfg)
+    out = np.empty((height, width, channels), np.uint8 if bit_depth == 8 else np.uint16)
+    for part in tiles(grid, (tile, tile)):
+        x = torch.from_numpy(decode_tile(codec, q, shape, part, step, margin))
+        pixels = (x + 0.5).clamp(0, 1).numpy()
+        if channels == 1 and pixels.shape[0] != 1:
+            pixels = pixels.mean(axis=0, keepdims=True)
+        elif pixels.shape[0] == 1 and channels != 1:
+            pixels = np.repeat(pixels, channels, axis=0)
+        out[tile_samples(part, shape, codec.cfg.block)] = quantise(pixels.astype(np.float32), bit_depth)
+    return np.moveaxis(out, -1, 0)
+
+
+def squared_error(reference: ImageData, test: ImageData) -> float:
+    """Sum of squared differences of the colour samples of two images of the same shape, in
+    float64 over bands of rows (no float copy of either image)."""
+    a, b = reference.pixels, test.pixels
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {a.shape} vs {b.shape}")
+    rows = max(1, _PSNR_BATCH // max(1, a.shape[0] * a.shape[2]))
+    total = 0.0
+    for top in range(0, a.shape[1], rows):
+        diff = a[:, top : top + rows].astype(np.float64) - b[:, top : top + rows]
+        total += float(np.square(diff).sum())
+    return total
+
+
+def sample_psnr(reference: ImageData, test: ImageData) -> float:
+    """PSNR (dB) of ``test`` against ``reference`` over colour samples, peak ``2**bit_depth - 1``
+    (as :func:`walloc_cli.metrics.psnr`, measured band by band)."""
+    error = squared_error(reference, test) / max(1, reference.pixels.size)
+    peak = reference.peak
+    return math.inf if error == 0 else 10.0 * math.log10(peak * peak / error)
