@@ -25,7 +25,8 @@ from walloc_cli.quality import QUALITY_RUNG
 
 def gray_version(image: ImageData) -> ImageData:
     """The photo as one 8-bit gray channel (ITU-R 601 luma, as Pillow's ``convert("L")``)."""
-    luma = np.round((0.299 * image.pixels[0] + 0.587 * image.pixels[1] + 0.114 * image.pixels[2]) * 255) / 255
+    pixels = image.float_pixels()
+    luma = np.round((0.299 * pixels[0] + 0.587 * pixels[1] + 0.114 * pixels[2]) * 255) / 255
     return dataclasses.replace(image, pixels=luma[None].astype(np.float32), mode="L", icc_profile=None)
 
 

@@ -34,7 +34,7 @@ def effort_table(folder: Path, name: str) -> None:
     planes = []
     for path in sorted(folder.glob("*.png")):
         image = read_image(path)
-        x = torch.from_numpy(image.pixels)[None] - 0.5
+        x = torch.from_numpy(image.float_pixels())[None] - 0.5
         planes.append(_to_plane(model.encode(x)[0].numpy(), model.cfg.bits))
     print(f"{len(planes)} photos from {folder}; {sum(p.shape[0] * p.shape[1] for p in planes) / 1e6:.2f} M latent pixels")
     print(f"{'coder':<16}{'bytes':>10}{'seconds':>10}")

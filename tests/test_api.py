@@ -123,9 +123,7 @@ def test_round_trip_keeps_geometry_mode_depth(mode: str, size: tuple[int, int]) 
     assert (out.height, out.width) == (height, width)
     assert out.bit_depth == image.bit_depth
     assert out.channels == image.channels
-    assert out.pixels.dtype == np.float32
-    assert np.isfinite(out.pixels).all()
-    assert out.pixels.min() >= 0.0 and out.pixels.max() <= 1.0
+    assert out.pixels.dtype == (np.uint8 if out.bit_depth == 8 else np.uint16)  # samples as written
     if image.alpha is None:
         assert out.alpha is None
     else:

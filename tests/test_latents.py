@@ -44,7 +44,7 @@ def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
 def encoder_indices(array: np.ndarray, model: str, step: float) -> np.ndarray:
     """What WallocCodec.encode gives for ``array``, prepared as encode_image prepares it."""
     codec, _ = load_model(model)
-    x = torch.from_numpy(image_from_array(array).pixels)[None] - 0.5
+    x = torch.from_numpy(image_from_array(array).float_pixels())[None] - 0.5
     return codec.encode(x, step)[0].numpy()
 
 
@@ -87,7 +87,7 @@ def test_dequantize_inverts_the_companding() -> None:
     # exact inverse: companding z gives back index * step
     np.testing.assert_allclose(codec.compand(torch.from_numpy(z.astype(np.float64))).numpy(), q * info.step, atol=1e-4)
     # and z is the encoder's output up to the quantisation error (slope >= 1 away from saturation)
-    x = torch.from_numpy(image_from_array(array).pixels)[None] - 0.5
+    x = torch.from_numpy(image_from_array(array).float_pixels())[None] - 0.5
     padded, _ = pad_to_multiple(x, codec.cfg.levels)
     with torch.no_grad():
         z_true = wpt_project(padded, codec.cfg.levels, codec.encoder.weight, codec.encoder.bias, codec.cfg.boundary)[0].numpy()

@@ -261,7 +261,7 @@ def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
             q = decode_planes(images, (streams * codec["latent_dim"], length), latent["bits"], latent["payload"])
         except PayloadError as error:
             raise FormatError(f"audio block at frame {head.first}: {error}") from None
-        arrays.append(q.reshape(streams, codec["latent_dim"], length))
+        arrays.append(q.reshape(streams, codec["latent_dim"], length).astype(np.int32))  # the documented dtype
         blocks.append(AudioBlock(head.first, head.frames, head.lead, head.extent))
         written += head.frames
     if written != audio["frames"]:
