@@ -31,7 +31,7 @@ from walloc_cli.tiles import Reader, companded_tile, decode_margin, decode_tile,
 # Latents per side of a tile: 2048 x 2048 pixels at J = 3. Measured on a 67 MP photo
 # (bench/memory.py): the decoder's context (14 latents each side) costs 23% more work than a
 # whole-image pass at this size and 56% at 128; the working set of one tile stays ~300 MB.
-TILE = 256
+TILE = 128
 # Companded latents (float32) are kept across the settings a quality search tries when they
 # take at most this much; larger images run the encoder again per setting instead.
 CACHE_BYTES = 256 << 20

@@ -715,7 +715,9 @@ def _encode(data: ImageData, fmt: str, out_mode: str) -> bytes:
         icc = None  # a gray profile cannot describe the RGB we write for WebP/BMP: drop it
     if fmt == "TIFF":
         return _encode_tiff(array, out_mode, icc)
-    if fmt == "PNG" and MODES[out_mode][2] == 16:
+    if fmt == "PNG" and (MODES[out_mode][2] == 16 or out_mode != "1"):
+        # libpng through imagecodecs straight from the samples: Pillow would first copy them
+        # into its own image (4 bytes a pixel for RGB: 1 GB more for a 268 MP decode)
         return _encode_png16(array, icc)
     if fmt == "BMP" and out_mode == "RGBA":
         return _encode_bmp_rgba(array)
@@ -734,7 +736,8 @@ def _encode(data: ImageData, fmt: str, out_mode: str) -> bytes:
 
 
 def _encode_png16(array: np.ndarray, icc: bytes | None) -> bytes:
-    """16-bit PNG via imagecodecs (Pillow cannot write 16-bit colour), ICC spliced in."""
+    """8- and 16-bit PNG via imagecodecs (Pillow cannot write 16-bit colour, and copies 8-bit
+    samples into its own image first), ICC spliced in."""
     samples = array if array.shape[-1] > 1 else array[..., 0]
     # imagecodecs checks strides literally; numpy may leave odd strides on length-1 axes of a
     # "contiguous" array (1-pixel rows/columns), so give it a freshly laid-out copy then.
