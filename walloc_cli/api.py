@@ -24,7 +24,7 @@ import numpy as np
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
-from walloc_cli.image_codec import image_indices, sample_psnr, synthesize_samples
+from walloc_cli.image_codec import image_indices, synthesize_samples, synthesized_tiles, tiles_psnr
 from walloc_cli.images import DEFAULT_MAX_PIXELS, MODES, ImageData, check_pixels, image_bytes, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel
@@ -144,8 +144,8 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
 
     ``cache``: a dict kept across calls for the *same* image (the quality guard and the target
     searches code one image at several settings): the encoder's companded latents per model
-    and the alpha and ICC chunks are then computed once, and only quantisation and the
-    lossless stage of the latents run again.
+    (up to :data:`walloc_cli.image_codec.CACHE_BYTES` of them) and the alpha and ICC chunks are
+    then computed once, and only quantisation and the lossless stage of the latents run again.
 
     Gray images are coded through the RGB model with the gray plane in all three channels
     (decoding averages them back).
@@ -276,7 +276,7 @@ def compress_image(
         if setting not in trials:
             chosen = model if card is not None else setting.model  # a path stays a path
             data = encode_image(image, chosen, payload, setting.step, effort, cache, max_pixels)
-            trials[setting] = Trial(setting, data, sample_psnr(image, decode_image(data, model=model, max_pixels=max_pixels)))
+            trials[setting] = Trial(setting, data, decoded_psnr(data, image, model, max_pixels))
         return trials[setting]
 
     ranges = candidate_ranges(family, card)
@@ -391,6 +391,13 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None, max_pixels:
 
 def _decode_image(reader: WlcReader, model: str | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     """:func:`decode_image` once the header is read (the caller may have looked at it)."""
+    codec, q, extra = _read_image_file(reader, model, max_pixels)
+    return synthesize_image(codec, q, reader.header, extra)
+
+
+def _read_image_file(reader: WlcReader, model: str | None, max_pixels: int) -> tuple[WallocCodec, np.ndarray, dict[str, bytes]]:
+    """The model, the latent indices ``(L, h, w)`` and the other chunks of an image file whose
+    header ``reader`` has read: every check before the decoder runs."""
     header = reader.header
     validate_image_header(header)
     check_pixels(header["image"]["width"], header["image"]["height"], max_pixels)
@@ -401,7 +408,17 @@ def _decode_image(reader: WlcReader, model: str | None, max_pixels: int = DEFAUL
     _require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
     _require(latent["bits"] == codec.index_bits(latent["step"]), f"latent bits {latent['bits']} do not match step {latent['step']} for this model")
     q, extra = image_latents(reader, tuple(expected))
-    return synthesize_image(codec, q, header, extra)
+    return codec, q, extra
+
+
+def decoded_psnr(data: bytes, image: ImageData, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> float:
+    """PSNR of the colour samples ``data`` (a ``.wlc`` of ``image``) decodes to, against
+    ``image``: the value ``sample_psnr(image, decode_image(data))`` gives, measured tile by tile
+    so that the decoded image is never held whole."""
+    reader = WlcReader(io.BytesIO(data))
+    codec, q, _ = _read_image_file(reader, model, max_pixels)
+    meta = reader.header["image"]
+    return tiles_psnr(image, synthesized_tiles(codec, q, meta["height"], meta["width"], meta["channels"], meta["bit_depth"], reader.header["latent"]["step"]))
 
 
 def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str, bytes]]:
@@ -462,7 +479,7 @@ def _inflate_icc(data: bytes) -> bytes:
 def quantized(image: ImageData) -> np.ndarray:
     """Colour samples as the integers a user gets back: ``(C, H, W)`` float64, so differences
     cannot wrap around. A full float64 copy (8 bytes a sample): for evaluation of modest
-    images; the codec measures PSNR band by band (:func:`walloc_cli.image_codec.sample_psnr`)."""
+    images; the codec measures PSNR tile by tile (:func:`decoded_psnr`)."""
     return image.pixels.astype(np.float64)
 
 
@@ -644,7 +661,7 @@ def compress_file(
         psnr=encoded.psnr,
     )
     if measure and report.psnr is None:
-        report.psnr = sample_psnr(image, decode_image(data, model=model, max_pixels=max_pixels))
+        report.psnr = decoded_psnr(data, image, model, max_pixels)
     return report
 
 

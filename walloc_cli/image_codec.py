@@ -18,7 +18,7 @@ several temporaries of that size (a 616-byte file declaring 16384 x 16384 pixels
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -33,8 +33,9 @@ from walloc_cli.tiles import Reader, companded_tile, decode_margin, decode_tile,
 # whole-image pass at this size and 56% at 128; the working set of one tile stays ~300 MB.
 TILE = 128
 # Companded latents (float32) are kept across the settings a quality search tries when they
-# take at most this much; larger images run the encoder again per setting instead.
-CACHE_BYTES = 256 << 20
+# take at most this much (a 22 MP photo through rgb-4x-v); larger images run the encoder again
+# per setting instead. At 256 MiB the cache alone was 201 MB of a 67 MP compress.
+CACHE_BYTES = 64 << 20
 # Samples compared at a time when measuring PSNR: float64 scratch of 8 MiB, not the image.
 _PSNR_BATCH = 1 << 20
 
@@ -83,20 +84,16 @@ def image_indices(codec: WallocCodec, image: ImageData, step: float, cache: dict
     return q
 
 
-def synthesize_samples(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:
-    """Indices ``q`` ``(L, h, w)`` to integer samples ``(channels, height, width)`` (uint8 or
-    uint16 at ``bit_depth``), tile by tile: each tile is decoded with its neighbours' latents as
-    context (:func:`walloc_cli.tiles.decode_tile`), clipped to ``[0, 1]``, brought to
-    ``channels`` (the mean of a colour model's planes for gray, the gray plane repeated for
-    colour) and rounded by :func:`walloc_cli.images.quantise`, the rule files are written with.
-
-    The result is a ``(C, H, W)`` view of an ``(H, W, C)`` array: the layout image writers take,
-    so writing the output costs no further copy of it.
-    """
+def synthesized_tiles(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+    """Indices ``q`` ``(L, h, w)`` to integer samples, one tile at a time: ``(rows and columns
+    of the tile, samples (h', w', channels))`` uint8 or uint16 at ``bit_depth``. Each tile is
+    decoded with its neighbours' latents as context (:func:`walloc_cli.tiles.decode_tile`),
+    clipped to ``[0, 1]``, brought to ``channels`` (the mean of a colour model's planes for gray,
+    the gray plane repeated for colour) and rounded by :func:`walloc_cli.images.quantise`, the
+    rule files are written with."""
     shape = (height, width)
     grid = latent_grid(shape, codec.cfg.block)
     margin = decode_margin(codec.cfg)
-    out = np.empty((height, width, channels), np.uint8 if bit_depth == 8 else np.uint16)
     for part in tiles(grid, (tile, tile)):
         x = torch.from_numpy(decode_tile(codec, q, shape, part, step, margin))
         pixels = (x + 0.5).clamp(0, 1).numpy()
@@ -104,8 +101,36 @@ def synthesize_samples(codec: WallocCodec, q: np.ndarray, height: int, width: in
             pixels = pixels.mean(axis=0, keepdims=True)
         elif pixels.shape[0] == 1 and channels != 1:
             pixels = np.repeat(pixels, channels, axis=0)
-        out[tile_samples(part, shape, codec.cfg.block)] = quantise(pixels.astype(np.float32), bit_depth)
+        yield tile_samples(part, shape, codec.cfg.block), quantise(pixels.astype(np.float32), bit_depth)
+
+
+def synthesize_samples(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:
+    """Indices ``q`` ``(L, h, w)`` to integer samples ``(channels, height, width)`` (uint8 or
+    uint16 at ``bit_depth``), tile by tile (:func:`synthesized_tiles`).
+
+    The result is a ``(C, H, W)`` view of an ``(H, W, C)`` array: the layout image writers take,
+    so writing the output costs no further copy of it.
+    """
+    out = np.empty((height, width, channels), np.uint8 if bit_depth == 8 else np.uint16)
+    for where, samples in synthesized_tiles(codec, q, height, width, channels, bit_depth, step, tile):
+        out[where] = samples
     return np.moveaxis(out, -1, 0)
+
+
+def tiles_psnr(reference: ImageData, decoded: Iterable[tuple[tuple[slice, ...], np.ndarray]]) -> float:
+    """PSNR (dB) of decoded tiles (:func:`synthesized_tiles`) against ``reference``'s colour
+    samples, peak ``2**bit_depth - 1``: the measurement of a decode that is never held whole
+    (at 150 MP that is 450 MB less than decoding, then comparing)."""
+    total = 0.0
+    for where, samples in decoded:
+        diff = np.moveaxis(samples, -1, 0).astype(np.float64) - reference.pixels[(slice(None), *where)]
+        total += float(np.square(diff).sum())
+    return _psnr(total / max(1, reference.pixels.size), reference.peak)
+
+
+def _psnr(error: float, peak: int) -> float:
+    """10 log10(peak^2 / MSE); ``inf`` for no error (as :func:`walloc_cli.metrics.psnr`)."""
+    return math.inf if error == 0 else 10.0 * math.log10(peak * peak / error)
 
 
 def squared_error(reference: ImageData, test: ImageData) -> float:
@@ -125,6 +150,4 @@ def squared_error(reference: ImageData, test: ImageData) -> float:
 def sample_psnr(reference: ImageData, test: ImageData) -> float:
     """PSNR (dB) of ``test`` against ``reference`` over colour samples, peak ``2**bit_depth - 1``
     (as :func:`walloc_cli.metrics.psnr`, measured band by band)."""
-    error = squared_error(reference, test) / max(1, reference.pixels.size)
-    peak = reference.peak
-    return math.inf if error == 0 else 10.0 * math.log10(peak * peak / error)
+    return _psnr(squared_error(reference, test) / max(1, reference.pixels.size), reference.peak)

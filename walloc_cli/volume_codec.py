@@ -21,11 +21,14 @@ latents plus ``DECODE_MARGIN`` latents of the neighbouring tiles (which it reads
 chunks), more than the decoder CNN's reach of ``decoder_blocks * 2 + 2`` latents for the shipped
 models, and keeps only the tile's own voxels. Tiles therefore meet exactly where a whole-volume
 decode would put them (``bench/volume_seams.py`` measures the error at tile faces against the
-error elsewhere).
+error elsewhere). The tiling itself is :mod:`walloc_cli.tiles`, shared with images; what is
+volume-specific here is the ``VOLT`` chunk, the normalisation and the margins in the header.
+A tile's decoder context is bounded in the format (:data:`MAX_TILE_CONTEXT`).
 
 Memory: the encoder holds one tile (with context) in float32 at a time besides the input (which
 the readers memory-map when they can); the decoder holds the integer latents of the whole volume
-(1/8 of the voxel count for the shipped 8x models, as int16) and the output array of the
+(1/8 of the voxel count for the shipped 8x models, as int8, or int16 for indices of more
+than 8 bits) and the output array of the
 original dtype, plus one tile in float32.
 
 ``VOLT`` chunk layout (little-endian)::
