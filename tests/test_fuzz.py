@@ -154,7 +154,7 @@ def _declare(height: int, width: int) -> Any:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (_image(_declare(16384, 16384)), "268435456 pixels, more than the limit of 120000000 (raise it with --max-pixels)"),  # within the format, above the default limit
+        (_image(_declare(16384, 16384)), "268435456 pixels, more than the limit of 80000000 (raise it with --max-pixels)"),  # within the format, above the default limit
         (_image(_declare(131064, 131064)), "exceeds the 268435456-pixel limit"),
         (_image(_declare(1, 1 << 40)), "invalid header: width="),
         (_image(lambda h: h["latent"].update(shape=[12, 1 << 30, 1 << 30])), "latent shape"),

@@ -28,9 +28,11 @@ from walloc_cli.images import ImageData, quantise
 from walloc_cli.payload import index_dtype
 from walloc_cli.tiles import Reader, companded_tile, decode_margin, decode_tile, encode_margin, latent_grid, tile_samples, tiles
 
-# Latents per side of a tile: 2048 x 2048 pixels at J = 3. Measured on a 67 MP photo
-# (bench/memory.py): the decoder's context (14 latents each side) costs 23% more work than a
-# whole-image pass at this size and 56% at 128; the working set of one tile stays ~300 MB.
+# Latents per side of a tile: 1024 x 1024 pixels at J = 3. Measured on a 3.8 MP photo through
+# rgb-4x-v, 1 thread, two runs each: decode 2.5-2.8 s in 128-latent tiles, 3.0-3.9 s in one
+# piece, 3.3-3.5 s in 256-latent tiles and 5.2-5.6 s in 64-latent ones (there the decoder's
+# 14 latents of context on each side double the work). Smaller tiles stay in cache; the working
+# set of one tile is ~100 MB, where 256-latent tiles took ~300 MB.
 TILE = 128
 # Companded latents (float32) are kept across the settings a quality search tries when they
 # take at most this much (a 22 MP photo through rgb-4x-v); larger images run the encoder again

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from walloc_cli.errors import WallocError
+from walloc_cli.images import pillow_samples
 
 PayloadCodec = Literal["webp", "png"]
 PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png")
@@ -194,7 +195,7 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
                 image.load()
                 if image.mode != "RGB":
                     raise PayloadError(f"payload chunk {index} is {image.mode}, expected RGB")
-                array = np.asarray(image)
+                array = pillow_samples(image)  # not np.asarray: that holds the chunk twice more
         except PayloadError:
             raise
         except Image.UnidentifiedImageError:  # its message names a BytesIO object: say it plainly
