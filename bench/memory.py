@@ -10,11 +10,13 @@ Builds, under ``--work`` (default ``/tmp/walloc-memory``; never the repository):
   to decode before);
 * ``vol-1024-one-tile.wlc``: a 1.3 KB volume file declaring 1024**3 float64 voxels as one tile
   (3 GB, then a segfault, before), and ``vol-1024-tiles.wlc``: the same volume in the default
-  tiles (4.7 GB and still running after 4 minutes before);
+  tiles (4.7 GB and still running after 4 minutes before); ``vol-512-tiles.wlc``: 512**3
+  float64 in the default tiles, within the default limit, decoded;
 
 then runs each command in its own process under ``/usr/bin/time -v`` and prints a Markdown table:
-peak RSS ("Maximum resident set size"), the decoded output's own size (what the 1 GB budget
-comes on top of), wall time and what walloc said. ``--slow`` adds the raised-limit decode of
+peak RSS ("Maximum resident set size"), the samples the command must hold anyway (the input
+image's for compress, the decoded output's for decompress: what the 1 GB budget comes on top
+of), wall time and what walloc said. ``--slow`` adds the raised-limit decode of
 the 1024**3 volume (about half an hour on 2 cores).
 
     python bench/memory.py [--work DIR] [--out bench/results/memory.md] [--slow]
@@ -131,6 +133,7 @@ def main() -> None:
         build_constant_image(work / f"const-{side}.wlc", side)
     build_constant_volume(work / "vol-1024-one-tile.wlc", 1024, True)
     build_constant_volume(work / "vol-1024-tiles.wlc", 1024, False)
+    build_constant_volume(work / "vol-512-tiles.wlc", 512, False)
     raised = ["--max-pixels", str(1 << 28)]
     voxels = ["--max-voxels", str(1 << 31)]
     cases: list[tuple[str, list[str], int]] = [  # name, arguments, decoded output bytes
@@ -148,10 +151,11 @@ def main() -> None:
         ("decompress 1024^3 float64 volume, one tile", ["decompress", "-f", "vol-1024-one-tile.wlc"], 0),
         ("decompress 1024^3 float64 volume, one tile, limit raised", ["decompress", "-f", *voxels, "vol-1024-one-tile.wlc"], 0),
         ("decompress 1024^3 float64 volume, default tiles", ["decompress", "-f", "vol-1024-tiles.wlc"], 0),
+        ("decompress 512^3 float64 volume, default tiles", ["decompress", "-f", "vol-512-tiles.wlc"], 512**3 * 8),
     ]
     if options.slow:
         cases.append(("decompress 1024^3 float64 volume, default tiles, limit raised", ["decompress", "-f", *voxels, "vol-1024-tiles.wlc"], 1024**3 * 8))
-    rows = ["| case | input bytes | peak RSS (MiB) | decoded output (MiB) | RSS beyond output (MiB) | seconds | exit | walloc said |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    rows = ["| case | input bytes | peak RSS (MiB) | image/volume samples (MiB) | RSS beyond them (MiB) | seconds | exit | walloc said |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     print(rows[0], rows[1], sep="\n", flush=True)
     for name, arguments, output in cases:
         if options.only and options.only not in name:
@@ -164,8 +168,14 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     if options.out is not None:
+        threads = os.environ.get("OMP_NUM_THREADS", "2")
+        preamble = (
+            f"Peak RSS (`/usr/bin/time -v`) of `walloc` commands, {os.cpu_count()} CPU cores, OMP_NUM_THREADS={threads}, "
+            f"{time.strftime('%Y-%m-%d')}; `python bench/memory.py --out {options.out}`. \"samples\" is what the command "
+            "must hold anyway: the input image (compress) or the decoded output (decompress).\n\n"
+        )
         options.out.parent.mkdir(parents=True, exist_ok=True)
-        options.out.write_text("\n".join(rows) + "\n")
+        options.out.write_text(preamble + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":
