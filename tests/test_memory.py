@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from walloc_cli import image_codec, tiles
-from walloc_cli.api import compress_image, decode_image, decoded_psnr, encode_image
+from walloc_cli.api import compress_image, decode_image, decoded_psnr, decompress_file, encode_image
 from walloc_cli.cli import app
 from walloc_cli.container import dumps, loads
 from walloc_cli.errors import InputError
@@ -155,6 +155,21 @@ def test_small_file_declaring_1024_cubed_float64_is_refused_quickly(tmp_path: Pa
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == ["walloc: one.wlc: invalid header: tile=[256, 256, 256] with decode_margin=8 needs 20123648 latents of decoder context, more than 131072"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.wlc", "tiles.wlc"]
+
+
+def test_huge_declarations_are_refused_in_milliseconds(tmp_path: Path) -> None:
+    """In the library the refusals cost nothing: no payload is read, nothing is allocated (the
+    command line's seconds above are the interpreter and torch starting)."""
+    image = _declare_image(16384, 16384)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="more than the limit of 80000000"):
+        decode_image(image)
+    assert time.perf_counter() - started < 0.5
+    (tmp_path / "v.wlc").write_bytes(_declare_volume([1024, 1024, 1024]))
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="1073741824 voxels, more than the limit of 268435456"):
+        decompress_file(tmp_path / "v.wlc")
+    assert time.perf_counter() - started < 0.5
 
 
 def test_volume_with_default_tiles_above_the_limit_decodes_when_raised(tmp_path: Path) -> None:
