@@ -134,17 +134,15 @@ def test_a_target_in_a_gap_between_models_is_reached_past_the_trained_steps(monk
     monkeypatch.setattr(quality, "available_models", lambda: gap)
     monkeypatch.setattr(api, "find_card", lambda name: next(c for c in gap if c.name == name))
 
-    def fake_encode(image, model, payload, step, effort, cache=None):  # trained: "a" 18..30 dB, "b" 34..49.5 dB
+    def fake_encode(image, model, payload, step, effort, cache=None, max_pixels=None):  # trained: "a" 18..30 dB, "b" 34..49.5 dB
         score = 30.0 - 6.0 * math.log2(step) if model == "a" else 34.0 - 6.0 * math.log2(step / 3.0)
         return f"{model}:{step}:{score}".encode() + b"x" * int(1000 / step)
 
     monkeypatch.setattr(api, "encode_image", fake_encode)
-    monkeypatch.setattr(api, "decode_image", lambda data, model=None: data)
-    monkeypatch.setattr(api, "quantized", lambda image: image)
-    monkeypatch.setattr(api, "psnr", lambda reference, decoded, peak: float(decoded.split(b":")[2].split(b"x")[0]) if isinstance(decoded, bytes) else 0.0)
+    monkeypatch.setattr(api, "decoded_psnr", lambda data, image, model=None, max_pixels=None: float(data.split(b":")[2].split(b"x")[0]))
 
     class Image:
-        channels, bit_depth, pixels = 3, 8, None
+        channels, bit_depth, pixels, width, height = 3, 8, None, 8, 8
 
     monkeypatch.setattr(api, "_family", lambda image, card: "rgb")
     encoded = api.compress_image(Image(), target_psnr=32.0)  # type: ignore[arg-type]
