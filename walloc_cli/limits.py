@@ -11,11 +11,11 @@ from __future__ import annotations
 
 #: Pixels (width x height) of an image coded or decoded unless raised with ``--max-pixels`` or
 #: the ``max_pixels`` keyword. Chosen by measurement (bench/results/memory.md, 2 cores): RSS
-#: beyond the image's own samples was 797 MiB to compress a 10000 x 6700 (67 MP) photo and
-#: 1134 MiB for 15000 x 10000 (150 MP); decompress 621 and 724 MiB. Compress grows with the
-#: image's width (libwebp's lossless encoder takes ~20 bytes per pixel of a 16383-row band of
-#: latents, the format's band), about 67 MiB per 1000 pixels of width: 80 MP stays within
-#: ~860 MiB at 3:2 and ~980 MiB at 2:1. Pillow's own default is ~89 MP.
+#: beyond the image's own samples was 772 MiB to compress a 10000 x 6700 (67 MP) photo and
+#: 1159 MiB for 15000 x 10000 (150 MP); decompress 649 and 729 MiB. Compress grows with the
+#: image's width (libwebp's lossless encoder takes ~28 bytes per pixel of a 16383-row band of
+#: latents, the format's band), about 77 MiB per 1000 pixels of width: 80 MP stays within
+#: ~850 MiB at 3:2 and ~980 MiB at 2:1. Pillow's own default is ~89 MP.
 DEFAULT_MAX_PIXELS = 80_000_000
 
 #: Voxels of a volume coded or decoded unless raised with ``--max-voxels`` or the
