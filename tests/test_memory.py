@@ -212,6 +212,19 @@ def test_max_pixels_keyword_in_the_library() -> None:
     assert decode_image(data, max_pixels=1200).pixels.shape == (3, 30, 40)
 
 
+def test_max_pixels_keyword_in_the_package_api(tmp_path: Path) -> None:
+    import walloc_cli as walloc
+
+    array = np.zeros((30, 40, 3), np.uint8)
+    with pytest.raises(InputError, match="1200 pixels, more than the limit of 1000"):
+        walloc.compress(array, max_pixels=1000)
+    data = walloc.compress(array)
+    with pytest.raises(InputError, match="1200 pixels, more than the limit of 1000"):
+        walloc.decompress(data, max_pixels=1000)
+    with pytest.raises(InputError, match="34560 voxels, more than the limit of 1000"):
+        walloc.decompress(VOLUME.read_bytes(), max_voxels=1000)
+
+
 def test_reading_an_image_does_not_change_pillows_global_limit(tmp_path: Path) -> None:
     """Importing walloc (a library) used to raise Pillow's MAX_IMAGE_PIXELS for the whole host
     program; now the limit is lifted for one read at a time and put back."""

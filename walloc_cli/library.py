@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli.errors import FormatError, InputError
+from walloc_cli.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
 from walloc_cli.latents import LatentInfo, Latents, Source, dequantize, read_latents
 
 ImageSource = np.ndarray | str | Path | BinaryIO
@@ -78,6 +79,8 @@ def compress(
     bit_depth: int | None = None,
     overwrite: bool = False,
     axes: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
 ) -> bytes:
     """Compress an image array, or an image/audio file (path or binary file object), to ``.wlc`` bytes.
 
@@ -88,7 +91,8 @@ def compress(
 
     Volumes: a volume file (multi-page TIFF, 3-D ``.npy``, NIfTI) is recognised by content; a 3-D
     array is taken as a volume when ``axes`` names its axes (``"ZYX"``, ``"CYX"``, ...), else as
-    an ``(H, W, C)`` image.
+    an ``(H, W, C)`` image. Images of more than ``max_pixels`` pixels and volumes of more than
+    ``max_voxels`` voxels are refused (:mod:`walloc_cli.limits`).
     """
     from walloc_cli.api import _is_audio, _is_volume, compress_image
     from walloc_cli.images import image_from_array, read_image
@@ -101,10 +105,10 @@ def compress(
     if isinstance(data, np.ndarray) and axes is not None:
         from walloc_cli.volumes import volume_from_array
 
-        encoded = _compress_volume(volume_from_array(data, axes), quality, model, payload, effort)
+        encoded = _compress_volume(volume_from_array(data, axes), quality, model, payload, effort, max_voxels)
     elif isinstance(data, np.ndarray):
         image = image_from_array(data, bit_depth)
-        encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort).data
+        encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels).data
     else:
         with _as_path(data) as source:
             if axes is not None or _is_volume(source):
@@ -112,7 +116,7 @@ def compress(
                     raise InputError("target_psnr and target_size are for images; use quality for volumes")
                 from walloc_cli.volumes import read_volume
 
-                encoded = _compress_volume(read_volume(source, axes=axes), quality, model, payload, effort)
+                encoded = _compress_volume(read_volume(source, axes=axes), quality, model, payload, effort, max_voxels)
             elif _is_audio(source):
                 if target_psnr is not None or target_size is not None:
                     raise InputError("target_psnr and target_size are for images; use quality for audio")
@@ -122,8 +126,8 @@ def compress(
                 compress_audio(source, buffer, model=model, quality=quality, payload=payload, effort=effort, measure=False)
                 encoded = buffer.getvalue()
             else:
-                image = read_image(source, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,")
-                encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort).data
+                image = read_image(source, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,", max_pixels=max_pixels)
+                encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels).data
     if path is not None:
         from walloc_cli.io_util import atomic_output
 
@@ -132,11 +136,11 @@ def compress(
     return encoded
 
 
-def _compress_volume(volume: Any, quality: float | None, model: str | None, payload: str, effort: int | None) -> bytes:
+def _compress_volume(volume: Any, quality: float | None, model: str | None, payload: str, effort: int | None, max_voxels: int) -> bytes:
     from walloc_cli.volume_api import compress_volume
 
     buffer = io.BytesIO()
-    compress_volume(volume, buffer, model=model, quality=quality, payload=payload, effort=effort, measure=False)
+    compress_volume(volume, buffer, model=model, quality=quality, payload=payload, effort=effort, measure=False, max_voxels=max_voxels)
     return buffer.getvalue()
 
 
@@ -161,12 +165,13 @@ def _reader(source: Source) -> Iterator[Any]:
         raise TypeError(f"expected bytes, a path or a binary file object, got {type(source).__name__}")
 
 
-def decompress(source: Source, *, model: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def decompress(source: Source, *, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_voxels: int = DEFAULT_MAX_VOXELS) -> tuple[np.ndarray, dict[str, Any]]:
     """Decode a ``.wlc`` (bytes, path or binary file object) to an array and its metadata.
 
     Images: ``(H, W[, C])`` uint8/uint16 (bool for 1-bit) as the decoded file would hold them.
     Audio: ``(frames, channels)`` float32. ``model`` names a card to consider besides the
-    shipped models (its SHA-256 must match the file's).
+    shipped models (its SHA-256 must match the file's). A file declaring more than
+    ``max_pixels`` pixels or ``max_voxels`` voxels is refused from its header.
     """
     from walloc_cli.api import _decode_image
     from walloc_cli.images import image_to_array
@@ -175,7 +180,7 @@ def decompress(source: Source, *, model: str | None = None) -> tuple[np.ndarray,
         header = reader.header
         modality = header.get("modality")
         if modality == "image":
-            image = _decode_image(reader, model)
+            image = _decode_image(reader, model, max_pixels)
             meta = {"modality": "image", "mode": image.mode, "bit_depth": image.bit_depth, "icc_profile": image.icc_profile, "header": header}
             return image_to_array(image), meta
         if modality == "audio":
@@ -183,7 +188,7 @@ def decompress(source: Source, *, model: str | None = None) -> tuple[np.ndarray,
         if modality == "volume":
             from walloc_cli.volume_api import decode_volume
 
-            volume = decode_volume(reader, model=model)
+            volume = decode_volume(reader, model=model, max_voxels=max_voxels)
             meta = {"modality": "volume", "axes": volume.coding_axes, "file_axes": volume.axes, "kind": volume.kind, "meta": volume.meta, "header": header}
             return volume.array, meta
         raise FormatError(f"modality {modality!r} is not supported by this walloc (reads image, audio, volume)")
