@@ -231,7 +231,7 @@ def _volume_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
     if codec["dims"] != 3:
         raise FormatError(f"invalid header: a volume file names a {codec['dims']}-D model")
     _check_bits(header["latent"], codec)
-    return volume_latents(reader, codec["latent_dim"], 2 ** codec["levels"]), _info(header, codec)
+    return volume_latents(reader, codec["latent_dim"], 2 ** codec["levels"]).astype(np.int16, copy=False), _info(header, codec)  # the documented dtype
 
 
 def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
