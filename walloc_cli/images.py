@@ -180,9 +180,9 @@ class ImageData:
             raise ValueError(f"mode {self.mode} has bit depth {depth}, not {self.bit_depth}")
         pixels = np.asarray(self.pixels)
         dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
-        if np.issubdtype(pixels.dtype, np.floating) and pixels.ndim == 3:
+        if pixels.ndim == 3 and np.issubdtype(pixels.dtype, np.floating):
             pixels = np.moveaxis(quantise(pixels, depth), -1, 0)
-        elif pixels.dtype != dtype:
+        elif pixels.ndim == 3 and pixels.dtype != dtype:
             raise ValueError(f"pixels must be {dtype} for mode {self.mode} (or float in [0, 1]), not {pixels.dtype}")
         self.pixels = pixels
         if self.pixels.ndim != 3 or self.pixels.shape[0] != channels:
