@@ -26,7 +26,7 @@ from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
 from walloc_cli.images import MODES, ImageData, image_bytes, quantise, read_image, write_image
-from walloc_cli.io_util import atomic_output
+from walloc_cli.io_util import STDIO, check_writable, output_stream
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.codec import CodecConfig, WallocCodec
 from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
@@ -272,7 +272,7 @@ def compress_image(
     reference = quantized(image)
     peak = 2**image.bit_depth - 1
 
-    trials: dict[Setting, Trial] = {}  # the widened search revisits the first one's settings
+    trials: dict[Setting, Trial] = {}  # each setting is coded and measured once
 
     def evaluate(setting: Setting) -> Trial:
         if setting not in trials:
@@ -281,27 +281,22 @@ def compress_image(
             trials[setting] = Trial(setting, data, psnr(reference, quantized(decode_image(data, model=model)), peak))
         return trials[setting]
 
+    # Both searches walk the same ranges: each model's trained steps, as documented. (Steps past
+    # them were tried for targets between models, but then --target-psnr 10 wrote step 8 while
+    # --target-size said the smallest file was the one at step 4: one range, one answer.)
     ranges = candidate_ranges(family, card)
     if target_psnr is not None:
         if not 0 < target_psnr < 200 or math.isnan(target_psnr):
             raise InputError(f"target PSNR must be a positive number of dB, got {target_psnr}")
         trial, reached = search_psnr(target_psnr, ranges, evaluate)
-        if not reached or trial.psnr > target_psnr + 0.3:
-            # the target falls in a gap between models (or past the ends): look a little past
-            # each model's trained steps before settling for the overshoot
-            wider, wider_reached = search_psnr(target_psnr, candidate_ranges(family, card, widen=2.0), evaluate)
-            if wider_reached and (not reached or wider.psnr < trial.psnr and wider.size <= trial.size * 1.5):
-                trial, reached = wider, True
-            elif not reached and wider.psnr > trial.psnr:
-                trial = wider
         return Encoded(trial.data, trial.setting, None, trial.psnr, f"psnr {target_psnr:g}", reached)
     assert target_size is not None
     if target_size < 1:
         raise InputError(f"target size must be a positive number of bytes, got {target_size}")
     fitted = search_size(target_size, ranges, evaluate)
-    if fitted is None:
-        smallest = encode_image(image, model or ranges[0].model, payload, ranges[0].step_lo, effort, cache)
-        raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {len(smallest)} bytes")
+    if fitted is None:  # the search coded every range's coarsest end: the smallest is among them
+        smallest = min(trial.size for trial in trials.values())
+        raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {smallest} bytes")
     return Encoded(fitted.data, fitted.setting, None, fitted.psnr, f"size {target_size}", True)
 
 
@@ -470,21 +465,18 @@ def quantized(image: ImageData) -> np.ndarray:
 
 
 # --- files ---------------------------------------------------------------------------------
-STDIO = "-"  # as a path: standard input / standard output
-
-
 def default_output(src: Path, suffix: str) -> Path:
     """``photo.png`` -> ``photo.wlc`` beside it; data read from standard input goes to standard output."""
     return Path(STDIO) if str(src) == STDIO else src.with_suffix(suffix)
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    """Before any coding: the output must not be the input and must be writable (named if not)."""
     if str(dst) == STDIO:
         return
     if str(src) != STDIO and dst.resolve() == src.resolve():
         raise InputError("output would overwrite the input")
-    if dst.exists() and not overwrite:
-        raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
+    check_writable(dst, overwrite)
 
 
 @contextlib.contextmanager
@@ -529,12 +521,8 @@ def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None,
     from walloc_cli.volumes import read_volume
 
     volume = read_volume(path, axes=axes)
-    if str(dst) == STDIO:
-        report = compress_volume(volume, sys.stdout.buffer, source=str(src), **options)
-        sys.stdout.buffer.flush()
-    else:
-        with atomic_output(dst, overwrite=overwrite) as handle:
-            report = compress_volume(volume, handle, source=str(src), **options)
+    with output_stream(dst, overwrite=overwrite) as handle:
+        report = compress_volume(volume, handle, source=str(src), **options)
     report.output = str(dst)
     return report
 
@@ -549,9 +537,9 @@ def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite
     _check_output(src, dst, overwrite)
     volume = decode_volume(reader, model=model, progress=progress)
     if str(dst) == STDIO:
-        buffer = io.BytesIO()
-        np.save(buffer, volume.array, allow_pickle=False)
-        _write_stdout(buffer.getvalue())
+        with output_stream(dst) as handle:
+            # np.save writes the header and then the array's bytes in pieces through .write
+            np.save(handle, volume.array, allow_pickle=False)
     else:
         try:
             write_volume(dst, volume, overwrite=overwrite)
@@ -567,19 +555,10 @@ def _compress_audio_file(src: Path, path: Path, dst: Path, **options: Any) -> An
     from walloc_cli.audio_api import compress_audio
 
     overwrite = options.pop("overwrite")
-    if str(dst) == STDIO:
-        report = compress_audio(path, sys.stdout.buffer, **options)
-        sys.stdout.buffer.flush()
-    else:
-        with atomic_output(dst, overwrite=overwrite) as handle:
-            report = compress_audio(path, handle, **options)
+    with output_stream(dst, overwrite=overwrite) as handle:
+        report = compress_audio(path, handle, **options)
     report.input, report.output = str(src), str(dst)
     return report
-
-
-def _write_stdout(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
 
 
 def compress_file(
@@ -621,11 +600,8 @@ def compress_file(
     encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
     data = encoded.data
     seconds = time.perf_counter() - started
-    if str(dst) == STDIO:
-        _write_stdout(data)
-    else:
-        with atomic_output(dst, overwrite=overwrite) as handle:
-            handle.write(data)
+    with output_stream(dst, overwrite=overwrite) as handle:
+        handle.write(data)
     header = WlcReader(io.BytesIO(data)).header
     report = CompressReport(
         input=str(src),
@@ -680,7 +656,8 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
         _check_output(src, dst, overwrite)
         image = _decode_image(reader, model)
     if str(dst) == STDIO:
-        _write_stdout(image_bytes(image, "PNG"))
+        with output_stream(dst) as handle:
+            handle.write(image_bytes(image, "PNG"))
     else:
         write_image(dst, image, overwrite=overwrite)
     return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)

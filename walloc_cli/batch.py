@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from walloc_cli.errors import InputError, WallocError
+from walloc_cli.errors import InputError, OutputError, WallocError
 
 Kind = Literal["compress", "decompress"]
 STDIO = "-"
@@ -215,12 +215,13 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
 
 # --- one task ------------------------------------------------------------------------------
 def error_line(path: Path | str, error: BaseException) -> str:
-    """``FILE: problem`` for an expected failure (a refused overwrite names the output)."""
+    """``FILE: problem`` for an expected failure (a refused overwrite or a failed write names the
+    output: the problem is there, not in the input)."""
     if isinstance(error, OSError) and error.strerror and not isinstance(error, FileExistsError):
         message = error.strerror.lower()
     else:
         message = str(error) or type(error).__name__
-    if isinstance(error, FileExistsError) or message.startswith(f"{path}: "):
+    if isinstance(error, (FileExistsError, OutputError)) or message.startswith(f"{path}: "):
         return message
     return f"{path}: {message}"
 

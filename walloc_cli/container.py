@@ -49,6 +49,7 @@ __all__ = [
     "read",
     "sniff",
     "write",
+    "write_all",
 ]
 
 # PNG-style signature: the high-bit first byte catches 7-bit channels, CR LF catches CRLF->LF
@@ -130,7 +131,7 @@ def _encode_header(header: dict[str, Any]) -> bytes:
     return raw
 
 
-def _write_all(stream: BinaryIO, data: bytes | bytearray | memoryview) -> None:
+def write_all(stream: BinaryIO, data: bytes | bytearray | memoryview) -> None:
     """Write every byte: raw (unbuffered) streams and pipes may accept only part of a write."""
     view = memoryview(data).cast("B")
     while view:
@@ -167,7 +168,7 @@ class WlcWriter:
         self._emit(head + _U32.pack(zlib.crc32(head)))
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
-        _write_all(self._stream, data)
+        write_all(self._stream, data)
         self.bytes_written += len(data)
 
     def _frame(self, chunk_type: str, data: bytes | bytearray | memoryview) -> None:

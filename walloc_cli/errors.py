@@ -17,3 +17,15 @@ class InputError(WallocError):
 
 class ModelError(WallocError):
     """A model is unknown, its weights do not match their SHA-256, or it does not fit the input."""
+
+
+class OutputError(WallocError, OSError):
+    """An output cannot be written (missing folder, full disk, closed pipe). The message names
+    the output, not the input: ``walloc: OUTPUT: cannot write: no space left on device``. It is
+    also an :class:`OSError`, so code that handles write failures as such still sees one."""
+
+    def __init__(self, message: str) -> None:
+        WallocError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -167,10 +167,10 @@ def monotone_setting(quality: float, family: str, size_of: Callable[[Setting], i
     return chosen
 
 
-def candidate_ranges(family: str, model: ModelCard | None = None, widen: float = 1.0) -> list[Stretch]:
+def candidate_ranges(family: str, model: ModelCard | None = None) -> list[Stretch]:
     """Per model, the whole trained step range (wider than its stretch of the q scale): the
-    target searches may use any of it. ``widen`` > 1 stretches it by that factor at both ends
-    (within the format's 0.25..16): a step-aware decoder still works a little past its training."""
+    range both target searches (``--target-psnr``, ``--target-size``) walk, and never leave: a
+    decoder is only known to work at the steps it was trained on."""
     if model is not None:
         cards = [model]
     else:
@@ -180,8 +180,6 @@ def candidate_ranges(family: str, model: ModelCard | None = None, widen: float =
     ranges = []
     for card in cards:
         largest, smallest = trained_steps(card)
-        if widen > 1 and card.config.step_input:
-            largest, smallest = min(16.0, largest * widen), max(0.25, smallest / widen)
         ranges.append(Stretch(card.name, 0, 100, largest, smallest))
     return ranges
 
