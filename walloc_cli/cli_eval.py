@@ -69,7 +69,7 @@ def eval_command(
         write_csv,
         write_json,
     )
-    from walloc_cli.evaluation import BD_METHODS
+    from walloc_cli.evaluation import BD_METHODS, bd_rate_missing
 
     if method not in BD_METHODS:
         raise typer.BadParameter(f"{method!r}: choose {', '.join(BD_METHODS)}", param_hint="--bd-method")
@@ -84,6 +84,9 @@ def eval_command(
         raise typer.Exit(1) from None
     for path, problem in result.failed:
         _line(f"{path}: {problem}")
+    bd_skipped = bd_rate_missing() if result.rows else None  # one note; the rows are still written
+    if bd_skipped:
+        result.notes.append(bd_skipped)
     for note in result.notes:
         err.print(f"note: {note}", markup=False, soft_wrap=True)
     if not result.rows:
@@ -93,12 +96,15 @@ def eval_command(
     modalities = [m for m in MODALITIES if any(r.modality == m for r in result.rows)]
     for modality in modalities:
         reference = anchor_for(modality, anchor, result.rows)
-        table_bd = bd_table(result.rows, reference, modality, method) if reference else {}
+        table_bd = bd_table(result.rows, reference, modality, method) if reference and not bd_skipped else {}
         bd_document[modality] = {"anchor": reference, "method": method, "codecs": {c: {"bd_rate_percent": v, "files": n, "of": total} for c, (v, n, total) in table_bd.items()}}
         files = len({r.file for r in result.rows if r.modality == modality})
-        table = Table(title=f"{modality}: {files} file{'s' if files != 1 else ''}, mean over files per quality setting; BD-rate vs {reference or '— (anchor did not run)'} ({method})")
+        bd_title = "" if bd_skipped else f"; BD-rate vs {reference or '— (anchor did not run)'} ({method})"
+        table = Table(title=f"{modality}: {files} file{'s' if files != 1 else ''}, mean over files per quality setting{bd_title}")
         extra = {"image": "SSIM", "audio": "SNR dB", "volume": None}[modality]
-        for column in ["codec", "points", f"rate {RATE_UNITS[modality]}", "PSNR dB", *( [extra] if extra else []), "encode s", "decode s", "BD-rate"]:
+        if extra == "SSIM" and all(r.ssim is None for r in result.rows if r.modality == "image"):
+            extra = None  # SSIM was not measured (its package is absent): no column, a note said why
+        for column in ["codec", "points", f"rate {RATE_UNITS[modality]}", "PSNR dB", *( [extra] if extra else []), "encode s", "decode s", *([] if bd_skipped else ["BD-rate"])]:
             table.add_column(column, justify="left" if column == "codec" else "right")
         for entry in summary(result.rows, modality):
             digits = 3 if modality != "audio" else 1
@@ -112,7 +118,7 @@ def eval_command(
             if extra:
                 d = 4 if modality == "image" else 2
                 cells.append(_range(entry["extra_min"], entry["extra_max"], d))
-            cells += [_number(entry["encode_s"]), _number(entry["decode_s"]), bd_text]
+            cells += [_number(entry["encode_s"]), _number(entry["decode_s"]), *([] if bd_skipped else [bd_text])]
             table.add_row(*cells)
         out.print(table)
     try:
