@@ -48,11 +48,11 @@ def _split(text: str | None) -> list[float] | None:
 
 def eval_command(
     inputs: list[Path] = typer.Argument(..., help="Images, audio files, volumes (multi-page TIFF, .npy, NIfTI), or folders of them (one level)."),
-    codecs: str | None = typer.Option(None, "--codecs", help="Comma-separated codecs to run, e.g. walloc,webp,jpeg,avif,jxl,jpeg2000,flac,opus,sperr (each file runs those of its modality). Default: all that run here."),
-    quality: list[str] | None = typer.Option(None, "--quality", help="Quality settings, comma-separated, for every codec (10,30,50) or one codec (webp=50,75,90); repeatable. Default: a spread per codec on its own scale."),
-    out_dir: Path = typer.Option(Path("walloc-eval"), "--out", help="Folder for results.csv, results.json and the plots rd_MODALITY.png/.svg (created)."),
-    anchor: str | None = typer.Option(None, "--anchor", help="Reference codec of the BD-rate table. Default: webp (images), opus (audio), jpeg2000 (volumes)."),
-    method: str = typer.Option("pchip", "--bd-method", help="BD-rate interpolation of log-rate over PSNR: pchip (piecewise-cubic Hermite, as the JCT-VC/JVET spreadsheets), cubic (VCEG-M33's cubic fit) or akima."),
+    codecs: str | None = typer.Option(None, "--codecs", metavar="LIST", help="Codecs to run, separated by commas (each file runs those of its modality): for images walloc, webp, jpeg, avif, jxl, jpeg2000; for audio walloc, opus, flac; for volumes walloc, jpeg2000, sperr. Default: all that run here."),
+    quality: list[str] | None = typer.Option(None, "--quality", metavar="LIST", help="Quality settings, comma-separated, for every codec (10,30,50) or one codec (webp=50,75,90); repeatable. Default: a spread per codec on its own scale."),
+    out_dir: Path = typer.Option(Path("walloc-eval"), "--out", metavar="DIR", help="Folder for results.csv, results.json and the plots rd_MODALITY.png/.svg (created)."),
+    anchor: str | None = typer.Option(None, "--anchor", metavar="CODEC", help="Reference codec of the BD-rate table. Default: webp (images), opus (audio), jpeg2000 (volumes)."),
+    method: str = typer.Option("pchip", "--bd-method", metavar="NAME", help="BD-rate interpolation of log-rate over PSNR: pchip (piecewise-cubic Hermite, as the JCT-VC/JVET spreadsheets), cubic (VCEG-M33's cubic fit) or akima."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Do not draw the RD plots."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite result files already in --out."),
 ) -> None:
@@ -142,10 +142,10 @@ def eval_command(
 
 def bench_command(
     modality: str = typer.Option("image", "--modality", help="image, audio or volume."),
-    sizes: str | None = typer.Option(None, "--sizes", help="Comma-separated input sizes: megapixels (image, default 0.25,1,4,16), seconds (audio, default 10,60,600) or megavoxels (volume, default 1,4,16)."),
-    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch (0: torch's default)."),
+    sizes: str | None = typer.Option(None, "--sizes", metavar="LIST", help="Comma-separated input sizes: megapixels (image, default 0.25,1,4,16), seconds (audio, default 10,60,600) or megavoxels (volume, default 1,4,16)."),
+    threads: int = typer.Option(0, "--threads", min=0, metavar="N", help="CPU threads for torch (0: torch's default)."),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda to time walloc's tensor stages on the GPU (images)."),
-    source: Path | None = typer.Option(None, "--source", help="Real data to build the inputs from: a photo, an audio file, a .npy volume, or a folder of them. Default: data/photos/test, data/music/test or data/volumes."),
+    source: Path | None = typer.Option(None, "--source", metavar="PATH", help="Real data to build the inputs from: a photo, an audio file, a .npy volume, or a folder of them. Default: data/photos/test, data/music/test or data/volumes."),
     json_path: Path | None = typer.Option(None, "--json", metavar="FILE", help="Also write the rows as JSON to FILE."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite the --json file."),
 ) -> None:
