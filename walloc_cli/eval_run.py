@@ -8,8 +8,8 @@ audio libsndfile reads, or a volume: multi-page TIFF, ``.npy``, NIfTI) and each 
   voxels (bits per voxel);
 * ``psnr``: 10 log10(peak^2 / MSE) over every sample, ``peak`` stated in the row (255 for 8-bit
   images, 1.0 = full scale for audio, the data range max - min for volumes);
-* ``ssim`` (images: :func:`walloc_cli.evaluation.ssim`) and ``snr`` (audio: signal energy / error
-  energy), else None;
+* ``ssim`` (images: :func:`walloc_cli.evaluation.ssim`; None, with one note, when its optional
+  package pytorch-msssim is absent) and ``snr`` (audio: signal energy / error energy), else None;
 * ``encode_s`` / ``decode_s``: wall time of the codec's encode and decode calls (in memory for
   the libraries; the command-line tools include their temporary files).
 
