@@ -25,7 +25,7 @@ from walloc_cli.registry import ModelCard
 def _card(name: str, q: tuple[int, int] | None, steps: tuple[float, float], step_range: tuple[float, float] = (1.0, 4.0), family: str = "rgb") -> ModelCard:
     card: dict = {"steps": {"min": step_range[0], "max": step_range[1]}}
     if q is not None:
-        card["quality"] = {"family": family, "q": list(q), "step": list(steps)}
+        card["quality"] = [{"family": family, "q": list(q), "step": list(steps)}]
     return ModelCard(name, "image", CodecConfig(), "0" * 64, Path(f"{name}.safetensors"), card)
 
 

@@ -31,6 +31,18 @@ class _Commands(typer.core.TyperGroup):
     Typer turns KeyboardInterrupt into a silent exit 130 before :func:`main` could see it; the
     batch commands print the line themselves (their outputs are cleaned up first)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from walloc_cli.cli_help import plain_help
+
+        plain_help(self)  # --help without <bool> and <list[Path]> (walloc_cli/cli_help.py)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from walloc_cli.cli_help import plain_help
+
+        plain_help(self, recursive=False)  # Typer adds --install-completion after __init__
+        super().format_help(ctx, formatter)
+
     def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors its own click)
         try:
             return super().invoke(ctx)
@@ -280,7 +292,7 @@ def _single_file_progress(tasks: list[Any], enabled: bool) -> Iterator[None]:
 @app.command()
 def decompress(
     inputs: list[Path] = typer.Argument(..., help=".wlc files, folders (with -r) or quoted globs to decode; - reads standard input."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format (.png .tif .webp .bmp .jpg); - writes PNG to standard output. Default: input name with .png (standard output for standard input)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format: images .png .tif .webp .bmp .jpg, audio .wav .flac .ogg .aiff, volumes .tif .ome.tif .npy .nii .nii.gz; - writes standard output (PNG, WAV or .npy). Default: the input name with .png for images, the source's format for audio (.flac, .aiff, else .wav) and volumes (.tif, .ome.tif, .npy, .nii.gz); standard output for standard input."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     output_dir: Optional[Path] = typer.Option(None, "-O", "--output-dir", metavar="DIR", help="Write the outputs under DIR, mirroring the input tree (folders are created)."),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Decode the .wlc files in folders given as inputs, recursively (other files are skipped with a note)."),
@@ -461,7 +473,7 @@ def train(
 ) -> None:
     """Train a model from a config file and/or options (resumes from --checkpoint; Ctrl-C saves and stops).
 
-    Runs unchanged under ``torchrun --nproc_per_node N`` (DistributedDataParallel).
+    Runs unchanged under torchrun --nproc_per_node N (DistributedDataParallel).
     """
     from walloc_cli.train_run import RunConfig, read_run_config, train_and_export
     from walloc_cli.training import Distributed
@@ -554,8 +566,7 @@ def data_photos(
     out_dir: Path = typer.Argument(Path("data/photos"), help="Folder to write train/, val/, test/ and manifest.json into."),
     force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
 ) -> None:
-    """Real photos from lomiri-wallpapers-16.04, mate-backgrounds, opencv-doc and scikit-image,
-    downscaled 2-4x; the split is fixed by name (walloc_cli/datasets.py)."""
+    """Real photos from lomiri-wallpapers-16.04, mate-backgrounds, opencv-doc and scikit-image, downscaled 2-4x; the split is fixed by name (walloc_cli/datasets.py)."""
     import collections
 
     from walloc_cli.datasets import build_photo_set
@@ -605,9 +616,7 @@ def data_volumes(
     out_dir: Path = typer.Argument(Path("data/volumes"), help="Folder to write ct/, mri/, ms/, hyper/ (each train/, val/, test/) and manifest.json into."),
     force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
 ) -> None:
-    """A real head CT (invesalius-examples), MRI templates (mricron-data, nilearn), WorldView
-    multispectral scenes (dgsamples) and 128-band cubes assembled from them, as .npy volumes;
-    split fixed by name (walloc_cli/volume_data.py)."""
+    """A real head CT (invesalius-examples), MRI templates (mricron-data, nilearn), WorldView multispectral scenes (dgsamples) and 128-band cubes assembled from them, as .npy volumes; split fixed by name (walloc_cli/volume_data.py)."""
     from walloc_cli.volume_data import build_volume_set, volume_summary
 
     records = _guard(out_dir, lambda: build_volume_set(out_dir, overwrite=force))
@@ -625,7 +634,7 @@ def latents(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     dequantize: bool = typer.Option(False, "--dequantize", help="Write float32 encoder outputs z (through the companding inverse) instead of the int32 indices."),
 ) -> None:
-    """Export the latents of .wlc files as .npy, without running the decoder: images (L, H/2^J, W/2^J), audio (streams, L, frames/2^J) along time."""
+    """Export the latents of .wlc files as .npy, without running the decoder: images (L, H/2^J, W/2^J), audio (streams, L, frames/2^J) along time, volumes (L, D/2^J, H/2^J, W/2^J)."""
     from walloc_cli.errors import InputError
     from walloc_cli.latents import export_npy
 

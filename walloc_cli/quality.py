@@ -22,7 +22,7 @@ import math
 from typing import Callable
 
 from walloc_cli.errors import InputError, ModelError
-from walloc_cli.registry import ModelCard, available_models
+from walloc_cli.registry import ModelCard, available_models, quality_entries
 
 DEFAULT_QUALITY = 75.0
 # q moves in rungs of 4 (26 settings): at finer spacing the lossless WebP stage's own size noise
@@ -81,11 +81,12 @@ def trained_steps(card: ModelCard) -> tuple[float, float]:
 
 def stanzas(card: ModelCard) -> list[dict[str, object]]:
     """The card's ``quality`` entries: one per family the model serves (an RGB model also
-    serves the high end of the gray scale, coding gray as three equal planes)."""
-    spec = card.card.get("quality")
-    if isinstance(spec, dict):
-        return [spec]
-    return [s for s in spec if isinstance(s, dict)] if isinstance(spec, list) else []
+    serves the high end of the gray scale, coding gray as three equal planes), in the one shape
+    :func:`walloc_cli.registry.quality_entries` accepts (:class:`ModelError` otherwise)."""
+    try:
+        return quality_entries(card.card)
+    except ModelError as error:
+        raise ModelError(f"model card {card.name}: {error}") from None
 
 
 def ladder(family: str, cards: list[ModelCard] | None = None) -> list[Stretch]:
