@@ -10,15 +10,18 @@ Pieces (each also used alone by tests):
   ``-`` (standard input), a file (taken as given: a file that is not a supported input fails
   with its own error), a glob (expanded here, so a quoted glob works; ``**`` recurses), or a
   directory: an error without ``recursive``; with it, every file below it whose *content* is a
-  supported input (sniffed, see :func:`is_supported`), in sorted order. Unsupported files found
+  supported input (by :func:`walloc_cli.sniff.detect`, as every command decides, see
+  :func:`is_supported`), in sorted order. Unsupported files found
   in a directory are skipped with a note, not a failure. Names starting with ``.`` (hidden
   files, walloc's own ``.NAME.XXXX.part`` temporaries) are left out of directory walks, and
   symbolic links to directories are not followed (no loops).
 * :func:`plan` maps items to :class:`Task` s: with ``output_dir`` each output goes to
   ``output_dir / item.rel`` (the item's path below the directory or glob base it came from; a
-  file named alone keeps only its name), so the input tree is mirrored. Two items that would
-  write the same output are refused (the later one fails), so ``a.png`` and ``a.jpg`` never
-  overwrite each other's ``a.wlc``, even with ``-f``.
+  file named alone keeps only its name), so the input tree is mirrored. Output names are
+  :func:`walloc_cli.api.default_output`'s (``head.nii.gz`` -> ``head.wlc``: a two-part extension
+  goes as one). Two items that would write the same output are refused (the later one fails), so
+  ``a.png`` and ``a.jpg``, or ``x.nii.gz`` and ``x.npy``, never overwrite each other's ``.wlc``,
+  even with ``-f``.
 * :func:`convert_one` runs one task and returns an :class:`Outcome` (picklable; errors become
   one line). ``delete_input`` deletes the input only after the output is written *and*
   verified (:mod:`walloc_cli.verify`).

@@ -11,8 +11,8 @@ format         recognised by (content)    axes of the stored array    memory
 ``tiff``       TIFF magic, and a volume:  from the file (OME, ImageJ, memory-mapped when the data
                >1 page (3-D series), or   tifffile's JSON ``axes``,   are stored uncompressed
                1 page of >colour+1        samples ``S`` = bands);     and contiguous
-               samples, or 1 gray page    else the rule below
-               of a type images can't
+               samples, or 1 gray page    pages it does not name
+               of a type images can't     are slices
                code (signed, 32-bit int,
                float64)
 ``ome-tiff``   as ``tiff``, OME-XML       OME ``DimensionOrder``      as ``tiff``
@@ -29,11 +29,16 @@ Axes letters: ``Z`` slices (also TIFF ``T``), ``C`` bands (TIFF ``S``/``C``/``E`
 dropped (a 2-D array is one slice; a 4-D array with a singleton axis, e.g. NIfTI ``(x, y, z, 1)``
 or an ``(1, Z, Y, X)`` ``.npy``, is 3-D); ``meta["shape"]`` keeps the stored shape for writing.
 
-Rule when the file says nothing about an axis (plain multi-page TIFF, ``.npy``): the SMALLEST
+Bands or slices come from what the file says: ImageJ ``channels``, OME ``SizeC`` and tifffile's
+JSON ``axes`` name them, and the samples of one page (planar or interleaved, photometric
+MINISBLACK or RGB with extra samples, as GDAL and WorldView-2 files store bands) are bands.
+TIFF pages the file does not name (a plain multi-page TIFF) are slices, however few: a gray
+page stack is a scan far more often than a cube. A ``.npy`` says nothing, so there: the SMALLEST
 axis whose size is at most 64 (:data:`BAND_AXIS_MAX`) and that is the first or the last axis is
 the band axis, giving ``CYX`` (bands first) or ``YXC`` (bands last, transposed to ``CYX`` for
 coding and back on writing); otherwise ``ZYX``. ``axes="..."`` (the CLI's ``--axes``) overrides
-both the file and the rule.
+both the file and the rule. Which files are volumes at all is decided for every command by
+:func:`walloc_cli.sniff.detect` (through :func:`sniff_volume`).
 
 dtypes: uint8, int8, uint16, int16 (CT Hounsfield units), uint32, int32, float32, float64
 (:data:`DTYPES`); anything else (bool, complex, 64-bit integers, float16, structured) is refused,
@@ -46,20 +51,27 @@ in coding order, ``None`` for a band axis or an unknown one) and ``unit`` (``"mm
 ``"m"`` or ``""``); TIFF: ``tiff_layout`` (``pages``: one page per slice/band, ``planar``: one
 page of band-separate samples, ``contig``: one page of interleaved samples), ``photometric``,
 ``compression``, ``predictor``, ``resolution`` + ``resolution_unit``, ``description`` (an
-ImageDescription not written by tifffile/ImageJ/OME), ``imagej``, ``ome_xml`` (< 64 KB, kept for
-reference), ``extratags`` (GeoTIFF georeferencing and GDAL tags, as ``[code, type, count,
-value]``); NIfTI: ``nifti_header`` (the whole header, base64), ``nifti_version``, ``affine``,
+ImageDescription not written by tifffile/ImageJ/OME), ``tiff_json`` (``False`` when the source
+had no tifffile JSON description), ``extrasamples``, ``imagej``, ``ome_xml`` (< 64 KB, kept for
+reference), ``extratags`` (the first page's descriptive tags, GeoTIFF georeferencing and GDAL
+tags, as ``[code, type, count, value]``, see ``_CARRIED_TAGS``); NIfTI: ``nifti_header`` (the whole header, base64), ``nifti_version``, ``affine``,
 ``zooms``, ``descrip``, ``qform_code``, ``sform_code``, ``scl_slope``, ``scl_inter``.
 
 Writing (:func:`write_volume`): the format follows the output extension (``.tif``/``.tiff``,
 ``.ome.tif``/``.ome.tiff``, ``.npy``, ``.nii``, ``.nii.gz``); the stored axis order, shape and
 dtype come back, and so does the metadata the target format holds:
 
-- same format: TIFF layout, photometric, compression, resolution, Z spacing, description and
-  GeoTIFF tags; NIfTI's whole header (affine, qform/sform and codes, units, scaling, intent,
-  description), bit for bit except the fields that describe the data layout. Not kept: NIfTI
-  header extensions, TIFF tags other than those listed, OME-XML beyond axes and physical sizes
-  (it is regenerated), ``.npy`` Fortran order (written in C order: same array).
+- same format: TIFF layout, photometric and extra samples, compression, resolution, Z spacing,
+  the first page's ImageDescription (one, as in the source: tifffile's JSON is added only when
+  the source had it, or when without it the axes would read back otherwise), Software,
+  DateTime, Copyright, Artist, HostComputer, DocumentName, PageName, Make, Model, Orientation,
+  (S)Min/MaxSampleValue, GeoTIFF and GDAL tags; X/YResolution (1, 1) are written when the
+  source had none (tifffile always writes them) and SampleFormat only when not unsigned (the
+  TIFF default). NIfTI's whole header (affine, qform/sform and codes, units, scaling, intent,
+  description, the unused ``dim``/``pixdim`` entries), bit for bit except ``vox_offset`` (352:
+  no extensions). Not kept: NIfTI header extensions, TIFF tags other than those listed and tags
+  of pages after the first, OME-XML beyond axes and physical sizes (it is regenerated), ``.npy``
+  Fortran order (written in C order: same array).
 - across formats only the voxel spacing maps: NIfTI gets a diagonal affine (sform code 2, no
   rotation, no origin) and its unit; TIFF gets spacing in tifffile's JSON metadata (OME: physical
   sizes) and X/Y resolution in pixels per cm; ``.npy`` keeps none (it is in the ``.wlc`` header
