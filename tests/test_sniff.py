@@ -135,3 +135,13 @@ def test_detect_never_raises(tmp_path: Path) -> None:
     assert detect(tmp_path / "cut.tif") is Kind.IMAGE  # TIFF magic, no volume: the image reader explains
     (tmp_path / "x.wlc").write_bytes(walloc_cli.compress(np.zeros((8, 8, 3), np.uint8)))
     assert detect(tmp_path / "x.wlc") is Kind.WLC
+
+
+def test_a_multipage_tiff_is_a_volume_and_a_4d_one_is_refused_as_one(tmp_path: Path) -> None:
+    """Pages of RGB are a 4-D stack: the volume reader names the shape (the image reader said
+    "looks like a volume", and the volume reader was never asked)."""
+    tifffile.imwrite(tmp_path / "rgb_pages.tif", np.zeros((4, 8, 8, 3), np.uint8), photometric="rgb")
+    assert detect(tmp_path / "rgb_pages.tif") is Kind.VOLUME
+    result = CliRunner().invoke(app, ["compress", str(tmp_path / "rgb_pages.tif")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"walloc: {tmp_path / 'rgb_pages.tif'}: 4-D data (shape (4, 8, 8, 3), axes ?YXC) is not a volume: walloc codes 3-D volumes (slices or bands, rows, columns)"

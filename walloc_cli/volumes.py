@@ -341,7 +341,8 @@ def _guess_axes(shape: tuple[int, ...], letters: str) -> str:
     ``X`` (TIFF pages the file does not name): slices. A stack of gray pages is a scan far more
     often than a cube (a cube's bands are samples of one page, or named by ImageJ/OME); the old
     rule "at most 64 pages are bands" coded a 62-slice MRI with the multispectral model at
-    27.8 dB / 0.60 bits per voxel, where the CT/MRI model gives 32.9 dB at 0.65.
+    27.8 dB / 0.60 bits per voxel, where the CT/MRI model gives 32.9 dB at 0.65, and 62 axial
+    slices of the held-out MNI152 T1 at q 75 at 23.8 dB / 0.336, where it gives 37.6 dB / 0.308.
     """
     if "?" not in letters:
         return letters
@@ -450,7 +451,6 @@ def _sniff_tiff(path: Path) -> str | None:
     with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         page = tif.pages.first
-        shape, _ = _reduce_to_3d(tuple(series.shape), _series_letters(tif, series))
         fmt = "ome-tiff" if tif.is_ome else "tiff"
         photometric = int(page.photometric)
         plain = photometric in (
@@ -458,6 +458,9 @@ def _sniff_tiff(path: Path) -> str | None:
         )
         if not plain:
             return None  # palette, CMYK, YCbCr, 1-bit ...: images
+        if len(series.pages) > 1:
+            return fmt  # a page series: a volume (read_volume refuses a 4-D one, naming its shape)
+        shape, _ = _reduce_to_3d(tuple(series.shape), _series_letters(tif, series))
         if int(page.samplesperpixel) == 1 and shape[0] > 1:
             return fmt  # several gray pages
         colour = 3 if photometric == tifffile.PHOTOMETRIC.RGB else 1
