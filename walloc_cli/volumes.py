@@ -411,10 +411,11 @@ def sniff_volume(path: Path) -> str | None:
     """``"tiff"``, ``"ome-tiff"``, ``"npy"`` or ``"nifti"`` when ``path`` holds a volume, else ``None``.
 
     By content, not extension. A ``.npy`` is a volume when it is 2-D (one slice) or 3-D (or more
-    with singleton axes to drop); NIfTI always is. A TIFF is one when its first series is 3-D
-    (several pages), or a single page with more samples than its colour model plus one alpha
-    (e.g. 8 bands), or a single gray page of a sample type the image path cannot code (signed
-    or 32-bit integers, float64). A 1-page gray/RGB/RGBA TIFF of uint8/uint16/float32 is an image
+    with singleton axes to drop); NIfTI always is. A gray or RGB TIFF is one when its first
+    series has several pages (even a 4-D one, which :func:`read_volume` then refuses naming its
+    shape), or is 3-D on one page, or has more samples than its colour model plus one alpha
+    (e.g. 8 bands), or is a gray page of a sample type the image path cannot code (signed or
+    32-bit integers, float64). A 1-page gray/RGB/RGBA TIFF of uint8/uint16/float32 is an image
     (``None``). Never raises: unreadable, empty, truncated or foreign files give ``None``.
     """
     try:
