@@ -208,3 +208,26 @@ def test_nifti_unused_dim_and_pixdim_come_back(tmp_path: Path) -> None:
         source, back = nib.Nifti1Header.from_fileobj(a), nib.Nifti1Header.from_fileobj(b)
     for name in source.keys():
         np.testing.assert_array_equal(back[name], source[name], err_msg=name)
+
+
+def test_a_carried_tiff_tag_that_does_not_fit_its_type_is_an_invalid_header(tmp_path: Path) -> None:
+    """The carried tags come from the .wlc header: a CRC-valid header with a tag value that does
+    not fit its TIFF type raised struct.error past the per-file handler."""
+    import io
+
+    from walloc_cli.container import WlcReader, WlcWriter
+
+    _worldview2_like(tmp_path / "wv2.tif")
+    compress_file(tmp_path / "wv2.tif", tmp_path / "v.wlc", measure=False)
+    with open(tmp_path / "v.wlc", "rb") as handle:
+        reader = WlcReader(handle)
+        header, chunks, minor = reader.header, list(reader.iter_chunks()), reader.version[1]
+    header["volume"]["meta"]["extratags"] = [[274, 3, 1, "top left"]]
+    crafted = io.BytesIO()
+    with WlcWriter(crafted, header, minor=minor) as writer:
+        for chunk in chunks:
+            writer.write_chunk(chunk)
+    (tmp_path / "bad.wlc").write_bytes(crafted.getvalue())
+    with pytest.raises(FormatError, match="invalid header: the volume metadata cannot be written back"):
+        decompress_file(tmp_path / "bad.wlc", tmp_path / "bad.tif")
+    assert not (tmp_path / "bad.tif").exists()

@@ -941,7 +941,10 @@ def _write_tiff(path: Path, volume: VolumeData, ome: bool, overwrite: bool) -> N
     with atomic_output(path, overwrite=overwrite) as handle:
         # a FileHandle with a name: tifffile takes the name of a plain stream from ``.name``,
         # which is an int for the temporary file's descriptor
-        tifffile.imwrite(tifffile.FileHandle(handle, name=path.name), stored, **options)
+        try:
+            tifffile.imwrite(tifffile.FileHandle(handle, name=path.name), stored, **options)
+        except struct.error as error:  # a carried tag whose value does not fit its type (a damaged header)
+            raise ValueError(f"a TIFF tag value does not fit its type ({error})") from None
 
 
 # ---- NIfTI ---------------------------------------------------------------------------------
