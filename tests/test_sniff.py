@@ -7,6 +7,7 @@ bands (ImageJ/OME channels, samples per pixel).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -35,8 +36,6 @@ def mri_stack(slices: int = 62) -> np.ndarray:
 
 def header_of(data: bytes | Path) -> dict:
     raw = data.read_bytes() if isinstance(data, Path) else data
-    import io
-
     return WlcReader(io.BytesIO(raw)).header
 
 

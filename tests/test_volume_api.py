@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import tifffile
 
 from walloc_cli.api import compress_file, decompress_file, describe
+from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.volumes import read_volume
 
@@ -213,10 +215,6 @@ def test_nifti_unused_dim_and_pixdim_come_back(tmp_path: Path) -> None:
 def test_a_carried_tiff_tag_that_does_not_fit_its_type_is_an_invalid_header(tmp_path: Path) -> None:
     """The carried tags come from the .wlc header: a CRC-valid header with a tag value that does
     not fit its TIFF type raised struct.error past the per-file handler."""
-    import io
-
-    from walloc_cli.container import WlcReader, WlcWriter
-
     _worldview2_like(tmp_path / "wv2.tif")
     compress_file(tmp_path / "wv2.tif", tmp_path / "v.wlc", measure=False)
     with open(tmp_path / "v.wlc", "rb") as handle:
