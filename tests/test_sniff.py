@@ -22,7 +22,7 @@ import walloc_cli
 from walloc_cli.api import compress_file, describe
 from walloc_cli.cli import app
 from walloc_cli.container import WlcReader
-from walloc_cli.errors import FormatError
+from walloc_cli.errors import FormatError, InputError
 from walloc_cli.eval_run import expand_inputs as eval_inputs
 from walloc_cli.eval_run import load_sample
 from walloc_cli.sniff import Kind, detect
@@ -144,3 +144,12 @@ def test_a_multipage_tiff_is_a_volume_and_a_4d_one_is_refused_as_one(tmp_path: P
     result = CliRunner().invoke(app, ["compress", str(tmp_path / "rgb_pages.tif")])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"walloc: {tmp_path / 'rgb_pages.tif'}: 4-D data (shape (4, 8, 8, 3), axes ?YXC) is not a volume: walloc codes 3-D volumes (slices or bands, rows, columns)"
+
+
+def test_compressing_a_wlc_says_it_is_one(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(walloc_cli.compress(np.zeros((8, 8, 3), np.uint8)))  # named as a PNG
+    result = CliRunner().invoke(app, ["compress", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.wlc")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"walloc: {tmp_path / 'x.png'}: already a .wlc file (walloc decompress decodes it)"
+    with pytest.raises(InputError, match="already a .wlc file"):
+        walloc_cli.compress(tmp_path / "x.png")

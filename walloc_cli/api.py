@@ -615,6 +615,8 @@ def compress_file(
     _check_output(src, dst, overwrite)
     with _input_path(src) as path:
         kind = detect(path)  # walloc_cli.sniff: the one order every command uses
+        if kind is Kind.WLC:
+            raise InputError("already a .wlc file (walloc decompress decodes it)")
         if axes is not None or kind is Kind.VOLUME:
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for volumes")

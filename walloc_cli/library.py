@@ -109,6 +109,8 @@ def compress(
     else:
         with _as_path(data) as source:
             kind = detect(source)  # the order compress, batch, eval and info use
+            if kind is Kind.WLC:
+                raise InputError("already a .wlc file (walloc.decompress decodes it)")
             if axes is not None or kind is Kind.VOLUME:
                 if target_psnr is not None or target_size is not None:
                     raise InputError("target_psnr and target_size are for images; use quality for volumes")
