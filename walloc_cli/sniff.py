@@ -9,10 +9,10 @@ than one test; the first that matches wins:
 
 1. ``wlc``: walloc's magic bytes (:func:`walloc_cli.container.sniff`);
 2. ``volume``: :func:`walloc_cli.volumes.sniff_volume`: ``.npy`` (2-D or 3-D), NIfTI (also
-   gzipped), and a TIFF whose first series is 3-D (several pages: a multi-page TIFF is a
-   volume), has more samples per pixel than its colour model plus one alpha, or is one gray
-   page of a sample type the image path does not code (signed or 32-bit integers, float64).
-   Before images, because such a TIFF also has the TIFF magic bytes;
+   gzipped), and a gray or RGB TIFF whose first series has several pages (a multi-page TIFF is
+   a volume) or is 3-D, has more samples per pixel than its colour model plus one alpha, or is
+   one gray page of a sample type the image path does not code (signed or 32-bit integers,
+   float64). Before images, because such a TIFF also has the TIFF magic bytes;
 3. ``image``: PNG, JPEG, TIFF (one gray/RGB(A) page), WebP or BMP magic bytes
    (:func:`walloc_cli.images.sniff_image`);
 4. ``audio``: anything libsndfile recognises from the content (:func:`walloc_cli.audio.sniff_audio`),
