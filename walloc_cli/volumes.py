@@ -54,8 +54,9 @@ page of band-separate samples, ``contig``: one page of interleaved samples), ``p
 ImageDescription not written by tifffile/ImageJ/OME), ``tiff_json`` (``False`` when the source
 had no tifffile JSON description), ``extrasamples``, ``imagej``, ``ome_xml`` (< 64 KB, kept for
 reference), ``extratags`` (the first page's descriptive tags, GeoTIFF georeferencing and GDAL
-tags, as ``[code, type, count, value]``, see ``_CARRIED_TAGS``); NIfTI: ``nifti_header`` (the whole header, base64), ``nifti_version``, ``affine``,
-``zooms``, ``descrip``, ``qform_code``, ``sform_code``, ``scl_slope``, ``scl_inter``.
+tags, as ``[code, type, count, value]``, see ``_CARRIED_TAGS``); NIfTI: ``nifti_header`` (the
+whole header, base64), ``nifti_version``, ``affine``, ``zooms``, ``descrip``, ``qform_code``,
+``sform_code``, ``scl_slope``, ``scl_inter``.
 
 Writing (:func:`write_volume`): the format follows the output extension (``.tif``/``.tiff``,
 ``.ome.tif``/``.ome.tiff``, ``.npy``, ``.nii``, ``.nii.gz``); the stored axis order, shape and
@@ -137,7 +138,10 @@ _MAX_TEXT = 64 * 1024
 # ImageDescription (270), PhotometricInterpretation (262) and ExtraSamples (338) are kept too,
 # through tifffile's own arguments (``meta`` keys ``description``, ``photometric``,
 # ``extrasamples``); the tags that describe the data layout are tifffile's.
-_CARRIED_TAGS = (269, 271, 272, 274, 280, 281, 285, 305, 306, 315, 316, 340, 341, 33432, 33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113)
+_CARRIED_TAGS = (
+    269, 271, 272, 274, 280, 281, 285, 305, 306, 315, 316, 340, 341, 33432,
+    33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113,
+)
 # Of those, the tags with one value per sample: dropped when the samples per pixel change.
 _PER_SAMPLE_TAGS = (280, 281, 340, 341)
 # TIFF compressions tifffile writes losslessly; a source in any other (JPEG, WebP ...) is
