@@ -346,7 +346,8 @@ def _guess_axes(shape: tuple[int, ...], letters: str) -> str:
     often than a cube (a cube's bands are samples of one page, or named by ImageJ/OME); the old
     rule "at most 64 pages are bands" coded a 62-slice MRI with the multispectral model at
     27.8 dB / 0.60 bits per voxel, where the CT/MRI model gives 32.9 dB at 0.65, and 62 axial
-    slices of the held-out MNI152 T1 at q 75 at 23.8 dB / 0.336, where it gives 37.6 dB / 0.308.
+    slices of the held-out MNI152 T1 at q 75 at 23.8 dB / 0.336, where it gives 37.6 dB / 0.308
+    (``bench/slices_tiff.py``).
     """
     if "?" not in letters:
         return letters
