@@ -34,6 +34,7 @@ from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas
 from walloc_cli.registry import ModelCard, default_model, find_card, load_by_identity, load_model
+from walloc_cli.sniff import Kind, detect
 
 if TYPE_CHECKING:
     from walloc_cli.audio_api import AudioDecompressReport
@@ -465,9 +466,34 @@ def quantized(image: ImageData) -> np.ndarray:
 
 
 # --- files ---------------------------------------------------------------------------------
+#: Two-part extensions that name one format, removed as one: ``head.nii.gz`` compresses to
+#: ``head.wlc`` and decompresses to ``head.nii.gz`` (``Path.with_suffix`` made ``head.nii.wlc``,
+#: then ``head.nii.nii.gz``).
+COMPOUND_SUFFIXES = (".nii.gz", ".ome.tiff", ".ome.tif")
+
+
+def output_stem(path: Path) -> Path:
+    """``path`` without its extension, a compound one (:data:`COMPOUND_SUFFIXES`) as a whole."""
+    path = Path(path)
+    lower = path.name.lower()
+    for compound in COMPOUND_SUFFIXES:
+        if lower.endswith(compound) and len(lower) > len(compound):
+            return path.with_name(path.name[: -len(compound)])
+    return path.with_suffix("")
+
+
 def default_output(src: Path, suffix: str) -> Path:
-    """``photo.png`` -> ``photo.wlc`` beside it; data read from standard input goes to standard output."""
-    return Path(STDIO) if str(src) == STDIO else src.with_suffix(suffix)
+    """``photo.png`` -> ``photo.wlc`` beside it, ``head.nii.gz`` -> ``head.wlc`` -> ``head.nii.gz``;
+    data read from standard input goes to standard output. A ``head.nii.wlc`` (named before
+    compound extensions were stripped) still decompresses to ``head.nii.gz``, not ``head.nii.nii.gz``."""
+    if str(src) == STDIO:
+        return Path(STDIO)
+    stem = output_stem(Path(src))
+    for compound in COMPOUND_SUFFIXES:
+        first = compound[: compound.index(".", 1)]  # ".nii" of ".nii.gz"
+        if suffix.lower() == compound and stem.name.lower().endswith(first) and len(stem.name) > len(first):
+            stem = stem.with_name(stem.name[: -len(first)])
+    return stem.with_name(stem.name + suffix)
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
@@ -494,26 +520,6 @@ def _input_path(src: Path) -> Iterator[Path]:
         with open(spooled, "wb") as handle:
             shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
         yield spooled
-
-
-def _is_audio(path: Path) -> bool:
-    """Audio by content: not an image walloc reads, and a file libsndfile recognises."""
-    from walloc_cli.audio import sniff_audio
-    from walloc_cli.images import sniff_image
-
-    try:
-        with open(path, "rb") as handle:
-            prefix = handle.read(64)
-    except OSError:
-        return False
-    return sniff_image(prefix) is None and sniff_audio(path)
-
-
-def _is_volume(path: Path) -> bool:
-    """A volume by content (multi-page or many-band TIFF, 3-D .npy, NIfTI)."""
-    from walloc_cli.volumes import sniff_volume
-
-    return sniff_volume(path) is not None
 
 
 def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None, overwrite: bool, **options: Any) -> Any:
@@ -587,11 +593,14 @@ def compress_file(
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     _check_output(src, dst, overwrite)
     with _input_path(src) as path:
-        if axes is not None or _is_volume(path):  # first: a multi-page TIFF is also an image file
+        kind = detect(path)  # walloc_cli.sniff: the one order every command uses
+        if kind is Kind.WLC:
+            raise InputError("already a .wlc file (walloc decompress decodes it)")
+        if axes is not None or kind is Kind.VOLUME:
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for volumes")
             return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
-        if _is_audio(path):
+        if kind is Kind.AUDIO:
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
             return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
@@ -679,6 +688,9 @@ def describe(src: Path) -> dict[str, Any]:
     """Everything ``walloc info`` shows: header, chunk sizes, rates. Validates CRCs on the way."""
     src = Path(src)
     size = src.stat().st_size
+    kind = detect(src)
+    if kind in (Kind.IMAGE, Kind.AUDIO, Kind.VOLUME):  # the kind compress would code it as
+        raise FormatError(f"not a .wlc file: by its content it is {kind.phrase} (walloc compress codes it)")
     with open(src, "rb") as handle:
         reader = WlcReader(handle)
         chunks: dict[str, dict[str, int]] = {}

@@ -10,15 +10,18 @@ Pieces (each also used alone by tests):
   ``-`` (standard input), a file (taken as given: a file that is not a supported input fails
   with its own error), a glob (expanded here, so a quoted glob works; ``**`` recurses), or a
   directory: an error without ``recursive``; with it, every file below it whose *content* is a
-  supported input (sniffed, see :func:`is_supported`), in sorted order. Unsupported files found
+  supported input (by :func:`walloc_cli.sniff.detect`, as every command decides, see
+  :func:`is_supported`), in sorted order. Unsupported files found
   in a directory are skipped with a note, not a failure. Names starting with ``.`` (hidden
   files, walloc's own ``.NAME.XXXX.part`` temporaries) are left out of directory walks, and
   symbolic links to directories are not followed (no loops).
 * :func:`plan` maps items to :class:`Task` s: with ``output_dir`` each output goes to
   ``output_dir / item.rel`` (the item's path below the directory or glob base it came from; a
-  file named alone keeps only its name), so the input tree is mirrored. Two items that would
-  write the same output are refused (the later one fails), so ``a.png`` and ``a.jpg`` never
-  overwrite each other's ``a.wlc``, even with ``-f``.
+  file named alone keeps only its name), so the input tree is mirrored. Output names are
+  :func:`walloc_cli.api.default_output`'s (``head.nii.gz`` -> ``head.wlc``: a two-part extension
+  goes as one). Two items that would write the same output are refused (the later one fails), so
+  ``a.png`` and ``a.jpg``, or ``x.nii.gz`` and ``x.npy``, never overwrite each other's ``.wlc``,
+  even with ``-f``.
 * :func:`convert_one` runs one task and returns an :class:`Outcome` (picklable; errors become
   one line). ``delete_input`` deletes the input only after the output is written *and*
   verified (:mod:`walloc_cli.verify`).
@@ -65,38 +68,17 @@ class Expansion:
     skipped: list[Path] = dataclasses.field(default_factory=list)
 
 
-def _sniff_volume(path: Path) -> bool:
-    """``walloc_cli.volumes.sniff_volume`` when that module is installed (it lands separately)."""
-    try:
-        from walloc_cli.volumes import sniff_volume  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return False
-    try:
-        return sniff_volume(path) is not None
-    except Exception:  # a sniffer must not break a directory walk; the file is simply skipped
-        return False
-
-
 def is_supported(path: Path, kind: Kind) -> bool:
-    """Whether a file found in a directory is an input of ``kind``, by content, never by name:
-    ``.wlc`` for decompress; an image, volume or audio file (not a ``.wlc``) for compress."""
-    from walloc_cli.container import sniff
-    from walloc_cli.images import sniff_image
+    """Whether a file found in a directory is an input of ``kind``, by content, never by name
+    (:func:`walloc_cli.sniff.detect`, the order every command uses): ``.wlc`` for decompress;
+    an image, volume or audio file for compress."""
+    from walloc_cli.sniff import Kind as FileKind
+    from walloc_cli.sniff import detect
 
-    try:
-        with open(path, "rb") as handle:
-            prefix = handle.read(64)
-    except OSError:
-        return False
+    found = detect(path)
     if kind == "decompress":
-        return sniff(prefix)
-    if not prefix or sniff(prefix):
-        return False
-    if sniff_image(prefix) is not None or _sniff_volume(path):
-        return True
-    from walloc_cli.audio import sniff_audio
-
-    return sniff_audio(path)  # last: it asks libsndfile to open the file
+        return found is FileKind.WLC
+    return found in (FileKind.IMAGE, FileKind.VOLUME, FileKind.AUDIO)
 
 
 def _glob_base(pattern: str) -> Path:
@@ -185,6 +167,8 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
     """Tasks for ``items``, and (input, message) for items refused because another item of the
     batch already writes the same output (the key for decompress is the output's stem: its
     extension depends on the content)."""
+    from walloc_cli.api import default_output, output_stem
+
     tasks: list[Task] = []
     refused: list[tuple[str, str]] = []
     claimed: dict[Path, Path] = {}
@@ -194,14 +178,14 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
             dst = output
             key = output
         elif output_dir is not None and str(item.src) != STDIO:
-            if kind == "compress":
-                dst = output_dir / item.rel.with_suffix(".wlc")
+            if kind == "compress":  # the name compress_file gives it beside the input
+                dst = output_dir / default_output(item.rel, ".wlc")
                 key = dst
             else:
                 into = output_dir / item.rel.parent
-                key = into / item.rel.stem
+                key = into / output_stem(item.rel).name
         elif str(item.src) != STDIO:
-            key = item.src.with_suffix(".wlc") if kind == "compress" else item.src.with_suffix("")
+            key = default_output(item.src, ".wlc") if kind == "compress" else output_stem(item.src)
         else:
             key = Path(STDIO)
         resolved = Path(os.path.abspath(key))

@@ -52,22 +52,21 @@ MAX_VOLUME_BYTES = 2 << 30  # a .npy volume larger than this is refused before i
 # --- inputs -----------------------------------------------------------------------------------
 def load_sample(path: Path) -> Sample:
     """Read one file for evaluation; :class:`InputError` names the problem when it is none of an
-    image, audio or a volume (multi-page TIFF, ``.npy``, NIfTI)."""
-    from walloc_cli.audio import sniff_audio
-    from walloc_cli.images import sniff_image
+    image, audio or a volume (multi-page TIFF, ``.npy``, NIfTI). The kind is
+    :func:`walloc_cli.sniff.detect`'s, as for ``walloc compress``."""
+    from walloc_cli.sniff import Kind, detect
 
     if not path.is_file():
         raise InputError("not a file" if path.exists() else "no such file")
-    with open(path, "rb") as handle:
-        prefix = handle.read(64)
-    from walloc_cli.volumes import sniff_volume
-
-    if sniff_volume(path) is not None:  # first: a multi-page TIFF is also an image file
+    kind = detect(path)
+    if kind is Kind.VOLUME:
         return _volume_sample(path)
-    if sniff_image(prefix) is not None:
+    if kind is Kind.IMAGE:
         return _image_sample(path)
-    if sniff_audio(path):
+    if kind is Kind.AUDIO:
         return _audio_sample(path)
+    if kind is Kind.WLC:
+        raise InputError("a .wlc file: evaluate the original it was made from")
     raise InputError("not an image, audio or volume file walloc reads")
 
 
@@ -116,8 +115,11 @@ def _volume_sample(path: Path) -> Sample:
 
 
 def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
-    """Files to evaluate: files as given, folders' regular non-hidden files (sorted, one level).
-    Returns the files and notes for what was left out."""
+    """Files to evaluate: files as given, and in folders (one level, sorted) the regular
+    non-hidden files whose content is an image, audio or a volume (:func:`walloc_cli.sniff.detect`,
+    as ``walloc compress -r`` decides). Returns the files and notes for what was left out."""
+    from walloc_cli.sniff import Kind, detect
+
     files: list[Path] = []
     notes: list[str] = []
     for path in paths:
@@ -125,7 +127,11 @@ def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
             inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             if not inside:
                 notes.append(f"{path}: folder holds no files")
-            files += inside
+            for file in inside:
+                if detect(file) in (Kind.IMAGE, Kind.AUDIO, Kind.VOLUME):
+                    files.append(file)
+                else:
+                    notes.append(f"{file}: skipped (not an image, audio or volume file)")
         else:
             files.append(path)
     return files, notes

@@ -90,8 +90,9 @@ def compress(
     array is taken as a volume when ``axes`` names its axes (``"ZYX"``, ``"CYX"``, ...), else as
     an ``(H, W, C)`` image.
     """
-    from walloc_cli.api import _is_audio, _is_volume, compress_image
+    from walloc_cli.api import compress_image
     from walloc_cli.images import image_from_array, read_image
+    from walloc_cli.sniff import Kind, detect
 
     if path is not None and Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (use overwrite=True)")
@@ -107,13 +108,16 @@ def compress(
         encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort).data
     else:
         with _as_path(data) as source:
-            if axes is not None or _is_volume(source):
+            kind = detect(source)  # the order compress, batch, eval and info use
+            if kind is Kind.WLC:
+                raise InputError("already a .wlc file (walloc.decompress decodes it)")
+            if axes is not None or kind is Kind.VOLUME:
                 if target_psnr is not None or target_size is not None:
                     raise InputError("target_psnr and target_size are for images; use quality for volumes")
                 from walloc_cli.volumes import read_volume
 
                 encoded = _compress_volume(read_volume(source, axes=axes), quality, model, payload, effort)
-            elif _is_audio(source):
+            elif kind is Kind.AUDIO:
                 if target_psnr is not None or target_size is not None:
                     raise InputError("target_psnr and target_size are for images; use quality for audio")
                 from walloc_cli.audio_api import compress_audio
