@@ -360,9 +360,11 @@ def _open_pillow(path: Path, fmt: str) -> Iterator[Image.Image]:
 def _read_png(path: Path, prefix: bytes) -> ImageData:
     """PNG: 16-bit through imagecodecs (Pillow would reduce it to 8 bits), the rest via Pillow."""
     # IHDR is always the first chunk: length(4) type(4) width(4) height(4) depth(1) colour(1)
-    if len(prefix) < 26 or prefix[12:16] != b"IHDR":
+    # compression(1) filter(1) interlace(1)
+    if len(prefix) < 29 or prefix[12:16] != b"IHDR":
         raise InputError("corrupt or truncated PNG image (no IHDR header)")
-    width, height, depth, colour_type = struct.unpack(">IIBB", prefix[16:26])
+    width, height, depth, colour_type, compression, filtering, interlace = struct.unpack(">IIBBBBB", prefix[16:29])
+    _check_png_header(depth, colour_type, compression, filtering, interlace)
     _check_dims(width, height)  # before Pillow: refuse by the header, with the size in the message
     if depth != 16:
         # Pillow compares a gray tRNS key with samples it has already scaled to 8 bits (a 2-bit
@@ -374,10 +376,14 @@ def _read_png(path: Path, prefix: bytes) -> ImageData:
         _refuse_animation(image, "PNG")
         icc = image.info.get("icc_profile") or None
     data = path.read_bytes()
-    array = imagecodecs.png_decode(data)
-    colour = {0: 1, 4: 1, 2: 3, 6: 3}.get(colour_type)
-    if colour is None:
-        raise InputError(f"corrupt PNG image (colour type {colour_type} with 16-bit samples)")
+    try:
+        array = imagecodecs.png_decode(data)
+    except (imagecodecs.PngError, ValueError) as exc:  # libpng's text may arrive garbled (UnicodeDecodeError)
+        text = str(exc)
+        readable = text.isascii() and text.isprintable() and any(word.isalpha() for word in text.split())
+        detail = text if readable else "libpng cannot decode the pixel data"
+        raise InputError(f"corrupt or truncated PNG image ({detail})") from exc
+    colour = {0: 1, 4: 1, 2: 3, 6: 3}[colour_type]  # 16 bits: _check_png_header excluded palettes
     samples = colour + (colour_type in (4, 6))
     if array.ndim == 2:
         array = array[..., None]
@@ -392,6 +398,34 @@ def _read_png(path: Path, prefix: bytes) -> ImageData:
     image = _from_hwc(array.astype(np.uint16, copy=False), colour, 16, icc, "PNG")
     image.exif, image.xmp = image_meta.png_metadata(data)
     return image
+
+
+# PNG colour type -> (name, allowed bit depths), from the PNG specification's IHDR table.
+_PNG_COLOUR_TYPES = {
+    0: ("gray", (1, 2, 4, 8, 16)),
+    2: ("RGB", (8, 16)),
+    3: ("palette", (1, 2, 4, 8)),
+    4: ("gray + alpha", (8, 16)),
+    6: ("RGBA", (8, 16)),
+}
+
+
+def _check_png_header(depth: int, colour_type: int, compression: int, filtering: int, interlace: int) -> None:
+    """Refuse an IHDR the PNG specification does not allow, naming the field (Pillow would only
+    say it "cannot identify" the file)."""
+    if colour_type not in _PNG_COLOUR_TYPES:
+        raise InputError(f"corrupt PNG image (colour type {colour_type} does not exist; PNG has 0, 2, 3, 4 and 6)")
+    name, depths = _PNG_COLOUR_TYPES[colour_type]
+    if depth not in depths:
+        raise InputError(
+            f"corrupt PNG image (bit depth {depth} is not allowed for colour type {colour_type}, "
+            f"{name}: only {', '.join(map(str, depths))})"
+        )
+    if compression != 0 or filtering != 0 or interlace > 1:
+        raise InputError(
+            f"corrupt PNG image (compression method {compression}, filter method {filtering}, "
+            f"interlace method {interlace}: PNG defines 0, 0 and 0 or 1)"
+        )
 
 
 def _refuse_animation(image: Image.Image, fmt: str) -> None:
@@ -431,6 +465,8 @@ def _from_pillow(image: Image.Image, fmt: str) -> ImageData:
         target = "LA" if image.has_transparency_data else mode
         if target != mode:
             image = image.convert(target)
+    elif mode in ("P", "PA") and image.palette is None:  # Pillow would fail an assertion
+        raise InputError(f"corrupt {fmt} image (palette image without a palette)")
     elif mode in ("P", "PA", "RGB", "RGBX", "RGBa", "YCbCr"):
         # palettes are expanded (RGBA when the palette or a tRNS key carries transparency)
         target = "RGBA" if image.has_transparency_data else "RGB"
