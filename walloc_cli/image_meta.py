@@ -191,14 +191,17 @@ def upright(image: ImageData) -> ImageData:
     """Apply the orientation its EXIF/XMP say to ``image``'s pixels and alpha, and set the tag in
     the kept blocks to 1 (see the module docstring for why orientation is never left in a tag)."""
     orientation = metadata_orientation(image.exif, image.xmp)
+    # XMP's mirror of the tag is set to 1 even when EXIF (which wins) already said 1: a reader
+    # of the output that has no EXIF left, or reads XMP first, must not rotate the picture.
+    xmp = _XMP_ORIENTATION.sub(rb"\g<1>1", image.xmp) if image.xmp else image.xmp
     if orientation == 1:
-        return image
+        return image if xmp == image.xmp else dataclasses.replace(image, xmp=xmp)
     return dataclasses.replace(
         image,
         pixels=orient(image.pixels, orientation),
         alpha=None if image.alpha is None else orient(image.alpha, orientation),
         exif=_upright_exif(image.exif) if image.exif else None,
-        xmp=_XMP_ORIENTATION.sub(rb"\g<1>1", image.xmp) if image.xmp else None,
+        xmp=xmp,
     )
 
 
@@ -375,6 +378,9 @@ def tiff_extratags(exif: bytes | None, xmp: bytes | None) -> list[tuple[int, int
             value = parsed.get(tag)
             if isinstance(value, str) and value:
                 tags.append((tag, 2, 0, value, True))
+        orientation = exif_orientation(exif)
+        if orientation is not None:  # 1 after upright(); written so that an XMP mirror cannot win
+            tags.append((ORIENTATION_TAG, 3, 1, orientation, True))
         tags += [(tag - 1, 4, 1, 0, True) for tag in _SUB_IFDS if parsed.get_ifd(tag)]
     if xmp:
         tags.append((700, 1, len(xmp), xmp, True))
