@@ -185,13 +185,14 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         alpha_spec, alpha_chunk = cache["alpha", payload, effort]
         if alpha_chunk is not None:
             chunks.append(alpha_chunk)
-    # ICC profile, EXIF and XMP: zlib, as PNG's iCCP does; profiles and XMP packets are a few
-    # KiB and compress ~2-4x, which matters at 0.1 bpp.
+    # ICC profile, EXIF and XMP: zlib, as PNG's iCCP does: profiles are a few KiB and compress
+    # ~2x, which matters at 0.1 bpp (XMP is XML text: the reference file's 205-byte packet
+    # takes 153 bytes, its 126-byte EXIF block 110).
     for kind, chunk_type, block in (("icc", "ICCP", image.icc_profile), ("exif", "exif", image.exif), ("xmp", "xmp ", image.xmp)):
         if not block:
             continue
         if len(block) > MAX_METADATA:  # decoders refuse more: do not write a file they refuse
-            raise InputError(f"the {kind.upper()} block is {len(block)} bytes, more than the {MAX_METADATA} walloc keeps; drop it with --metadata")
+            raise InputError(f"the {kind.upper()} block is {len(block)} bytes, more than the {MAX_METADATA} bytes walloc keeps; leave it out with --metadata")
         if kind not in cache:
             cache[kind] = Chunk(chunk_type, zlib.compress(block, 9))
         chunks.append(cache[kind])

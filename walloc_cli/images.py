@@ -376,10 +376,12 @@ def _read_png(path: Path, prefix: bytes) -> ImageData:
         _refuse_animation(image, "PNG")
         icc = image.info.get("icc_profile") or None
     data = path.read_bytes()
+    exif, xmp = image_meta.png_metadata(data)
     try:
         array = imagecodecs.png_decode(data)
     except UnicodeDecodeError as exc:  # imagecodecs could not even decode libpng's error text
         raise InputError("corrupt or truncated PNG image (libpng cannot decode the pixel data)") from exc
+    del data  # the compressed file: not kept beside the decoded samples
     colour = {0: 1, 4: 1, 2: 3, 6: 3}[colour_type]  # 16 bits: _check_png_header excluded palettes
     samples = colour + (colour_type in (4, 6))
     if array.ndim == 2:
@@ -393,7 +395,7 @@ def _read_png(path: Path, prefix: bytes) -> ImageData:
             f"the header says {height}x{width}x{samples})"
         )
     image = _from_hwc(array.astype(np.uint16, copy=False), colour, 16, icc, "PNG")
-    image.exif, image.xmp = image_meta.png_metadata(data)
+    image.exif, image.xmp = exif, xmp
     return image
 
 
