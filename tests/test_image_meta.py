@@ -302,3 +302,58 @@ def test_to_standard_output_keeps_metadata(tmp_path: Path) -> None:
     assert result.exit_code == 0
     with Image.open(io.BytesIO(result.stdout_bytes)) as out:
         assert out.getexif().get(0x0110) == "Phone 9" and "xmp" not in out.info
+
+
+# ---------------------------------------------------------------------------------------------
+# damage: metadata never fails a picture; a format's limits are refused before encoding
+# ---------------------------------------------------------------------------------------------
+
+
+def test_damaged_exif_is_kept_as_bytes_and_refused_only_by_tiff(tmp_path: Path) -> None:
+    block = bytearray(phone_exif(6).tobytes()[6:])
+    block[0:2] = b"MX"  # no longer a TIFF header: Pillow cannot parse it, orientation unknown
+    (tmp_path / "d.png").write_bytes(_png_with_exif(photo(5, 7), bytes(block)))
+    image = read_image(tmp_path / "d.png")
+    assert image.exif == bytes(block) and (image.height, image.width) == (5, 7)
+    write_image(tmp_path / "back.png", image)
+    assert read_image(tmp_path / "back.png").exif == bytes(block)
+    with pytest.raises(InputError, match=r"EXIF block is damaged .* write a \.png, \.jpg or \.webp file"):
+        write_image(tmp_path / "back.tif", image)
+    assert not (tmp_path / "back.tif").exists()
+
+
+def _png_with_exif(array: np.ndarray, exif: bytes) -> bytes:
+    from walloc_cli.image_meta import png_metadata_chunks, splice_png
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return splice_png(buffer.getvalue(), png_metadata_chunks(exif, None))
+
+
+def _tiff_with_tag_count(tag: int, count: int) -> bytes:
+    """A small TIFF whose SHORT tag ``tag`` claims ``count`` (<= 2, inline) values."""
+    import struct
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, photo(5, 7), photometric="rgb", rowsperstrip=5, extratags=[(274, 3, 1, 1, True)])
+    data = bytearray(buffer.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as handle:
+        entry = handle.pages.first.tags[tag].offset
+    kind = struct.unpack_from("<H", data, entry + 2)[0]
+    value = struct.unpack_from("<H" if kind == 3 else "<I", data, entry + 8)[0]
+    struct.pack_into("<HIHH", data, entry + 2, 3, count, value, value)  # SHORT x count, inline
+    return bytes(data)
+
+
+def test_tiff_width_with_several_values_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "t.tif").write_bytes(_tiff_with_tag_count(256, 2))
+    with pytest.raises(InputError, match="corrupt TIFF image"):
+        read_image(tmp_path / "t.tif")
+
+
+@pytest.mark.parametrize("ext,side", [(".webp", 16384)])
+def test_output_too_large_for_the_format_is_refused_before_encoding(tmp_path: Path, ext: str, side: int) -> None:
+    image = ImageData(np.zeros((3, 1, side), np.float32), None, 8, "RGB")
+    with pytest.raises(InputError, match=f"holds at most {side - 1} pixels per side"):
+        write_image(tmp_path / f"wide{ext}", image)
+    assert not (tmp_path / f"wide{ext}").exists()

@@ -77,6 +77,12 @@ _EXIF_PREFIX = b"Exif\x00\x00"
 _XMP_KEYWORD = b"XML:com.adobe.xmp"
 # XMP mirrors of the EXIF tag, as attribute and as element; Pillow reads the same two forms.
 _XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>)\s*)([0-9])')
+# What Pillow raises on a damaged EXIF block (its own JPEG reader catches the same, plus OSError
+# and IndexError for offsets past the end): metadata damage must never fail a picture.
+_EXIF_ERRORS: tuple[type[BaseException], ...] = (
+    SyntaxError, ValueError, TypeError, KeyError, IndexError, OSError, struct.error, ZeroDivisionError, OverflowError,
+)
+ExtraTag = tuple[int, int, int, Any, bool]  # tifffile's (code, dtype, count, value, writeonce)
 
 
 def parse_metadata(value: str | Iterable[str], name: str = "metadata ") -> frozenset[str]:
@@ -242,21 +248,26 @@ _SUB_IFDS = (0x8769, 0x8825)  # the EXIF and GPS sub-IFDs
 
 def tiff_exif(image: Image.Image) -> bytes | None:
     """An EXIF block for a TIFF opened by Pillow: its camera tags and EXIF/GPS sub-IFDs, without
-    the storage tags (strip offsets, sizes ...) that describe the source file only."""
+    the storage tags (strip offsets, sizes ...) that describe the source file only. ``None`` when
+    there are none, or when Pillow cannot read or rewrite them (damaged tags: the caller then
+    takes the orientation from the TIFF tag itself)."""
     from PIL import Image as PILImage
 
-    source = image.getexif()
-    exif = PILImage.Exif()
-    for tag in _TIFF_EXIF_TAGS:
-        if tag in source:
-            exif[tag] = source[tag]
-    for tag in _SUB_IFDS:
-        values = source.get_ifd(tag)
-        if values:
-            exif.get_ifd(tag).update(values)
-    if not len(exif) and not any(exif.get_ifd(tag) for tag in _SUB_IFDS):
+    try:
+        source = image.getexif()
+        exif = PILImage.Exif()
+        for tag in _TIFF_EXIF_TAGS:
+            if tag in source:
+                exif[tag] = source[tag]
+        for tag in _SUB_IFDS:
+            values = source.get_ifd(tag)
+            if values:
+                exif.get_ifd(tag).update(values)
+        if not len(exif) and not any(exif.get_ifd(tag) for tag in _SUB_IFDS):
+            return None
+        return _exif_block(exif.tobytes())
+    except _EXIF_ERRORS:
         return None
-    return _exif_block(exif.tobytes())
 
 
 def orientation_exif(orientation: int) -> bytes:
@@ -277,7 +288,10 @@ def png_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
     while position + 12 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, position)
         body = data[position + 8:position + 8 + length]
+        crc = data[position + 8 + length:position + 12 + length]
         position += 12 + length
+        if crc != struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF):
+            continue  # a damaged ancillary chunk is skipped, as libpng does
         if kind == b"eXIf" and exif is None:
             exif = _exif_block(body)
         elif kind == b"iTXt" and xmp is None and body.startswith(_XMP_KEYWORD + b"\x00"):
@@ -361,27 +375,56 @@ def splice_png(png: bytes, chunks: bytes) -> bytes:
     return png[:33] + chunks + png[33:]  # 8 signature bytes + 25 IHDR bytes
 
 
-def tiff_extratags(exif: bytes | None, xmp: bytes | None) -> list[tuple[int, int, int, Any, bool]]:
+def _tiff_exif_parts(exif: bytes) -> tuple[list[ExtraTag], dict[int, Any]]:
+    """``exif``'s IFD0 camera tags as tifffile extratags, and its EXIF/GPS sub-IFDs as Pillow
+    ``ImageFileDirectory_v2`` objects, each serialised once here so that damage shows now.
+
+    Raises:
+        InputError: a block Pillow cannot parse or rewrite (PNG, JPEG and WebP keep it as bytes).
+    """
+    from PIL import Image as PILImage
+    from PIL import TiffImagePlugin
+
+    tags: list[ExtraTag] = []
+    ifds: dict[int, Any] = {}
+    try:
+        parsed = PILImage.Exif()
+        parsed.load(exif)
+        for tag in (271, 272, 306, 315, 33432):  # ASCII tags of _TIFF_EXIF_TAGS
+            value = parsed.get(tag)
+            if isinstance(value, str) and value:
+                # EXIF strings are 7-bit ASCII by the standard; cameras write UTF-8 too: keep it
+                tags.append((tag, 2, 0, value.encode("utf-8", "surrogateescape"), True))
+        orientation = exif_orientation(exif)
+        if orientation is not None:  # 1 after upright(); written so that an XMP mirror cannot win
+            tags.append((ORIENTATION_TAG, 3, 1, orientation, True))
+        for tag in _SUB_IFDS:
+            values = parsed.get_ifd(tag)
+            if values:
+                ifd = TiffImagePlugin.ImageFileDirectory_v2(group=tag)
+                for key, value in values.items():
+                    ifd[key] = value
+                ifd.tobytes(8)
+                ifds[tag] = ifd
+    except _EXIF_ERRORS as error:
+        raise InputError(
+            f"the EXIF block is damaged ({str(error).splitlines()[0] if str(error) else type(error).__name__}) "
+            "and cannot be written into a TIFF file; write a .png, .jpg or .webp file, which keep it byte for byte"
+        ) from None
+    return tags, ifds
+
+
+def tiff_extratags(exif: bytes | None, xmp: bytes | None) -> list[ExtraTag]:
     """``tifffile.imwrite(extratags=...)`` for ``exif``'s camera tags and ``xmp`` (tag 700), plus
     placeholders for the EXIF/GPS sub-IFD pointers that :func:`tiff_link_exif` fills in.
 
     tifffile refuses to write IFD-pointer tags, so each placeholder is a LONG 0 under the code
     just below the pointer's (34664, 34852): no tag tifffile writes lies between the two, so the
     entries stay sorted, as TIFF requires, when the code is raised to 34665/34853 afterwards."""
-    tags: list[tuple[int, int, int, Any, bool]] = []
+    tags: list[ExtraTag] = []
     if exif:
-        from PIL import Image as PILImage
-
-        parsed = PILImage.Exif()
-        parsed.load(exif)
-        for tag in (271, 272, 306, 315, 33432):  # ASCII tags of _TIFF_EXIF_TAGS
-            value = parsed.get(tag)
-            if isinstance(value, str) and value:
-                tags.append((tag, 2, 0, value, True))
-        orientation = exif_orientation(exif)
-        if orientation is not None:  # 1 after upright(); written so that an XMP mirror cannot win
-            tags.append((ORIENTATION_TAG, 3, 1, orientation, True))
-        tags += [(tag - 1, 4, 1, 0, True) for tag in _SUB_IFDS if parsed.get_ifd(tag)]
+        tags, ifds = _tiff_exif_parts(exif)
+        tags += [(tag - 1, 4, 1, 0, True) for tag in ifds]
     if xmp:
         tags.append((700, 1, len(xmp), xmp, True))
     return tags
@@ -391,25 +434,18 @@ def tiff_link_exif(tiff: bytes, exif: bytes) -> bytes:
     """Append ``exif``'s EXIF and GPS sub-IFDs to a little-endian classic TIFF written with
     :func:`tiff_extratags`, and point its placeholder tags at them."""
     import tifffile
-    from PIL import Image as PILImage
-    from PIL import TiffImagePlugin
 
-    parsed = PILImage.Exif()
-    parsed.load(exif)
+    _, ifds = _tiff_exif_parts(exif)
     out = bytearray(tiff)
     with tifffile.TiffFile(io.BytesIO(tiff)) as handle:
         page = handle.pages.first
         if handle.byteorder != "<" or handle.is_bigtiff:  # pragma: no cover - tifffile's default for < 4 GiB
             raise RuntimeError("unexpected TIFF layout")
-        for tag in _SUB_IFDS:
+        for tag, ifd in ifds.items():
             placeholder = page.tags.get(tag - 1)
-            values = parsed.get_ifd(tag)
-            if placeholder is None or not values:
+            if placeholder is None:  # pragma: no cover - tiff_extratags wrote one per sub-IFD
                 continue
             out += bytes(len(out) % 2)  # IFDs start on a word boundary
-            ifd = TiffImagePlugin.ImageFileDirectory_v2(group=tag)
-            for key, value in values.items():
-                ifd[key] = value
             struct.pack_into("<H", out, placeholder.offset, tag)  # the entry's code: 3466x -> pointer
             struct.pack_into("<I", out, placeholder.valueoffset, len(out))
             out += ifd.tobytes(len(out))

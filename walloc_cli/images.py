@@ -531,7 +531,11 @@ _TIFF_PLAIN = (
 
 def _read_tiff(path: Path) -> ImageData:
     """TIFF: tifffile counts pages and reads 16-bit/float; 1/8-bit pages go through Pillow."""
-    with tifffile.TiffFile(path) as tif:
+    try:
+        opened = tifffile.TiffFile(path)
+    except TypeError as exc:  # tifffile compares a tag it expects single-valued: a damaged file
+        raise InputError(f"corrupt TIFF image (a tag holds an impossible value: {exc})") from exc
+    with opened as tif:
         pages = tif.pages
         main_pages = 0
         for page_or_frame in pages:
@@ -545,9 +549,13 @@ def _read_tiff(path: Path) -> ImageData:
                     )
         page = pages[0]  # the first page is always a full TiffPage (later ones may be frames)
         assert isinstance(page, tifffile.TiffPage)
+        if not isinstance(page.imagewidth, int) or not isinstance(page.imagelength, int):
+            raise InputError("corrupt TIFF image (the image width or length holds several values)")
         _check_dims(int(page.imagewidth), int(page.imagelength))
         photometric = int(page.photometric)
         samples = int(page.samplesperpixel)
+        if not isinstance(page.bitspersample, int):  # tifffile gives a tuple when samples differ
+            raise InputError(f"unsupported TIFF: samples of different bit depths {tuple(page.bitspersample)}")
         bits = int(page.bitspersample)
         sample_format = int(page.sampleformat)
         colour = 3 if photometric == tifffile.PHOTOMETRIC.RGB else 1
@@ -577,12 +585,16 @@ def _tiff_metadata(path: Path, page: tifffile.TiffPage) -> tuple[bytes | None, b
     xmp = bytes(xmp_tag.value) if xmp_tag is not None and isinstance(xmp_tag.value, bytes) and xmp_tag.value else None
     try:
         with _open_pillow(path, "TIFF") as image:  # the tags only: no pixels are decoded
-            return image_meta.tiff_exif(image), xmp
+            exif = image_meta.tiff_exif(image)
     except _DECODE_ERRORS:
-        # Pillow cannot open every TIFF tifffile reads (e.g. float RGB); keep the orientation
+        exif = None
+    if exif is None:
+        # Pillow cannot open every TIFF tifffile reads (e.g. float RGB) nor rewrite damaged
+        # tags: the orientation, at least, is never lost
         orientation = page.tags.get(image_meta.ORIENTATION_TAG)
         value = orientation.value if orientation is not None else None
-        return (image_meta.orientation_exif(int(value)) if isinstance(value, int) else None), xmp
+        exif = image_meta.orientation_exif(int(value)) if isinstance(value, int) else None
+    return exif, xmp
 
 
 def _tiff_via_pillow(path: Path) -> ImageData:
@@ -702,6 +714,7 @@ def write_image(path: Path, data: ImageData, overwrite: bool = False) -> None:
     path = Path(path)
     fmt = _format_for_path(path)
     out_mode = _output_mode(data.mode, fmt)
+    _check_side(data, fmt)
     if path.exists() and not overwrite:  # fail before spending time encoding
         raise FileExistsError(f"{path}: already exists (use -f to overwrite)")
     payload = _encode(data, fmt, out_mode)  # encode fully first: errors leave no file at all
@@ -716,7 +729,24 @@ def image_bytes(data: ImageData, fmt: str = "PNG") -> bytes:
     """
     if fmt not in set(OUTPUT_EXTENSIONS.values()):
         raise InputError(f"unsupported output format {fmt!r}")
-    return _encode(data, fmt, _output_mode(data.mode, fmt))
+    out_mode = _output_mode(data.mode, fmt)
+    _check_side(data, fmt)
+    return _encode(data, fmt, out_mode)
+
+
+# Largest side each format's encoder takes (PNG, TIFF and BMP hold more than MAX_PIXELS allows).
+_MAX_OUTPUT_SIDE = {"WEBP": 16383, "JPEG": 65535}
+
+
+def _check_side(data: ImageData, fmt: str) -> None:
+    """InputError, before encoding, for an image too wide or tall for ``fmt`` (libwebp's error
+    would otherwise surface as a ValueError after the work)."""
+    limit = _MAX_OUTPUT_SIDE.get(fmt)
+    if limit is not None and max(data.width, data.height) > limit:
+        raise InputError(
+            f"the {fmt} format holds at most {limit} pixels per side, this image is "
+            f"{data.width}x{data.height}; write a .png or .tif file"
+        )
 
 
 def quantise(pixels: np.ndarray, depth: int) -> np.ndarray:
