@@ -357,3 +357,17 @@ def test_output_too_large_for_the_format_is_refused_before_encoding(tmp_path: Pa
     with pytest.raises(InputError, match=f"holds at most {side - 1} pixels per side"):
         write_image(tmp_path / f"wide{ext}", image)
     assert not (tmp_path / f"wide{ext}").exists()
+
+
+def test_orientation_in_a_crafted_exif_chunk_is_not_passed_on(tmp_path: Path) -> None:
+    """The pixels in a .wlc are upright; a file whose exif chunk still says 6 (another writer)
+    must not make the output's viewer turn the picture."""
+    source = phone_jpeg(tmp_path / "phone.jpg")
+    compress_file(source, tmp_path / "all.wlc", metadata="all", measure=False)
+    header, chunks = loads((tmp_path / "all.wlc").read_bytes())
+    sideways = phone_exif(6).tobytes()[6:]
+    crafted = [Chunk("exif", zlib.compress(sideways)) if chunk.type == "exif" else chunk for chunk in chunks]
+    (tmp_path / "crafted.wlc").write_bytes(container.dumps(header, crafted))
+    decompress_file(tmp_path / "crafted.wlc", tmp_path / "out.jpg")
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.size == (40, 56) and out.getexif().get(0x0112) == 1

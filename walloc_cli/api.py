@@ -25,7 +25,7 @@ import torch
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
-from walloc_cli.image_meta import DEFAULT_METADATA, MAX_METADATA, METADATA_CHUNKS, keep_metadata, parse_metadata
+from walloc_cli.image_meta import DEFAULT_METADATA, MAX_METADATA, METADATA_CHUNKS, keep_metadata, parse_metadata, upright_blocks
 from walloc_cli.images import MODES, ImageData, image_bytes, quantise, read_image, write_image
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import bits_per_pixel, psnr
@@ -453,6 +453,12 @@ def synthesize_image(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], 
     alpha = None
     if header.get("alpha") is not None:
         alpha = _decode_alpha(header["alpha"], extra.get("ALPH"), (meta["height"], meta["width"]))
+    # the pixels are upright (formats/wlc.md, "Orientation"): blocks of a file written otherwise
+    # must not make the output's viewer turn them
+    exif, xmp = upright_blocks(
+        _inflate_metadata(extra["exif"], "EXIF") if "exif" in extra else None,
+        _inflate_metadata(extra["xmp "], "XMP") if "xmp " in extra else None,
+    )
     return ImageData(
         pixels=pixels.astype(np.float32),
         alpha=alpha,
@@ -460,8 +466,8 @@ def synthesize_image(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], 
         mode=meta["mode"],
         icc_profile=_inflate_metadata(extra["ICCP"], "ICC profile") if "ICCP" in extra else None,
         source_format=meta.get("source_format", "PNG"),
-        exif=_inflate_metadata(extra["exif"], "EXIF") if "exif" in extra else None,
-        xmp=_inflate_metadata(extra["xmp "], "XMP") if "xmp " in extra else None,
+        exif=exif,
+        xmp=xmp,
     )
 
 

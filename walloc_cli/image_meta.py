@@ -60,6 +60,7 @@ __all__ = [
     "tiff_extratags",
     "tiff_link_exif",
     "upright",
+    "upright_blocks",
 ]
 
 #: What ``--metadata`` can name, in the order ``walloc info`` lists them.
@@ -193,20 +194,29 @@ def _upright_exif(exif: bytes) -> bytes:
     return bytes(patched)
 
 
+def upright_blocks(exif: bytes | None, xmp: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """``exif`` and ``xmp`` saying orientation 1 (in place: every other byte is kept). For blocks
+    that travel with pixels already upright: a reader of the output must not turn them again."""
+    return (
+        _upright_exif(exif) if exif else exif,
+        _XMP_ORIENTATION.sub(rb"\g<1>1", xmp) if xmp else xmp,
+    )
+
+
 def upright(image: ImageData) -> ImageData:
     """Apply the orientation its EXIF/XMP say to ``image``'s pixels and alpha, and set the tag in
     the kept blocks to 1 (see the module docstring for why orientation is never left in a tag)."""
     orientation = metadata_orientation(image.exif, image.xmp)
     # XMP's mirror of the tag is set to 1 even when EXIF (which wins) already said 1: a reader
     # of the output that has no EXIF left, or reads XMP first, must not rotate the picture.
-    xmp = _XMP_ORIENTATION.sub(rb"\g<1>1", image.xmp) if image.xmp else image.xmp
+    exif, xmp = upright_blocks(image.exif, image.xmp)
     if orientation == 1:
-        return image if xmp == image.xmp else dataclasses.replace(image, xmp=xmp)
+        return image if (exif, xmp) == (image.exif, image.xmp) else dataclasses.replace(image, exif=exif, xmp=xmp)
     return dataclasses.replace(
         image,
         pixels=orient(image.pixels, orientation),
         alpha=None if image.alpha is None else orient(image.alpha, orientation),
-        exif=_upright_exif(image.exif) if image.exif else None,
+        exif=exif,
         xmp=xmp,
     )
 
