@@ -102,7 +102,9 @@ def suite_case(colour_type: int, depth: int, with_trns: bool, seed: int = 0) -> 
 @pytest.mark.parametrize("interlace", [False, True], ids=["plain", "adam7"])
 @pytest.mark.parametrize("with_trns", [False, True], ids=["opaque", "trns"])
 @pytest.mark.parametrize("colour_type,depth", KINDS)
-def test_every_png_kind_reads_exactly(tmp_path: Path, colour_type: int, depth: int, with_trns: bool, interlace: bool) -> None:
+def test_every_png_kind_round_trips_exactly(tmp_path: Path, colour_type: int, depth: int, with_trns: bool, interlace: bool) -> None:
+    """Read exactly (low depths scaled, palettes expanded, tRNS as alpha), written back as PNG and
+    read again unchanged."""
     if with_trns and colour_type in (4, 6):
         pytest.skip("tRNS is not allowed with an alpha channel")
     samples, trns, plte = suite_case(colour_type, depth, with_trns)
@@ -115,6 +117,10 @@ def test_every_png_kind_reads_exactly(tmp_path: Path, colour_type: int, depth: i
     want = expected_samples(samples, colour_type, depth, trns, plte)
     assert got.reshape(want.shape).dtype == want.dtype
     np.testing.assert_array_equal(got.reshape(want.shape), want)
+    write_image(tmp_path / "back.png", image)
+    again = read_image(tmp_path / "back.png")
+    assert again.mode == image.mode
+    np.testing.assert_array_equal(image_to_array(again), image_to_array(image))
 
 
 @pytest.mark.parametrize("colour_type,mode", [(0, "LA;16"), (2, "RGBA;16")])
