@@ -112,14 +112,9 @@ def parse_metadata(value: str | Iterable[str], name: str = "metadata ") -> froze
 def keep_metadata(image: ImageData, kinds: Iterable[str]) -> ImageData:
     """``image`` without the metadata kinds not in ``kinds`` (its pixels are shared, not copied)."""
     keep = frozenset(kinds)
-    if all(kind in keep for kind in METADATA_KINDS):
-        return image
-    return dataclasses.replace(
-        image,
-        icc_profile=image.icc_profile if "icc" in keep else None,
-        exif=image.exif if "exif" in keep else None,
-        xmp=image.xmp if "xmp" in keep else None,
-    )
+    fields = {"icc": "icc_profile", "exif": "exif", "xmp": "xmp"}
+    dropped = {field: None for kind, field in fields.items() if kind not in keep and getattr(image, field, None) is not None}
+    return dataclasses.replace(image, **dropped) if dropped else image  # type: ignore[arg-type]  # field names of ImageData
 
 
 # --------------------------------------------------------------------------------------------
