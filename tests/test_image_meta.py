@@ -371,3 +371,24 @@ def test_orientation_in_a_crafted_exif_chunk_is_not_passed_on(tmp_path: Path) ->
     decompress_file(tmp_path / "crafted.wlc", tmp_path / "out.jpg")
     with Image.open(tmp_path / "out.jpg") as out:
         assert out.size == (40, 56) and out.getexif().get(0x0112) == 1
+
+
+@pytest.mark.parametrize("endian,kind", [("<", 3), (">", 3), (">", 4)], ids=["II-short", "MM-short", "MM-long"])
+def test_orientation_is_rewritten_in_place_every_other_byte_kept(tmp_path: Path, endian: str, kind: int) -> None:
+    """A hand-made block (not Pillow's): IFD0 with Make and Orientation 3, then a maker-note-like
+    tail that holds absolute offsets; only the orientation value may change."""
+    import struct
+
+    order = b"II" if endian == "<" else b"MM"
+    make = b"Acme\x00"
+    value = struct.pack(endian + ("HH" if kind == 3 else "I"), *((3, 0) if kind == 3 else (3,)))
+    entries = struct.pack(endian + "HHII", 0x010F, 2, len(make), 8 + 2 + 24 + 4) + struct.pack(endian + "HHI", 0x0112, kind, 1) + value
+    block = order + struct.pack(endian + "HI", 42, 8) + struct.pack(endian + "H", 2) + entries + bytes(4) + make + b"tail\xff\x00"
+    (tmp_path / "b.png").write_bytes(_png_with_exif(photo(5, 7), block))
+    image = read_image(tmp_path / "b.png")
+    assert (image.height, image.width) == (5, 7)  # orientation 3: rotated 180, same size
+    with Image.open(tmp_path / "b.png") as stored:
+        np.testing.assert_array_equal(image_to_array(image), np.asarray(stored)[::-1, ::-1])
+    assert exif_orientation(image.exif) == 1
+    changed = [i for i, (a, b) in enumerate(zip(block, image.exif)) if a != b]
+    assert len(image.exif) == len(block) and len(changed) == 1

@@ -10,7 +10,8 @@ What walloc does with each (see the README, "Metadata"):
   a reader may skip (``formats/wlc.md``): a reader that skips it, a user who keeps no EXIF, or an
   output format or viewer that ignores EXIF (BMP, many PNG viewers) would then show the photo
   sideways. Upright pixels are right in every reader, so no critical chunk (and no new major
-  format version) is needed; the cost is one transposed copy of the pixels at read time.
+  format version) is needed; the cost is one transposed copy of the pixels at read time
+  (a 12 MP phone JPEG with orientation 6: ``read_image`` 0.50 -> 0.61 s, peak RSS 260 -> 318 MiB).
 - EXIF and XMP blocks are kept as bytes (EXIF as the TIFF-structured block of PNG's ``eXIf`` and
   WebP's ``EXIF`` chunk, without JPEG's ``Exif\\0\\0`` prefix), stored in the ``exif`` and
   ``xmp `` chunks, and written back into PNG (``eXIf``, ``iTXt XML:com.adobe.xmp``), JPEG (APP1),
