@@ -17,7 +17,7 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ import torch
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
+from walloc_cli.image_meta import DEFAULT_METADATA, MAX_METADATA, METADATA_CHUNKS, keep_metadata, parse_metadata, upright_blocks
 from walloc_cli.images import MODES, ImageData, image_bytes, quantise, read_image, write_image
 from walloc_cli.io_util import STDIO, check_writable, output_stream
 from walloc_cli.metrics import bits_per_pixel, psnr
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 MAX_SIDE = PAYLOAD_MAX_SIDE * 8  # 131064: a latent row (side / 2**J, J=3) must fit one WebP image
 MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
-MAX_ICC = 16 << 20  # an ICC profile larger than this is not a real one
 # Quantisation steps a file may use: below 1/4 the index needs > 10 bits for no visible gain;
 # above 16 an 8-bit model is left with a handful of levels.
 MIN_STEP, MAX_STEP = 0.25, 16.0
@@ -186,11 +186,17 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         alpha_spec, alpha_chunk = cache["alpha", payload, effort]
         if alpha_chunk is not None:
             chunks.append(alpha_chunk)
-    if image.icc_profile:
-        if "icc" not in cache:
-            # zlib, as PNG's iCCP does: profiles are a few KiB and compress ~2x, which matters at 0.1 bpp.
-            cache["icc"] = Chunk("ICCP", zlib.compress(image.icc_profile, 9))
-        chunks.append(cache["icc"])
+    # ICC profile, EXIF and XMP: zlib, as PNG's iCCP does: profiles are a few KiB and compress
+    # ~2x, which matters at 0.1 bpp (XMP is XML text: the reference file's 205-byte packet
+    # takes 153 bytes, its 126-byte EXIF block 110).
+    for kind, chunk_type, block in (("icc", "ICCP", image.icc_profile), ("exif", "exif", image.exif), ("xmp", "xmp ", image.xmp)):
+        if not block:
+            continue
+        if len(block) > MAX_METADATA:  # decoders refuse more: do not write a file they refuse
+            raise InputError(f"the {kind.upper()} block is {len(block)} bytes, more than the {MAX_METADATA} bytes walloc keeps; leave it out with --metadata")
+        if kind not in cache:
+            cache[kind] = Chunk(chunk_type, zlib.compress(block, 9))
+        chunks.append(cache[kind])
     header = {
         "encoder": f"walloc {__version__}",
         "modality": "image",
@@ -209,7 +215,7 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         "alpha": alpha_spec,
     }
     out = io.BytesIO()
-    with WlcWriter(out, header) as writer:
+    with WlcWriter(out, header, minor=2 if image.exif or image.xmp else 0) as writer:  # the exif and xmp chunks came in 1.2
         for chunk in chunks:
             writer.write_chunk(chunk)
     return out.getvalue()
@@ -236,6 +242,7 @@ def compress_image(
     target_size: int | None = None,
     payload: str = "webp",
     effort: int | None = None,
+    metadata: str | Iterable[str] = DEFAULT_METADATA,
 ) -> Encoded:
     """Compress ``image`` choosing the model and quantisation step (see :mod:`walloc_cli.quality`).
 
@@ -245,9 +252,14 @@ def compress_image(
     - ``target_psnr`` (dB) finds the smallest file reaching it; ``target_size`` (bytes) the best
       file that fits (never larger; :class:`InputError` when nothing fits).
     - With none of these: ``model`` at step 1 when a model is named, else the default quality.
+
+    ``metadata``: what of the ICC profile, EXIF and XMP is kept (``"all"``, ``"none"`` or names;
+    :func:`walloc_cli.image_meta.parse_metadata`); by default the ICC profile only. The
+    orientation is in the pixels already (:func:`walloc_cli.images.read_image`).
     """
     if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
         raise InputError("give at most one of quality, target PSNR and target size")
+    image = keep_metadata(image, parse_metadata(metadata))
     card = find_card(model) if model else None
     family = _family(image, card)
     cache: dict[Any, Any] = {}  # one analysis per model, one alpha/ICC chunk, whatever the settings tried
@@ -437,26 +449,34 @@ def synthesize_image(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], 
     alpha = None
     if header.get("alpha") is not None:
         alpha = _decode_alpha(header["alpha"], extra.get("ALPH"), (meta["height"], meta["width"]))
+    # the pixels are upright (formats/wlc.md, "Orientation"): blocks of a file written otherwise
+    # must not make the output's viewer turn them
+    exif, xmp = upright_blocks(
+        _inflate_metadata(extra["exif"], "EXIF") if "exif" in extra else None,
+        _inflate_metadata(extra["xmp "], "XMP") if "xmp " in extra else None,
+    )
     return ImageData(
         pixels=pixels.astype(np.float32),
         alpha=alpha,
         bit_depth=meta["bit_depth"],
         mode=meta["mode"],
-        icc_profile=_inflate_icc(extra["ICCP"]) if "ICCP" in extra else None,
+        icc_profile=_inflate_metadata(extra["ICCP"], "ICC profile") if "ICCP" in extra else None,
         source_format=meta.get("source_format", "PNG"),
+        exif=exif,
+        xmp=xmp,
     )
 
 
-def _inflate_icc(data: bytes) -> bytes:
-    """Inflate an ICCP chunk, refusing more than ``MAX_ICC`` bytes (no zip bombs)."""
+def _inflate_metadata(data: bytes, what: str) -> bytes:
+    """Inflate an ICCP, exif or xmp chunk, refusing more than ``MAX_METADATA`` bytes (no zip bombs)."""
     inflater = zlib.decompressobj()
     try:
-        profile = inflater.decompress(data, MAX_ICC)
+        block = inflater.decompress(data, MAX_METADATA)
     except zlib.error as error:
-        raise FormatError(f"ICC profile chunk is corrupt: {error}") from None
+        raise FormatError(f"{what} chunk is corrupt: {error}") from None
     if inflater.unconsumed_tail or not inflater.eof:
-        raise FormatError(f"ICC profile chunk is corrupt or larger than {MAX_ICC} bytes")
-    return profile
+        raise FormatError(f"{what} chunk is corrupt or larger than {MAX_METADATA} bytes")
+    return block
 
 
 def quantized(image: ImageData) -> np.ndarray:
@@ -581,6 +601,7 @@ def compress_file(
     target_size: int | None = None,
     axes: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    metadata: str | Iterable[str] = DEFAULT_METADATA,
 ) -> CompressReport:
     """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
     it with ``.wlc``); ``-`` is stdin/stdout.
@@ -588,8 +609,10 @@ def compress_file(
     ``quality``/``target_psnr``/``target_size`` choose the operating point as in :func:`compress_image`
     (targets are for images). ``axes`` (e.g. ``ZYX``, ``CYX``, ``YXC``) reads ``src`` as a volume
     with those axes, overriding its metadata (:func:`walloc_cli.volumes.read_volume`).
+    ``metadata`` (images): which of ICC, EXIF and XMP to keep, as in :func:`compress_image`.
     """
     src = Path(src)
+    kept = parse_metadata(metadata)  # a bad value is refused before any work
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     _check_output(src, dst, overwrite)
     with _input_path(src) as path:
@@ -606,7 +629,7 @@ def compress_file(
             return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
         image = read_image(path, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,")  # compress takes audio too
     started = time.perf_counter()
-    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort)
+    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, metadata=kept)
     data = encoded.data
     seconds = time.perf_counter() - started
     with output_stream(dst, overwrite=overwrite) as handle:
@@ -702,6 +725,7 @@ def describe(src: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
     if header.get("modality") == "image":
         validate_image_header(header)
+        info["metadata"] = [kind for chunk_type, kind in METADATA_CHUNKS.items() if chunk_type in chunks]
         image = header["image"]
         info["bpp"] = bits_per_pixel(size, image["width"] * image["height"])
         raw = _raw_bytes(image["height"], image["width"], image["channels"], header.get("alpha") is not None, image["bit_depth"])

@@ -127,13 +127,21 @@ def compress(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
     quiet: bool = typer.Option(False, "--quiet", help="Print errors only (-q is --quality)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also print what was skipped or deleted and a summary."),
+    metadata: str = typer.Option("icc", "--metadata", metavar="LIST", help="Image metadata to keep: all, none, or a comma-separated list of icc, exif, xmp (like cwebp -metadata). The EXIF orientation is always applied to the pixels."),
 ) -> None:
     """Compress images, audio or volumes to .wlc and report size, rate (bpp, kbit/s or bits/voxel), compression ratio, PSNR (and SNR for audio), DR, the model and step, and time."""
     if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
         raise typer.BadParameter("give one of -q/--quality, --target-psnr and --target-size", param_hint="-q")
     if quality is not None and not 0 <= quality <= 100:
         raise typer.BadParameter(f"{quality:g} is not in 0..100", param_hint="-q")
-    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes}
+    from walloc_cli.errors import InputError
+    from walloc_cli.image_meta import parse_metadata
+
+    try:
+        kept = parse_metadata(metadata, name="")
+    except InputError as error:
+        raise typer.BadParameter(str(error), param_hint="--metadata") from None
+    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "metadata": sorted(kept)}
     batch = _Batch("compress", json_out=json_out, quiet=quiet, verbose=verbose, show=_show_compressed)
     batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 
@@ -405,6 +413,8 @@ def _format_info(data: dict[str, Any]) -> str:
     alpha = header.get("alpha")
     if alpha:
         lines.append(f"  alpha     {'constant ' + str(alpha['constant']) if 'constant' in alpha else alpha.get('codec') + ' lossless'}")
+    if "metadata" in data:
+        lines.append(f"  metadata  {', '.join(data['metadata']) or 'none'}")
     for kind, entry in data["chunks"].items():
         lines.append(f"  chunk     {kind}  x{entry['count']}  {_human_bytes(entry['bytes'])}")
     lines.append(f"  encoder   {header.get('encoder', 'unknown')}")
