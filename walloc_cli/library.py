@@ -26,7 +26,7 @@ Arrays:
 * volumes out: the 3-D array in coding order (slices or bands first), original dtype.
 
 Metadata (:func:`decompress`): a dict with ``modality``, the file's ``header``, and for images
-``mode``, ``bit_depth``, ``icc_profile``; for audio ``samplerate``, ``channels``, ``frames``,
+``mode``, ``bit_depth``, ``icc_profile``, ``exif``, ``xmp`` (raw bytes or None); for audio ``samplerate``, ``channels``, ``frames``,
 ``subtype``, ``format``; for volumes ``axes`` (of the array), ``file_axes``, ``kind``, ``meta``.
 """
 
@@ -180,7 +180,7 @@ def decompress(source: Source, *, model: str | None = None) -> tuple[np.ndarray,
         modality = header.get("modality")
         if modality == "image":
             image = _decode_image(reader, model)
-            meta = {"modality": "image", "mode": image.mode, "bit_depth": image.bit_depth, "icc_profile": image.icc_profile, "header": header}
+            meta = {"modality": "image", "mode": image.mode, "bit_depth": image.bit_depth, "icc_profile": image.icc_profile, "exif": image.exif, "xmp": image.xmp, "header": header}
             return image_to_array(image), meta
         if modality == "audio":
             return _decompress_audio(reader, model)
