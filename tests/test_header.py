@@ -88,7 +88,7 @@ CASES = [
     (IMAGE, setter("codec", "decoder_blocks", value=3), "invalid header: codec table does not match model 'rgb-16x': decoder_blocks=3 where the model has 4"),
     # audio
     (AUDIO, setter("audio", "subtype", value=True), "invalid header: subtype=True"),
-    (AUDIO, setter("latent", "step", value=float("1e308")), "invalid header: step=1e+308"),
+    (AUDIO, setter("audio", "format", value="../x"), "invalid header: format='../x'"),
     (AUDIO, setter("codec", "channels", value=2), "invalid header: codec channels=2: an audio model codes one channel"),
     # volume, including what only the writers read
     (VOLUME, setter("volume", "meta", "spacing", value="1 mm"), "invalid header: meta.spacing='1 mm'"),
@@ -98,7 +98,7 @@ CASES = [
     (VOLUME, setter("codec", "step_input", value=False), "invalid header: codec table does not match model 'ms-3d-2x-v': step_input=False where the model has True"),
     (VOLUME, setter("volume", "kind", value="x"), "invalid header: kind='x' is not one of ct, mri, multispectral, volume"),
     (VOLUME, setter("normalisation", "max", value=1e10), "invalid header: normalisation range 56..1e+10 does not fit uint16"),
-    (VOLUME, setter("latent", "condition", value="NaN"), "invalid header: condition='NaN'"),
+    (VOLUME, setter("volume", "meta", "zooms", value=["NaN"]), "invalid header: meta.zooms=['NaN']"),
     (VOLUME, setter("latent", "encode_margin", value=-1), "invalid header: encode_margin=-1 is not an integer in 0..65536"),
 ]
 
