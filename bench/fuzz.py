@@ -8,8 +8,9 @@ Each input is one of the reference files of ``formats/reference/`` (images, ``au
 the ``walloc`` CLI (:data:`walloc_cli.cli.app`, run through Typer's ``CliRunner``: the same code as
 the console script, without a process per input). The only acceptable outcomes are exit 0 (the
 file was valid) or exit 1 with exactly one line ``walloc: FILE: problem`` on standard error.
-Anything else is a finding: an exception escaping the command (a traceback for a user), another
-exit code, several lines, or a line not naming the file; an input that runs longer than
+Anything else is a finding: an exception escaping the command (a traceback for a user), an
+``internal error`` line (the CLI's last-resort report of an unexpected exception), another exit
+code, several lines, or a line not naming the file; an input that runs longer than
 ``--timeout`` seconds is a hang. Findings are printed with the input's description and saved
 under ``--crashes``.
 
@@ -277,7 +278,10 @@ def run_cli(command: str, target: Path, scratch: Path, timeout: float) -> tuple[
         return "FINDING", f"exit code {result.exit_code}: {result.stderr[:200]!r}", seconds
     if len(lines) != 1 or not lines[0].startswith(f"walloc: {target}: ") or "Traceback" in result.stderr:
         return "FINDING", f"not one line naming the file: {result.stderr[:300]!r}", seconds
-    return "error", lines[0][len(f"walloc: {target}: "):], seconds
+    problem = lines[0][len(f"walloc: {target}: "):]
+    if problem.startswith("internal error ("):  # one line for the user, but a bug all the same
+        return "FINDING", problem, seconds
+    return "error", problem, seconds
 
 
 # --- workers -----------------------------------------------------------------------------------

@@ -213,6 +213,31 @@ def test_an_unexpected_exception_is_one_internal_error_line(tmp_path: Path, monk
     assert (tmp_path / "fine.png").exists() and not (tmp_path / "buggy.png").exists()
 
 
+@pytest.mark.parametrize("command", ["info", "verify", "latents"])
+def test_an_unexpected_exception_in_a_reading_command_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    """info, verify and latents: a bug (injected where each reads the header) is one internal
+    error line for its file, and the next file is still read."""
+    from walloc_cli import header as header_module
+
+    real = header_module.validate_header
+
+    def buggy(header: dict[str, Any], modality: str | None = None) -> str:
+        if header.get("image", {}).get("width") == 1:  # gray-1x1.wlc only
+            raise KeyError("width")
+        return real(header, modality)
+
+    for module in ("walloc_cli.header", "walloc_cli.api", "walloc_cli.verify", "walloc_cli.latents"):
+        monkeypatch.setattr(f"{module}.validate_header", buggy, raising=False)
+    (tmp_path / "buggy.wlc").write_bytes(GRAY.read_bytes())
+    (tmp_path / "fine.wlc").write_bytes(IMAGE.read_bytes())
+    args = {"info": ["info"], "verify": ["verify"], "latents": ["latents", "-O", str(tmp_path / "latents")]}[command]
+    result = CliRunner().invoke(app, args + [str(tmp_path / "buggy.wlc"), str(tmp_path / "fine.wlc")])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [f"walloc: {tmp_path / 'buggy.wlc'}: internal error (KeyError: 'width'); please report it"]
+    assert "fine.wlc" in result.stdout
+
+
 # --- volumes with values near float64's limit -------------------------------------------------------
 def _noise_volume(scale: float) -> np.ndarray:
     """``(4, 24, 24)`` float64 smooth-ish noise times ``scale``."""

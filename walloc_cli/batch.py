@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from walloc_cli.errors import InputError, WallocError
+from walloc_cli.errors import InputError, WallocError, internal_error
 
 Kind = Literal["compress", "decompress"]
 STDIO = "-"
@@ -221,8 +221,7 @@ def error_line(path: Path | str, error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror and not isinstance(error, FileExistsError):
         message = error.strerror.lower()
     elif not isinstance(error, (WallocError, OSError)):
-        first = str(error).splitlines()[0] if str(error) else ""
-        message = f"internal error ({type(error).__name__}{': ' + first if first else ''}); please report it"
+        message = internal_error(error)
     else:
         message = str(error) or type(error).__name__
     if isinstance(error, FileExistsError) or message.startswith(f"{path}: "):

@@ -17,3 +17,10 @@ class InputError(WallocError):
 
 class ModelError(WallocError):
     """A model is unknown, its weights do not match their SHA-256, or it does not fit the input."""
+
+
+def internal_error(error: BaseException) -> str:
+    """The one line for an exception that is not a walloc error: a bug in walloc, said as such
+    with its type, so that a user can report it and the other files of a batch still go on."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    return f"internal error ({type(error).__name__}{': ' + first if first else ''}); please report it"

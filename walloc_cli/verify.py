@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from walloc_cli.errors import FormatError, WallocError
+from walloc_cli.errors import FormatError, WallocError, internal_error
 
 
 @dataclasses.dataclass
@@ -55,7 +55,8 @@ def _problem(error: BaseException) -> str:
 
 def verify_file(path: Path | str, model: str | None = None) -> VerifyReport:
     """Verify ``path`` (see the module docstring). Problems with the file are reported in the
-    result, never raised; any other exception is a bug in walloc."""
+    result, never raised; any other exception is a bug in walloc, reported in the result too,
+    as ``internal error (TYPE: message); please report it``."""
     from walloc_cli.api import decompress_file
     from walloc_cli.container import WlcReader
     from walloc_cli.header import chunk_tally, validate_header
@@ -88,6 +89,8 @@ def verify_file(path: Path | str, model: str | None = None) -> VerifyReport:
         report.ok = True
     except (WallocError, OSError) as error:
         report.problem = _problem(error)
+    except Exception as error:  # noqa: BLE001 - a bug in walloc: reported as such, for this file only
+        report.problem = internal_error(error)
     report.seconds = time.perf_counter() - started
     return report
 
