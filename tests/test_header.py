@@ -275,3 +275,42 @@ def test_a_huge_valued_volume_does_not_stop_a_compress_batch(tmp_path: Path) -> 
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"walloc: {tmp_path / 'extreme.npy'}: volume values -1.5e+308..1.5e+308 are too large to normalise"), lines
     assert sorted(p.name for p in out.iterdir()) == ["huge_values.wlc", "kite.wlc"]
+
+
+# --- NIfTI metadata a writer hands to nibabel -------------------------------------------------------
+def _nifti_edit(offset: int, data: bytes) -> Callable[[bytes], bytes]:
+    def edit(block: bytes) -> bytes:
+        return block[:offset] + data + block[offset + len(data):]
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda block: block[:100], "meta.nifti_header is not a base64 NIfTI-1 or NIfTI-2 header"),
+        (_nifti_edit(344, b"n+1\x80"), "meta.nifti_header is not a base64 NIfTI-1 or NIfTI-2 header (magic)"),
+        (_nifti_edit(70, b"\x00\x00"), "meta.nifti_header is not a base64 NIfTI-1 or NIfTI-2 header (data type code 0)"),
+        (_nifti_edit(108, np.float32(256).tobytes()), "meta.nifti_header is not a base64 NIfTI-1 or NIfTI-2 header (voxel offset 256.0)"),
+        (_nifti_edit(40, b"\x00\x03"), "meta.nifti_header is not a base64 NIfTI-1 or NIfTI-2 header (dim[0])"),
+    ],
+    ids=["short", "magic", "datatype-0", "voxel-offset-256", "dim0-byte-swapped"],
+)
+def test_a_nifti_header_nibabel_cannot_load_is_refused_in_one_line(tmp_path: Path, edit: Callable[[bytes], bytes], expected: str) -> None:
+    """The NIfTI writer rebuilds the source's header from ``meta.nifti_header``; nibabel raises its
+    own HeaderDataError for one it cannot load (a traceback before), so the validator checks what
+    nibabel requires first."""
+    import base64
+
+    nib = pytest.importorskip("nibabel")
+    z, y, x = np.mgrid[0:4, 0:16, 0:16]
+    nib.save(nib.Nifti1Image((100 * np.sin(x / 3 + y / 5 + z)).astype(np.int16).T, np.diag([0.5, 0.5, 2.0, 1.0])), str(tmp_path / "ct.nii.gz"))
+    api.compress_file(tmp_path / "ct.nii.gz", tmp_path / "ct.wlc")
+
+    def rewrite(header: dict[str, Any], chunks: list[Chunk]) -> None:
+        meta = header["volume"]["meta"]
+        meta["nifti_header"] = base64.b64encode(edit(base64.b64decode(meta["nifti_header"]))).decode()
+
+    target = edited(tmp_path / "ct.wlc", rewrite, tmp_path)
+    for command in ("decompress", "info"):
+        assert one_line(run(command, target, tmp_path), target) == f"invalid header: {expected}", command

@@ -22,6 +22,7 @@ import base64
 import binascii
 import math
 import re
+import struct
 from typing import Any
 
 from walloc_cli.errors import FormatError
@@ -338,12 +339,7 @@ def _validate_volume_meta(meta: dict[str, Any]) -> None:
     if "nifti_version" in meta:
         require(meta["nifti_version"] in (1, 2) and _is_int(meta["nifti_version"]), f"meta.nifti_version={_show(meta['nifti_version'])}")
     if "nifti_header" in meta:
-        raw = meta["nifti_header"]
-        try:
-            size = len(base64.b64decode(raw, validate=True)) if isinstance(raw, str) else -1
-        except (binascii.Error, ValueError):
-            size = -1
-        require(size in (348, 540), "meta.nifti_header is not a base64 NIfTI-1 or NIfTI-2 header")
+        _validate_nifti_header(meta["nifti_header"], meta.get("nifti_version", 1))
     if "affine" in meta:
         affine = meta["affine"]
         require(isinstance(affine, list) and len(affine) == 4 and all(isinstance(r, list) and len(r) == 4 and all(_is_number(v) for v in r) for r in affine), "meta.affine is not a 4x4 matrix")
@@ -356,6 +352,39 @@ def _validate_volume_meta(meta: dict[str, Any]) -> None:
     for key in ("scl_slope", "scl_inter"):
         if meta.get(key) is not None:
             require(_is_number(meta[key]), f"meta.{key}={_show(meta[key])}")
+
+
+# The NIfTI header checks nibabel refuses to load a header without (its problem level >= 40):
+# sizeof_hdr (which also gives the byte order), the magic string, a data type code with a fixed
+# item size, a single-file voxel offset past the header, and NIfTI-2's end-of-line check bytes.
+# nibabel guesses the byte order from dim[0] (1..7 as stored: this order), so it must agree with
+# sizeof_hdr's. version: (size, magic at, single-file magic, pair magic, datatype at,
+# vox_offset at and format, dim[0] at and format)
+_NIFTI_LAYOUT = {1: (348, 344, b"n+1\0", b"ni1\0", 70, 108, "f", 40, "h"), 2: (540, 4, b"n+2\0", b"ni2\0", 12, 168, "q", 16, "q")}
+_NIFTI_DTYPES = (2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1792, 2304)
+
+
+def _validate_nifti_header(raw: Any, version: int) -> None:
+    """``meta.nifti_header``: base64 of a NIfTI-1 (348 bytes) or NIfTI-2 (540 bytes) header, as
+    ``meta.nifti_version`` says, that nibabel can load."""
+    message = "meta.nifti_header is not a base64 NIfTI-1 or NIfTI-2 header"
+    try:
+        block = base64.b64decode(raw, validate=True) if isinstance(raw, str) else b""
+    except (binascii.Error, ValueError):
+        block = b""
+    size, magic_at, single, pair, datatype_at, offset_at, offset_format, dim_at, dim_format = _NIFTI_LAYOUT[version]
+    require(len(block) == size, message)
+    order = "<" if struct.unpack_from("<i", block)[0] == size else ">"
+    require(struct.unpack_from(order + "i", block)[0] == size, f"{message} (sizeof_hdr)")
+    require(1 <= struct.unpack_from(order + dim_format, block, dim_at)[0] <= 7, f"{message} (dim[0])")
+    magic = block[magic_at : magic_at + 4]
+    require(magic in (single, pair), f"{message} (magic)")
+    datatype = struct.unpack_from(order + "h", block, datatype_at)[0]
+    require(datatype in _NIFTI_DTYPES, f"{message} (data type code {datatype})")
+    offset = struct.unpack_from(order + offset_format, block, offset_at)[0]
+    require(not (magic == single and offset != 0 and offset < size + 4), f"{message} (voxel offset {offset})")
+    if version == 2:
+        require(block[8:12] in (b"\r\n\x1a\n", b"\0\0\0\0"), f"{message} (end-of-line check)")
 
 
 def validate_volume_header(header: dict[str, Any]) -> None:
