@@ -139,12 +139,6 @@ def int_field(node: dict[str, Any], key: str, low: int, high: int) -> int:
     return value
 
 
-def _number_field(node: dict[str, Any], key: str, low: float, high: float, what: str | None = None) -> float:
-    value = node.get(key)
-    require(_is_number(value) and low <= value <= high, f"{what or key}={_show(value)} is not a number in {low:g}..{high:g}")
-    return float(value)
-
-
 def _text_field(node: dict[str, Any], key: str, what: str | None = None, pattern: re.Pattern[str] = _NAME) -> str:
     value = node.get(key)
     require(isinstance(value, str) and pattern.fullmatch(value) is not None, f"{what or key}={_show(value)}")
@@ -240,7 +234,7 @@ def _validate_common(header: dict[str, Any], modality: str) -> dict[str, Any]:
 def validate_image_header(header: dict[str, Any]) -> None:
     """Check every field the image decoder relies on, before anything is allocated."""
     require(header.get("modality") == "image", f"modality {_show(header.get('modality'))} is not supported by this walloc (images only)")
-    image, latent, model = table(header, "image"), table(header, "latent"), table(header, "model")
+    image, latent = table(header, "image"), table(header, "latent")
     height = int_field(image, "height", 1, MAX_SIDE)
     width = int_field(image, "width", 1, MAX_SIDE)
     require(height * width <= MAX_PIXELS, f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
@@ -256,11 +250,10 @@ def validate_image_header(header: dict[str, Any]) -> None:
     require(mode_depth == bit_depth, f"mode {mode} has bit depth {mode_depth}, not bit_depth={bit_depth}")
     if "source_format" in image:  # informational
         _text_field(image, "source_format")
-    require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
     _validate_common(header, "image")
     shape = latent.get("shape")
     require(isinstance(shape, list) and len(shape) == 3 and all(_is_int(n) and 1 <= n <= MAX_SIDE for n in shape), f"latent shape {_show(shape)}")
-    require(shape[0] == header["codec"].get("latent_dim", 12), f"latent shape {_show(shape)} does not match codec latent_dim={header['codec'].get('latent_dim', 12)}")
+    require(shape[0] == header["codec"]["latent_dim"], f"latent shape {_show(shape)} does not match codec latent_dim={header['codec']['latent_dim']}")
     if "chunks" in latent:  # informational
         int_field(latent, "chunks", 0, 1 << 20)
     norm = table(header, "normalisation")
@@ -295,7 +288,6 @@ def validate_audio_header(header: dict[str, Any]) -> None:
     normalisation = header.get("normalisation")
     gain = normalisation.get("gain") if isinstance(normalisation, dict) else None
     require(_is_number(gain) and 0 < gain <= MAX_GAIN, f"gain={_show(gain)}")  # type: ignore[operator]
-    require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
     _validate_common(header, "audio")
 
 
@@ -308,10 +300,10 @@ def _validate_volume_meta(meta: dict[str, Any]) -> None:
     if meta.get("spacing") is not None:
         spacing = meta["spacing"]
         require(isinstance(spacing, list) and len(spacing) == 3 and all(s is None or _is_number(s) for s in spacing), f"meta.spacing={_show(spacing)}")
-    for key in ("unit", "photometric", "compression"):
+    for key in ("photometric", "compression"):  # tifffile enum names
         if key in meta:
             _text_field(meta, key, f"meta.{key}")
-    for key in ("description", "ome_xml", "descrip"):
+    for key in ("unit", "description", "ome_xml", "descrip"):  # free text (a TIFF's own unit string)
         if key in meta:
             require(isinstance(meta[key], str) and len(meta[key]) <= _MAX_TEXT, f"meta.{key} is not text")
     if "tiff_layout" in meta:
@@ -322,7 +314,7 @@ def _validate_volume_meta(meta: dict[str, Any]) -> None:
         resolution = meta["resolution"]
         require(isinstance(resolution, list) and len(resolution) == 2 and all(_is_number(r) and r > 0 for r in resolution), f"meta.resolution={_show(resolution)}")
     if "resolution_unit" in meta:
-        int_field(meta, "resolution_unit", 1, 3)
+        int_field(meta, "resolution_unit", 1, 5)  # TIFF's none, inch, cm, and tifffile's mm, um
     if "imagej" in meta:
         require(isinstance(meta["imagej"], bool), f"meta.imagej={_show(meta['imagej'])}")
     if "extratags" in meta:
@@ -424,7 +416,6 @@ def validate_volume_header(header: dict[str, Any]) -> None:
     require(low <= high and _finite(norm, "scale") > 0, "normalisation range")
     lowest, highest = _DTYPE_RANGE[dtype]  # type: ignore[index]
     require(lowest <= low and high <= highest, f"normalisation range {low:g}..{high:g} does not fit {dtype}")
-    require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
     _validate_common(header, "volume")
 
 
