@@ -4,7 +4,8 @@ info, verify and latents, in-process, in several worker processes.
     OMP_NUM_THREADS=1 nice -n 19 python bench/fuzz.py --inputs 100000 --workers 2 --seed 0
 
 Each input is one of the reference files of ``formats/reference/`` (images, ``audio/``,
-``volume/``) mutated by one strategy, written to a temporary file and given to one command of
+``volume/``; with ``--volume-meta`` also TIFF, OME-TIFF and NIfTI volumes made at start, whose
+headers carry the metadata those writers restore) mutated by one strategy, written to a temporary file and given to one command of
 the ``walloc`` CLI (:data:`walloc_cli.cli.app`, run through Typer's ``CliRunner``: the same code as
 the console script, without a process per input). The only acceptable outcomes are exit 0 (the
 file was valid) or exit 1 with exactly one line ``walloc: FILE: problem`` on standard error.
@@ -74,6 +75,37 @@ STRATEGIES = ["truncate", "bitflip", "bytes", "splice", "field", "field", "field
 
 def reference_files() -> list[Path]:
     return sorted(REFERENCE.glob("*.wlc")) + sorted((REFERENCE / "audio").glob("*.wlc")) + sorted((REFERENCE / "volume").glob("*.wlc"))
+
+
+def volume_meta_sources() -> dict[str, bytes]:
+    """Small volumes from a TIFF (with resolution, description and a Copyright tag), an OME-TIFF
+    and a NIfTI-1 and NIfTI-2 file, compressed here: the reference volumes are ``.npy`` files,
+    whose headers carry no metadata for the TIFF and NIfTI writers to restore. ``(6, 20, 24)``
+    int16, the same bytes on every run on one machine."""
+    import nibabel as nib
+    import numpy as np
+    import tifffile
+
+    from walloc_cli.api import compress_file
+
+    z, y, x = np.mgrid[0:6, 0:20, 0:24]
+    volume = (1000 * np.sin(x / 5 + y / 7 + z / 3)).astype(np.int16)
+    found: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="walloc-fuzz-sources-") as folder:
+        root = Path(folder)
+        tifffile.imwrite(root / "meta.tif", volume, photometric="minisblack", compression="zlib", resolution=(10.0, 10.0), resolutionunit=3, description="fuzz", extratags=[(33432, "s", 0, "(c) walloc", True)])
+        tifffile.imwrite(root / "meta.ome.tif", volume, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.5})
+        nib.save(nib.Nifti1Image(volume.T, np.diag([0.5, 0.5, 2.0, 1.0])), str(root / "meta1.nii.gz"))
+        nib.save(nib.Nifti2Image(volume.T, np.diag([0.5, 0.5, 2.0, 1.0])), str(root / "meta2.nii"))
+        for name in ("meta.tif", "meta.ome.tif", "meta1.nii.gz", "meta2.nii"):
+            compress_file(root / name, root / f"{name}.wlc", quality=50, measure=False)
+            found[f"{name}.wlc"] = (root / f"{name}.wlc").read_bytes()
+    return found
+
+
+def all_sources(with_meta: bool) -> dict[str, bytes]:
+    sources = {path.name: path.read_bytes() for path in reference_files()}
+    return {**sources, **volume_meta_sources()} if with_meta else sources
 
 
 def key_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -288,18 +320,18 @@ def run_cli(command: str, target: Path, scratch: Path, timeout: float) -> tuple[
 _state: dict[str, Any] = {}
 
 
-def _worker_init(seed: int, timeout: float, crashes: str | None) -> None:
+def _worker_init(seed: int, timeout: float, crashes: str | None, sources: dict[str, bytes]) -> None:
     import torch
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGALRM, _alarm)
     scratch = Path(tempfile.mkdtemp(prefix="walloc-fuzz-"))
-    _state.update(seed=seed, timeout=timeout, crashes=crashes, scratch=scratch, sources={p.name: p.read_bytes() for p in reference_files()})
-    for path in reference_files():  # load every model once: timings are of the inputs, not of loading
-        target = scratch / path.name
-        target.write_bytes(path.read_bytes())
+    _state.update(seed=seed, timeout=timeout, crashes=crashes, scratch=scratch, sources=sources)
+    for name, data in sources.items():  # load every model once: timings are of the inputs, not of loading
+        target = scratch / name
+        target.write_bytes(data)
         verdict, detail, _ = run_cli("verify", target, scratch, 600)
-        assert verdict == "ok", (path, detail)
+        assert verdict == "ok", (name, detail)
 
 
 def _worker_batch(numbers: list[int]) -> dict[str, Any]:
@@ -341,8 +373,10 @@ def problem_class(problem: str) -> str:
     return text[:90]
 
 
-def campaign(inputs: int, seed: int, workers: int, timeout: float, crashes: Path | None, batch: int = 50, progress: bool = True) -> dict[str, Any]:
-    """Run inputs ``0 .. inputs-1`` of campaign ``seed`` in ``workers`` processes."""
+def campaign(inputs: int, seed: int, workers: int, timeout: float, crashes: Path | None, batch: int = 50, progress: bool = True, sources: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """Run inputs ``0 .. inputs-1`` of campaign ``seed`` in ``workers`` processes, mutating
+    ``sources`` (name -> ``.wlc`` bytes; default: the reference files)."""
+    sources = sources if sources is not None else all_sources(False)
     counts: dict[str, int] = collections.Counter()
     problems: dict[str, int] = collections.Counter()
     findings: list[str] = []
@@ -352,7 +386,7 @@ def campaign(inputs: int, seed: int, workers: int, timeout: float, crashes: Path
     context = multiprocessing.get_context("spawn")
     started = time.perf_counter()
     done = 0
-    with context.Pool(workers, initializer=_worker_init, initargs=(seed, timeout, str(crashes) if crashes else None), maxtasksperchild=None) as pool:
+    with context.Pool(workers, initializer=_worker_init, initargs=(seed, timeout, str(crashes) if crashes else None, sources), maxtasksperchild=None) as pool:
         results = pool.imap_unordered(_worker_batch, batches)
         for _ in batches:
             # A batch that does not come back in time means a worker is stuck past its alarm
@@ -376,7 +410,7 @@ def campaign(inputs: int, seed: int, workers: int, timeout: float, crashes: Path
                 print(f"... {done} inputs in {elapsed:.0f} s ({done / elapsed:.1f}/s), {len(findings)} findings", flush=True)
     largest = max(rss_by_worker.values(), default=(0.0, ""))
     return {
-        "inputs": done, "seed": seed, "workers": workers, "timeout": timeout, "seconds": time.perf_counter() - started,
+        "inputs": done, "seed": seed, "workers": workers, "timeout": timeout, "seconds": time.perf_counter() - started, "sources": sorted(sources),
         "counts": dict(sorted(counts.items())), "problems": dict(problems.most_common()), "findings": findings,
         "slowest_seconds": slowest[0], "slowest": slowest[1], "max_rss_mib": largest[0], "max_rss_input": largest[1],
     }
@@ -393,7 +427,7 @@ def summary_text(summary: dict[str, Any]) -> str:
         by_strategy[strategy] += n
     rate = summary["inputs"] / max(summary["seconds"], 1e-9)
     lines = [
-        f"walloc fuzz (CLI, in-process): {summary['inputs']} inputs (seed {summary['seed']}) from {len(reference_files())} reference files, "
+        f"walloc fuzz (CLI, in-process): {summary['inputs']} inputs (seed {summary['seed']}) from {len(summary['sources'])} source files, "
         f"{summary['workers']} worker processes, {summary['seconds']:.0f} s ({rate:.1f} inputs/s), per-input timeout {summary['timeout']:g} s",
         f"outcomes: {by_verdict.get('ok', 0)} exit 0, {by_verdict.get('error', 0)} exit 1 with one line 'walloc: FILE: ...', "
         f"{by_verdict.get('FINDING', 0)} findings (traceback / other exit / not one line), {by_verdict.get('HANG', 0)} hangs",
@@ -418,9 +452,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fuzz.txt", help="Summary file.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the summary as JSON.")
     parser.add_argument("--show", type=int, default=None, metavar="N", help="Print input N (command, mutation) and run it here, then exit.")
+    parser.add_argument("--volume-meta", action="store_true", help="Also mutate TIFF, OME-TIFF and NIfTI volumes made at start (their headers carry the metadata the writers restore).")
     args = parser.parse_args()
+    sources = all_sources(args.volume_meta)
     if args.show is not None:
-        sources = {p.name: p.read_bytes() for p in reference_files()}
         data, command, what = make_input(args.seed, args.show, sources)
         folder = Path(tempfile.mkdtemp(prefix="walloc-fuzz-"))
         (folder / "input.wlc").write_bytes(data)
@@ -428,7 +463,7 @@ def main() -> None:
         signal.signal(signal.SIGALRM, _alarm)
         print(run_cli(command, folder / "input.wlc", folder, args.timeout))
         return
-    summary = campaign(args.inputs, args.seed, args.workers, args.timeout, args.crashes)
+    summary = campaign(args.inputs, args.seed, args.workers, args.timeout, args.crashes, sources=sources)
     text = summary_text(summary)
     print(text, end="")
     args.out.parent.mkdir(parents=True, exist_ok=True)
