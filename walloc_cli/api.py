@@ -25,12 +25,12 @@ import torch
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
+from walloc_cli.header import MAX_PIXELS, MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, chunk_tally, require, validate_header, validate_image_header
 from walloc_cli.image_meta import DEFAULT_METADATA, MAX_METADATA, METADATA_CHUNKS, keep_metadata, parse_metadata, upright_blocks
-from walloc_cli.images import MODES, ImageData, image_bytes, quantise, read_image, write_image
+from walloc_cli.images import ImageData, image_bytes, quantise, read_image, write_image
 from walloc_cli.io_util import STDIO, check_writable, output_stream
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.codec import CodecConfig, WallocCodec
-from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas
@@ -40,11 +40,6 @@ from walloc_cli.sniff import Kind, detect
 if TYPE_CHECKING:
     from walloc_cli.audio_api import AudioDecompressReport
 
-MAX_SIDE = PAYLOAD_MAX_SIDE * 8  # 131064: a latent row (side / 2**J, J=3) must fit one WebP image
-MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
-# Quantisation steps a file may use: below 1/4 the index needs > 10 bits for no visible gain;
-# above 16 an 8-bit model is left with a handful of levels.
-MIN_STEP, MAX_STEP = 0.25, 16.0
 
 
 @dataclasses.dataclass
@@ -334,60 +329,6 @@ def is_gray(image: ImageData) -> bool:
     return pixels.shape[0] == 1 or bool(np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[0], pixels[2]))
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise FormatError(f"invalid header: {message}")
-
-
-def _int_field(table: dict[str, Any], key: str, low: int, high: int) -> int:
-    value = table.get(key)
-    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
-        raise FormatError(f"invalid header: {key}={value!r} is not an integer in {low}..{high}")
-    return value
-
-
-def _table(header: dict[str, Any], key: str) -> dict[str, Any]:
-    value = header.get(key)
-    if not isinstance(value, dict):
-        raise FormatError(f"invalid header: missing {key} table")
-    return value
-
-
-def validate_image_header(header: dict[str, Any]) -> None:
-    """Check every field the decoder relies on, before anything is allocated."""
-    _require(header.get("modality") == "image", f"modality {header.get('modality')!r} is not supported by this walloc (images only)")
-    image, latent, model = _table(header, "image"), _table(header, "latent"), _table(header, "model")
-    height = _int_field(image, "height", 1, MAX_SIDE)
-    width = _int_field(image, "width", 1, MAX_SIDE)
-    _require(height * width <= MAX_PIXELS, f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
-    channels = _int_field(image, "channels", 1, 3)
-    bit_depth = image.get("bit_depth")
-    _require(bit_depth in (8, 16), f"bit_depth={bit_depth!r}")
-    mode = image.get("mode")
-    _require(isinstance(mode, str) and mode in MODES, f"mode={mode!r} is not one of {', '.join(MODES)}")
-    assert isinstance(mode, str) and isinstance(bit_depth, int)  # checked just above
-    # ImageData refuses a mode that contradicts the samples; catch it here, as a header problem.
-    mode_channels, mode_alpha, mode_depth = MODES[mode]
-    _require(mode_channels == channels, f"mode {mode} has {mode_channels} channel(s), not channels={channels}")
-    _require(mode_depth == bit_depth, f"mode {mode} has bit depth {mode_depth}, not bit_depth={bit_depth}")
-    _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
-    _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
-    _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
-    step = latent.get("step")
-    _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r} is not in {MIN_STEP}..{MAX_STEP}")
-    shape = latent.get("shape")
-    _require(isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and 1 <= n <= MAX_SIDE for n in shape), f"latent shape {shape!r}")
-    alpha = header.get("alpha")
-    _require(alpha is None or isinstance(alpha, dict), "alpha")
-    _require((alpha is not None) == mode_alpha, f"mode {mode} {'needs' if mode_alpha else 'has no'} alpha table")
-    if isinstance(alpha, dict):
-        _require(alpha.get("bit_depth") == bit_depth, f"alpha bit_depth={alpha.get('bit_depth')!r}, expected {bit_depth}")
-        if "constant" in alpha:
-            _int_field(alpha, "constant", 0, (1 << bit_depth) - 1)
-        else:
-            _require(alpha.get("codec") in ("webp", "png"), f"alpha codec={alpha.get('codec')!r}")
-
-
 def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageData:
     """Decompress ``.wlc`` bytes (or a binary stream) to an :class:`ImageData`.
 
@@ -401,13 +342,14 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None) -> ImageDat
 def _decode_image(reader: WlcReader, model: str | None) -> ImageData:
     """:func:`decode_image` once the header is read (the caller may have looked at it)."""
     header = reader.header
-    validate_image_header(header)
+    validate_header(header, "image")
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
+    check_codec_matches(header, dataclasses.asdict(codec.cfg))
     meta, latent = header["image"], header["latent"]
     block = codec.cfg.block
     expected = [codec.cfg.latent_dim, -(-meta["height"] // block), -(-meta["width"] // block)]
-    _require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
-    _require(latent["bits"] == codec.index_bits(latent["step"]), f"latent bits {latent['bits']} do not match step {latent['step']} for this model")
+    require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
+    require(latent["bits"] == codec.index_bits(latent["step"]), f"latent bits {latent['bits']} do not match step {latent['step']} for this model")
     q, extra = image_latents(reader, tuple(expected))
     return synthesize_image(codec, q, header, extra)
 
@@ -422,7 +364,9 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
         raise FormatError(str(error)) from None
     planes: list[bytes] = []
     extra: dict[str, bytes] = {}
+    tally = chunk_tally(reader.header)
     for chunk in reader.iter_chunks():
+        tally.add(chunk.type)
         if chunk.type == "LATN":
             if len(planes) >= budget:
                 raise FormatError(f"more LATN chunks than the {budget} the header implies")
@@ -668,6 +612,7 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
     with contextlib.ExitStack() as stack:
         stream = sys.stdin.buffer if str(src) == STDIO else stack.enter_context(open(src, "rb"))
         reader = WlcReader(stream)
+        validate_header(reader.header)  # first: every field is then safe to use (and each problem named)
         if reader.header.get("modality") == "audio":
             from walloc_cli.audio_api import AudioDecompressReport, decompress_audio, default_audio_suffix, header_samplerate, seconds_to_frames
 
@@ -695,20 +640,10 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
     return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)
 
 
-def header_codec(header: dict[str, Any]) -> CodecConfig:
-    """The header's ``codec`` table as a :class:`CodecConfig`; a missing or impossible table
-    (unknown fields, values out of range) is a :class:`FormatError` ("invalid header: ...")."""
-    table = header.get("codec")
-    if not isinstance(table, dict):
-        raise FormatError("invalid header: missing codec table")
-    try:
-        return CodecConfig.from_dict(table)
-    except (TypeError, ValueError) as error:
-        raise FormatError(f"invalid header: {error}") from None
-
-
 def describe(src: Path) -> dict[str, Any]:
     """Everything ``walloc info`` shows: header, chunk sizes, rates. Validates CRCs on the way."""
+    from walloc_cli.latents import codec_config  # the model card's config (JSON only), checked against the header
+
     src = Path(src)
     size = src.stat().st_size
     kind = detect(src)
@@ -716,41 +651,38 @@ def describe(src: Path) -> dict[str, Any]:
         raise FormatError(f"not a .wlc file: by its content it is {kind.phrase} (walloc compress codes it)")
     with open(src, "rb") as handle:
         reader = WlcReader(handle)
+        validate_header(reader.header)
+        tally = chunk_tally(reader.header)
         chunks: dict[str, dict[str, int]] = {}
         for chunk in reader.iter_chunks():
+            tally.add(chunk.type)
             entry = chunks.setdefault(chunk.type, {"count": 0, "bytes": 0})
             entry["count"] += 1
             entry["bytes"] += len(chunk.data)
     header = reader.header
     info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
     if header.get("modality") == "image":
-        validate_image_header(header)
         info["metadata"] = [kind for chunk_type, kind in METADATA_CHUNKS.items() if chunk_type in chunks]
         image = header["image"]
         info["bpp"] = bits_per_pixel(size, image["width"] * image["height"])
         raw = _raw_bytes(image["height"], image["width"], image["channels"], header.get("alpha") is not None, image["bit_depth"])
         info["ratio"] = raw / max(1, size)
-        with contextlib.suppress(FormatError):  # "codec" is descriptive; the decoder takes the config from the model card
-            info["reduction"] = header_codec(header).reduction
+        info["reduction"] = CodecConfig(**codec_config(header)).reduction
     elif header.get("modality") == "audio":
         from walloc_cli.audio import AudioInfo
-        from walloc_cli.audio_api import sample_bits, validate_audio_header
+        from walloc_cli.audio_api import sample_bits
 
-        validate_audio_header(header)
         audio = header["audio"]
         source = AudioInfo(audio["samplerate"], audio["channels"], audio["frames"], audio["format"], audio["subtype"])
         info["kbps"] = size * 8 / source.seconds / 1000
         info["ratio"] = source.frames * source.channels * sample_bits(source) / 8 / max(1, size)
-        info["reduction"] = header_codec(header).reduction
+        info["reduction"] = CodecConfig(**codec_config(header)).reduction
     elif header.get("modality") == "volume":
-        from walloc_cli.volume_api import validate_volume_header
-
-        validate_volume_header(header)
         volume = header["volume"]
         voxels = math.prod(volume["shape"])
         info["bpv"] = 8 * size / voxels
         info["ratio"] = voxels * np.dtype(volume["dtype"]).itemsize / max(1, size)
-        info["reduction"] = header_codec(header).reduction
+        info["reduction"] = CodecConfig(**codec_config(header)).reduction
     return info
 
 

@@ -61,6 +61,7 @@ import numpy as np
 import soundfile as sf
 
 from walloc_cli.errors import InputError, WallocError
+from walloc_cli.header import MAX_CHANNELS, MAX_SAMPLERATE, MIN_SAMPLERATE
 from walloc_cli.io_util import STDOUT_NAME, CheckedStdout, atomic_output, read_prefix, write_failure
 
 __all__ = [
@@ -79,11 +80,8 @@ __all__ = [
     "sniff_audio",
 ]
 
-#: Inclusive sample-rate range we accept, in Hz (telephone-band oddities to 768 kHz studio rates).
-MIN_SAMPLERATE = 1000
-MAX_SAMPLERATE = 768_000
-#: Most channels we accept (libsndfile reads more, but no real recording has them).
-MAX_CHANNELS = 64
+# The sample-rate range (Hz, telephone-band oddities to 768 kHz studio rates) and channel count
+# we accept are the format's limits (libsndfile reads more channels, but no real recording has them).
 
 #: Standard input / output.
 STDIO = "-"

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from walloc_cli.errors import InputError, OutputError, WallocError
+from walloc_cli.errors import InputError, OutputError, WallocError, internal_error
 
 Kind = Literal["compress", "decompress"]
 STDIO = "-"
@@ -199,10 +199,13 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
 
 # --- one task ------------------------------------------------------------------------------
 def error_line(path: Path | str, error: BaseException) -> str:
-    """``FILE: problem`` for an expected failure (a refused overwrite or a failed write names the
-    output: the problem is there, not in the input)."""
+    """``FILE: problem`` for a failure (a refused overwrite names the output). An exception that
+    is not a walloc error nor an OS error is a bug in walloc: its line says so, with its type,
+    and still stays one line, so one file's bug never takes the batch down with a traceback."""
     if isinstance(error, OSError) and error.strerror and not isinstance(error, FileExistsError):
         message = error.strerror.lower()
+    elif not isinstance(error, (WallocError, OSError)):
+        message = internal_error(error)
     else:
         message = str(error) or type(error).__name__
     if isinstance(error, (FileExistsError, OutputError)) or message.startswith(f"{path}: "):
@@ -282,15 +285,18 @@ def _delete_verified(task: Task, report: Any) -> None:
 
 
 def convert_one(task: Task) -> Outcome:
-    """Run ``task``; expected failures become :attr:`Outcome.error` (other exceptions are bugs
-    and propagate). ``KeyboardInterrupt`` propagates after the library removed any partial file."""
+    """Run ``task``; every failure becomes :attr:`Outcome.error`, one line, and the batch goes
+    on with the next file. Expected failures (walloc and OS errors) say what is wrong; any other
+    exception is a bug in walloc and is reported as an internal error with its type (see
+    :func:`error_line`). ``KeyboardInterrupt`` (and ``SystemExit``) propagate, after the library
+    removed any partial file (``atomic_output``)."""
     outcome = Outcome(str(task.src))
     try:
         outcome.report = _convert(task)
         if task.delete_input and not getattr(outcome.report, "damaged", None):
             _delete_verified(task, outcome.report)
             outcome.deleted = True
-    except (WallocError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - one file's failure, whatever its type, never stops the batch
         outcome.error = error_line(task.src, error)
     return outcome
 
@@ -406,6 +412,8 @@ def _run_pool(tasks: Sequence[Task], jobs: int, done: Callable[[Outcome], None])
                 done(future.result())
             except BrokenProcessPool:
                 done(Outcome(str(futures[future].src), error=f"{futures[future].src}: a worker process died (out of memory?)"))
+            except Exception as error:  # noqa: BLE001 - e.g. a report that cannot be pickled back: still one line
+                done(Outcome(str(futures[future].src), error=error_line(futures[future].src, error)))
     except KeyboardInterrupt:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -72,8 +72,9 @@ def _fail(path: Path | str, error: BaseException) -> None:
 
 
 def _guard(path: Path | str, action: Callable[[], T]) -> T | None:
-    """Run ``action``; turn expected failures into one line. Returns None on failure."""
-    from walloc_cli.errors import WallocError
+    """Run ``action``; turn failures into one line (any exception that is not a walloc or OS
+    error is a bug, said as such). Returns None on failure."""
+    from walloc_cli.errors import WallocError, internal_error
 
     try:
         return action()
@@ -83,6 +84,8 @@ def _guard(path: Path | str, action: Callable[[], T]) -> T | None:
         _fail(path, Exception(error.strerror or str(error)))
     except KeyboardInterrupt:
         raise
+    except Exception as error:  # noqa: BLE001 - a bug in walloc: still one line for this file, and the next file goes on
+        _fail(path, Exception(internal_error(error)))
     return None
 
 

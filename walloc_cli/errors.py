@@ -29,3 +29,10 @@ class OutputError(WallocError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+def internal_error(error: BaseException) -> str:
+    """The one line for an exception that is not a walloc error: a bug in walloc, said as such
+    with its type, so that a user can report it and the other files of a batch still go on."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    return f"internal error ({type(error).__name__}{': ' + first if first else ''}); please report it"

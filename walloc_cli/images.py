@@ -75,6 +75,7 @@ from PIL import Image
 
 from walloc_cli import image_meta
 from walloc_cli.errors import InputError
+from walloc_cli.header import MODES  # mode -> (colour channels, has alpha, bit depth)
 from walloc_cli.io_util import atomic_output, read_prefix
 
 try:  # littleCMS support is optional in Pillow builds; only CMYK conversion uses it
@@ -118,18 +119,6 @@ OUTPUT_EXTENSIONS = {
     ".jpeg": "JPEG",
 }
 
-#: mode -> (colour channels, has alpha, bit depth)
-MODES: dict[str, tuple[int, bool, int]] = {
-    "1": (1, False, 8),
-    "L": (1, False, 8),
-    "LA": (1, True, 8),
-    "RGB": (3, False, 8),
-    "RGBA": (3, True, 8),
-    "I;16": (1, False, 16),
-    "LA;16": (1, True, 16),
-    "RGB;16": (3, False, 16),
-    "RGBA;16": (3, True, 16),
-}
 
 _MODE_FOR = {  # (colour channels, has alpha, bit depth) -> mode; "1" is never inferred
     (c, a, b): m for m, (c, a, b) in MODES.items() if m != "1"

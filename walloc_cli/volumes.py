@@ -101,6 +101,7 @@ import numpy as np
 import tifffile
 
 from walloc_cli.errors import InputError
+from walloc_cli.header import DTYPES, MAX_AXIS, MAX_VOXELS
 from walloc_cli.io_util import atomic_output, read_prefix
 
 __all__ = [
@@ -121,9 +122,6 @@ __all__ = [
 ]
 
 #: dtypes read and written (by name); others are refused with an InputError naming them.
-DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
-MAX_VOXELS = 2**31
-MAX_AXIS = 65535
 #: An axis the file does not name is a band axis only when it is this short (see module doc).
 BAND_AXIS_MAX = 64
 #: Extensions of the files :func:`write_volume` writes (``.ome.tif`` ends in ``.tif``).
