@@ -30,7 +30,7 @@ from walloc_cli.api import decode_image, encode_image, quantized
 from walloc_cli.images import ImageData, image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
 from walloc_cli.quality import QUALITY_RUNG, trained_steps
-from walloc_cli.registry import find_card, models_dir
+from walloc_cli.registry import find_card, models_dir, quality_entries
 
 
 def load_photos(folders: list[Path], limit: int | None = None, channels: int = 3) -> dict[str, ImageData]:
@@ -190,9 +190,8 @@ def main() -> None:
         card_path = models_dir() / f"{span['model']}.json"
         card = json.loads(card_path.read_text())
         entry = {"family": args.family, "q": [lo, hi], "step": [float(f"{span['step_lo']:.4g}"), float(f"{span['step_hi']:.4g}")]}
-        others = card.get("quality", [])
-        others = [others] if isinstance(others, dict) else others
-        card["quality"] = [q for q in others if q.get("family") != args.family] + [entry]
+        others = quality_entries(card)  # the one shape cards hold: a list of {family, q, step}
+        card["quality"] = [q for q in others if q["family"] != args.family] + [entry]
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"{span['model']}: q {lo}..{hi}, step {span['step_lo']:.3g} -> {span['step_hi']:.3g}, ~{math.exp(span['log_lo']):.3f}..{math.exp(span['log_hi']):.3f} bpp (tuning photos)")
 

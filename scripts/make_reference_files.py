@@ -13,6 +13,7 @@ added. Each case writes:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,6 +25,21 @@ from walloc_cli.images import ImageData, image_from_array, read_image, write_ima
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "formats" / "reference"
+
+
+def tagged(image: ImageData) -> ImageData:
+    """``image`` with the EXIF and XMP blocks of a phone photo stored sideways (orientation 6):
+    the reference for format 1.2's ``exif`` and ``xmp `` chunks and for upright storage."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    exif[0x010F] = "walloc reference"  # Make
+    exif[0x0132] = "2026:12:05 09:00:00"  # DateTime
+    exif.get_ifd(0x8769)[0x829A] = 1 / 125  # ExposureTime
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    )
+    return dataclasses.replace(image, exif=exif.tobytes()[6:], xmp=xmp)  # no "Exif\0\0" prefix
 
 
 def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
@@ -47,6 +63,9 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         "rgb-2x-v-step0.4-24x24": (image_from_array(photo[30:54, 300:324].copy()), {"model": "rgb-2x-v", "payload": "webp", "step": 0.4}),
         "gray-16x-v-31x27": (image_from_array(gray[10:37, 60:91].copy()), {"model": "gray-16x-v", "payload": "png", "step": 1.5}),
         "gray-as-rgb-16x-v-16x16": (image_from_array(np.repeat(gray[200:216, 100:116, None], 3, axis=2)), {"model": "gray-16x-v", "payload": "webp", "step": 1.0}),
+        # format 1.2: exif and xmp chunks; the source is stored 20 wide x 12 high with
+        # orientation 6, so the file (and its output) hold the upright 12 x 20 picture
+        "rgb-16x-v-exif-xmp-orient6-20x12": (tagged(image_from_array(photo[140:152, 320:340].copy())), {"model": "rgb-16x-v", "payload": "webp", "step": 1.0}),
     }
 
 

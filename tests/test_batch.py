@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import tifffile
 from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
@@ -100,13 +100,14 @@ def test_expand_decompress_takes_only_wlc(tmp_path: Path) -> None:
     assert [p.name for p in found.skipped] == ["p.png"]
 
 
-def test_expand_asks_the_volume_sniffer_when_it_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "ct.npy").write_bytes(b"\x93NUMPY fake volume")
-    assert expand_inputs([tmp_path], "compress", recursive=True).skipped == [tmp_path / "ct.npy"]
-    fake = types.ModuleType("walloc_cli.volumes")
-    fake.sniff_volume = lambda path: "npy" if Path(path).suffix == ".npy" else None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "walloc_cli.volumes", fake)
-    assert [i.src for i in expand_inputs([tmp_path], "compress", recursive=True).items] == [tmp_path / "ct.npy"]
+def test_expand_finds_volumes_by_content(tmp_path: Path) -> None:
+    (tmp_path / "fake.npy").write_bytes(b"\x93NUMPY fake volume")
+    with open(tmp_path / "ct.dat", "wb") as handle:
+        np.save(handle, np.zeros((3, 8, 8), np.int16))
+    tifffile.imwrite(tmp_path / "stack.bin", np.zeros((4, 8, 8), np.uint8), photometric="minisblack")
+    found = expand_inputs([tmp_path], "compress", recursive=True)
+    assert [i.src.name for i in found.items] == ["ct.dat", "stack.bin"]
+    assert found.skipped == [tmp_path / "fake.npy"]
 
 
 def test_plan_mirrors_and_refuses_colliding_outputs(tmp_path: Path) -> None:
@@ -116,6 +117,16 @@ def test_plan_mirrors_and_refuses_colliding_outputs(tmp_path: Path) -> None:
     assert refused == [("in/a.jpg", f"its output {tmp_path / 'out' / 'a.wlc'} is also the output of in/a.png; rename one, or use -o")]
     tasks, refused = plan([Item(Path("x/p.wlc"), Path("p.wlc"))], "decompress", output_dir=tmp_path / "o")
     assert tasks[0].into == tmp_path / "o" and tasks[0].dst is None and not refused
+
+
+def test_plan_names_compound_extensions_as_one(tmp_path: Path) -> None:
+    """``head.nii.gz`` -> ``head.wlc`` (was ``head.nii.wlc``), so it collides with ``head.npy``."""
+    items = [Item(Path("in/sub/head.nii.gz"), Path("sub/head.nii.gz")), Item(Path("in/sub/Cells.OME.TIF"), Path("sub/Cells.OME.TIF")), Item(Path("in/sub/head.npy"), Path("sub/head.npy"))]
+    tasks, refused = plan(items, "compress", output_dir=tmp_path / "out")
+    assert [t.dst for t in tasks] == [tmp_path / "out" / "sub" / "head.wlc", tmp_path / "out" / "sub" / "Cells.wlc"]
+    assert refused == [("in/sub/head.npy", f"its output {tmp_path / 'out' / 'sub' / 'head.wlc'} is also the output of in/sub/head.nii.gz; rename one, or use -o")]
+    tasks, refused = plan(items, "compress")  # beside the inputs
+    assert [str(r) for r, _ in refused] == ["in/sub/head.npy"]
 
 
 def test_progress_bar_draws_on_a_terminal_only() -> None:
@@ -275,7 +286,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_file(tmp_path: Path) -> None:
 
     done = subprocess.run([sys.executable, "-m", "walloc_cli", "decompress", "a.wlc"], cwd=tmp_path, capture_output=True, preexec_fn=limit, timeout=120, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 1, done.stderr
-    assert done.stderr.decode().splitlines() == ["walloc: a.wlc: cannot write a.wav: file too large"]
+    assert done.stderr.decode().splitlines() == ["walloc: a.wav: cannot write: file too large"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wlc"]
 
 
@@ -366,3 +377,47 @@ def test_interrupt_while_the_temporary_file_is_created(tmp_path: Path, monkeypat
         with atomic_output(tmp_path / "out.wlc") as handle:
             handle.write(b"data")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compound_extensions_come_back_without_doubling(tmp_path: Path) -> None:
+    """``x.nii.gz`` became ``x.nii.wlc`` and decoded to ``x.nii.nii.gz``; ``x.ome.tif`` likewise."""
+    nib = pytest.importorskip("nibabel")
+    sub = tmp_path / "in" / "sub"
+    sub.mkdir(parents=True)
+    stack = (np.arange(6 * 16 * 12) % 251).astype(np.uint8).reshape(6, 16, 12)
+    nib.save(nib.Nifti1Image(stack.T.copy(), np.eye(4)), sub / "head.nii.gz")
+    tifffile.imwrite(sub / "cells.ome.tif", stack, ome=True, metadata={"axes": "ZYX"})
+    # one file, beside it, and back
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "head.nii.gz").write_bytes((sub / "head.nii.gz").read_bytes())
+    assert invoke("compress", single / "head.nii.gz", "--no-psnr").exit_code == 0
+    assert sorted(p.name for p in single.iterdir()) == ["head.nii.gz", "head.wlc"]
+    (single / "head.nii.gz").unlink()
+    assert invoke("decompress", single / "head.wlc").exit_code == 0
+    assert sorted(p.name for p in single.iterdir()) == ["head.nii.gz", "head.wlc"]
+    # a batch mirrored with -O, and back
+    assert invoke("compress", "-r", tmp_path / "in", "-O", tmp_path / "out", "--no-psnr").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "sub").iterdir()) == ["cells.wlc", "head.wlc"]
+    assert invoke("decompress", "-r", tmp_path / "out", "-O", tmp_path / "back").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "back" / "sub").iterdir()) == ["cells.ome.tif", "head.nii.gz"]
+    assert nib.load(tmp_path / "back" / "sub" / "head.nii.gz").shape == (12, 16, 6)
+    # a file named by an older walloc (head.nii.wlc) decodes to head.nii.gz too
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "head.nii.wlc").write_bytes((single / "head.wlc").read_bytes())
+    assert invoke("decompress", old / "head.nii.wlc").exit_code == 0
+    assert (old / "head.nii.gz").is_file() and not (old / "head.nii.nii.gz").exists()
+
+
+def test_two_inputs_with_one_output_name_fail_the_second(tmp_path: Path) -> None:
+    nib = pytest.importorskip("nibabel")
+    stack = (np.arange(4 * 8 * 8) % 200).astype(np.int16).reshape(8, 8, 4)
+    nib.save(nib.Nifti1Image(stack, np.eye(4)), tmp_path / "x.nii.gz")
+    np.save(tmp_path / "x.npy", stack)
+    for where in ([], ["-O", tmp_path / "out"]):
+        result = invoke("compress", tmp_path / "x.nii.gz", tmp_path / "x.npy", "-f", "--no-psnr", *where)
+        assert result.exit_code == 1
+        written = (tmp_path / "out" if where else tmp_path) / "x.wlc"
+        assert error_lines(result)[0] == f"walloc: {tmp_path / 'x.npy'}: its output {written} is also the output of {tmp_path / 'x.nii.gz'}; rename one, or use -o"
+        assert '"format":"nifti"' in written.read_bytes()[:4096].decode("latin-1")  # the first input's, not overwritten

@@ -70,6 +70,23 @@ def test_an_unreachable_target_psnr_keeps_the_best_and_warns(tmp_path: Path) -> 
     assert "target psnr 70 dB not reachable" in stderr
 
 
+def test_target_psnr_and_target_size_search_the_same_trained_steps(tmp_path: Path) -> None:
+    """A very low PSNR target gives the smallest file, which is exactly the smallest file the size
+    search says it can make; neither leaves the trained step range the README documents."""
+    from walloc_cli.quality import trained_steps
+    from walloc_cli.registry import find_card
+
+    code, record, stderr = _compress(SAMPLE, "--target-psnr", "10", "-o", tmp_path / "t.wlc")
+    assert code == 0, stderr
+    largest, smallest = trained_steps(find_card(record["model"]))
+    assert smallest <= record["step"] <= largest
+    code, _, stderr = _compress(SAMPLE, "--target-size", "100", "-o", tmp_path / "s.wlc")
+    assert code == 1
+    assert f"the smallest this image compresses to is {record['n_bytes']} bytes" in stderr
+    code, fitted, stderr = _compress(SAMPLE, "--target-size", str(record["n_bytes"]), "-o", tmp_path / "u.wlc")
+    assert code == 0 and fitted["n_bytes"] == record["n_bytes"], stderr
+
+
 @pytest.mark.parametrize("budget", [5000, 9000, 20000])
 def test_target_size_is_never_exceeded(tmp_path: Path, budget: int) -> None:
     code, record, stderr = _compress(SAMPLE, "--target-size", str(budget), "-o", tmp_path / "t.wlc")

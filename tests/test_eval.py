@@ -219,3 +219,41 @@ def test_plots_are_skipped_with_a_note_without_matplotlib(folder: Path, tmp_path
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
     assert plot_curves(rows, "image", tmp_path / "rd") == "matplotlib is not installed: no plots (pip install 'walloc[eval]')"
     assert not list(tmp_path.iterdir())
+
+
+def test_eval_works_without_the_optional_packages(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default install (no ``walloc[eval]``): SSIM, BD-rate and plots are one note each,
+    every point is still measured and the CSV/JSON are written."""
+    import sys
+
+    for module in ("pytorch_msssim", "bjontegaard", "matplotlib"):
+        monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
+    out = tmp_path / "out"
+    args = ["eval", str(folder / "photo.png"), str(folder / "gray.png"), "--codecs", "walloc,webp,jpeg", "--quality", "20,60", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "nothing was measured" not in result.output and "failed" not in result.output
+    for package in ("pytorch-msssim", "bjontegaard", "matplotlib"):
+        assert result.output.count(f"{package}") == 1, f"{package} should be named in one note"
+    assert "SSIM" not in result.output.replace("SSIM not measured", "")  # no empty SSIM column
+    assert "BD-rate" not in result.output.replace("BD-rate not computed", "")
+    with open(out / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 3 * 2 and {r["codec"] for r in rows} == {"walloc", "webp", "jpeg"}
+    assert all(r["ssim"] == "" and float(r["psnr"]) > 20 for r in rows)
+    document = json.loads((out / "results.json").read_text())
+    assert len(document["rows"]) == 12 and document["bd_rate"]["image"]["codecs"] == {}
+    assert any("bjontegaard" in note for note in document["notes"])
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.json"]
+
+
+def test_missing_ssim_package_keeps_bd_rate(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pytorch_msssim", None)
+    result = run_eval([folder / "photo.png", folder / "gray.png"], ["webp", "jpeg"])
+    assert not [n for n in result.notes if "failed" in n]
+    assert [n for n in result.notes if "pytorch-msssim" in n] == ["SSIM not measured: the pytorch-msssim package is not installed (pip install 'walloc[eval]')"]
+    assert len(result.rows) == 2 * (13 + 11) and all(r.ssim is None for r in result.rows)
+    value, valid, _ = bd_table(result.rows, "webp", "image")["jpeg"]
+    assert valid >= 1 and value > 0

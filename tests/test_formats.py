@@ -3,6 +3,7 @@ producing the same header bytes for the same input (the compatibility promise of
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from walloc_cli import __version__
 from walloc_cli.api import decode_image, encode_image
-from walloc_cli.container import dumps, loads
+from walloc_cli.container import WlcWriter, dumps, loads
 from walloc_cli.images import read_image
 from walloc_cli.payload import decode_planes
 
@@ -23,6 +24,14 @@ def _header_bytes(data: bytes) -> bytes:
     """Signature, version, header length, header JSON and its CRC."""
     length = int.from_bytes(data[10:14], "little")
     return data[: 14 + length + 4]
+
+
+def _canonical_header_bytes(header: dict, minor: int) -> bytes:
+    """What a writer writes for ``header`` in a file of format 1.``minor``."""
+    buffer = io.BytesIO()
+    with WlcWriter(buffer, header, minor=minor):
+        pass
+    return _header_bytes(buffer.getvalue())
 
 
 def _latents(data: bytes) -> np.ndarray:
@@ -57,7 +66,7 @@ def test_reference_file_decodes_to_its_recorded_output(name: str) -> None:
 def test_reference_header_bytes_are_canonical(name: str) -> None:
     data = (REFERENCE / f"{name}.wlc").read_bytes()
     header, _ = loads(data)
-    assert _header_bytes(data) == _header_bytes(dumps(header, []))
+    assert _header_bytes(data) == _canonical_header_bytes(header, data[9])
 
 
 @pytest.mark.parametrize("name", sorted(INDEX))
@@ -66,11 +75,30 @@ def test_encoder_reproduces_reference_header_and_latents(name: str) -> None:
     reference = (REFERENCE / f"{name}.wlc").read_bytes()
     fresh = encode_image(read_image(REFERENCE / f"{name}.src.png"), model=case["model"], payload=case["payload"], step=case.get("step", 1.0))
     ref_header, _ = loads(reference)
-    expected = _header_bytes(dumps({**ref_header, "encoder": f"walloc {__version__}"}, []))
+    expected = _canonical_header_bytes({**ref_header, "encoder": f"walloc {__version__}"}, reference[9])
     assert _header_bytes(fresh) == expected  # byte for byte, only the version string may differ
     old, new = _latents(reference), _latents(fresh)
     assert old.shape == new.shape
     assert np.abs(old - new).max() <= 1 and (old == new).mean() > 0.99
+
+
+def test_reference_metadata_comes_back_upright() -> None:
+    """Format 1.2: the exif and xmp chunks hold the source's blocks with orientation 1, and the
+    pixels are stored upright (the source PNG is stored sideways with orientation 6)."""
+    from walloc_cli.image_meta import exif_orientation
+
+    tagged = [name for name in INDEX if "exif" in name]
+    assert tagged
+    for name in tagged:
+        data = (REFERENCE / f"{name}.wlc").read_bytes()
+        assert data[8:10] == bytes([1, 2])
+        source = read_image(REFERENCE / f"{name}.src.png")  # upright, blocks set to orientation 1
+        decoded = decode_image(data)
+        assert decoded.exif == source.exif and decoded.xmp == source.xmp
+        assert exif_orientation(decoded.exif) == 1 and b'tiff:Orientation="1"' in decoded.xmp
+        output = read_image(REFERENCE / f"{name}.out.png")
+        assert (output.height, output.width) == (decoded.height, decoded.width) == (source.height, source.width)
+        assert output.exif == decoded.exif
 
 
 AUDIO = REFERENCE / "audio"

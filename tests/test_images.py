@@ -245,14 +245,6 @@ def test_cmyk_jpeg_reads_as_rgb(tmp_path: Path) -> None:
     assert np.abs(image_to_array(data).astype(int) - rgb).max() <= 4
 
 
-def test_exif_orientation_not_applied(tmp_path: Path) -> None:
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 CW to display"
-    Image.fromarray(ground_truth("RGB", 5, 7)).save(tmp_path / "o.jpg", exif=exif)
-    data = read_image(tmp_path / "o.jpg")
-    assert (data.height, data.width) == (5, 7)
-
-
 def test_float_tiff_reads_as_16_bit(tmp_path: Path) -> None:
     values = np.linspace(0, 1, 5 * 7 * 3, dtype=np.float32).reshape(5, 7, 3)
     tifffile.imwrite(tmp_path / "f.tif", values, photometric="rgb")

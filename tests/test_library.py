@@ -146,3 +146,12 @@ def test_package_exports_the_api_lazily() -> None:
     code = "import sys, walloc_cli; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_decompress_returns_the_exif_and_xmp_the_file_keeps() -> None:
+    """The Python API hands back every metadata block the CLI writes back, not only ICC."""
+    reference = Path(__file__).resolve().parent.parent / "formats" / "reference" / "rgb-16x-v-exif-xmp-orient6-20x12.wlc"
+    array, meta = library.decompress(reference.read_bytes())
+    assert array.shape == (20, 12, 3)  # stored upright: the source was 12 x 20 with orientation 6
+    assert meta["exif"] is not None and meta["exif"].startswith((b"Exif", b"II", b"MM"))
+    assert meta["xmp"] is not None and b"x:xmpmeta" in meta["xmp"]

@@ -196,3 +196,148 @@ def test_man_renders() -> None:
     assert "EXIT STATUS" in rendered
     assert "COMMANDS" in rendered
     assert "\\-" not in rendered and "\\f" not in rendered, "unrendered roff escapes in the output"
+
+
+# --- drift: the page, the README, the cards and --help tell the same story --------------------
+README = PAGE.parent.parent / "README.md"
+HELP_WIDTH = "80"  # a common terminal: nothing may be cut ("…") at this width
+
+
+def _help(*words: str) -> str:
+    """``walloc WORDS --help`` as a user at an 80-column terminal sees it."""
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(walloc_cli.cli.app, [*words, "--help"], env={"COLUMNS": HELP_WIDTH, "TERMINAL_WIDTH": HELP_WIDTH})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+GROUPS = ["", *sorted({name.rsplit(" ", 1)[0] for name in COMMANDS if " " in name})]
+
+
+def _shipped_models() -> list[dict[str, Any]]:
+    """``walloc models --json``: the cards of every shipped model."""
+    import json
+
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(walloc_cli.cli.app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+MODELS = _shipped_models()
+
+
+def _ranges(text: str) -> set[tuple[str, int, int]]:
+    """``{(family, lo, hi)}`` of every ``FAMILY q LO–HI`` in ``text`` (en dash, or roff's ``\\(en``)."""
+    text = text.replace("\\(en", "–")
+    return {(f, int(lo), int(hi)) for f, lo, hi in re.findall(r"\b([a-z][a-z0-9]*) q (\d+)–(\d+)", text)}
+
+
+def _card_ranges(card: dict[str, Any]) -> set[tuple[str, int, int]]:
+    return {(q["family"], int(q["q"][0]), int(q["q"][1])) for q in card.get("quality", [])}
+
+
+def test_name_line_names_every_modality(source: str) -> None:
+    name = _sections(source, ".SH")["NAME"]
+    for word in ("photos", "audio", "volumes"):
+        assert word in name, f"NAME omits {word}: {name.strip()!r}"
+    assert {card["modality"] for card in MODELS} == {"image", "audio", "volume"}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_a_synopsis(source: str, name: str) -> None:
+    synopsis = _sections(source, ".SH")["SYNOPSIS"]
+    first, *rest = name.split()
+    assert re.search(rf"^\.B {re.escape(first)}$", synopsis, re.MULTILINE), f"SYNOPSIS has no line for {name!r}"
+    for word in rest:  # "data photos": the subcommand's word appears among the alternatives
+        assert re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", synopsis), f"SYNOPSIS has no {name!r}"
+
+
+@pytest.mark.parametrize("model", [m["name"] for m in MODELS])
+def test_every_shipped_model_is_in_the_man_page_and_readme(source: str, model: str) -> None:
+    section = _command_section(source, "models")
+    tags = [tag for tag, _ in _tagged_entries(section)]
+    assert any(re.search(rf"(?<![\w-]){re.escape(model)}(?![\w-])", tag) for tag in tags), f"{model} is not listed in the models section of {PAGE}"
+    assert f"`{model}`" in README.read_text(encoding="utf-8"), f"{model} is not in the README"
+
+
+@pytest.mark.parametrize("model", [m["name"] for m in MODELS if m.get("quality")])
+def test_quality_ranges_match_the_cards(source: str, model: str) -> None:
+    card = next(m for m in MODELS if m["name"] == model)
+    expected = _card_ranges(card)
+    rows = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith(f"| `{model}` |")]
+    assert rows, f"the README's model tables have no row for {model}"
+    for row in rows:
+        found = _ranges(row)
+        assert found in (set(), expected), f"README row of {model} says {sorted(found)}, the card {sorted(expected)}"
+    assert any(_ranges(row) == expected for row in rows), f"no README row gives {model}'s quality range {sorted(expected)}"
+    entries = [body for tag, body in _tagged_entries(_command_section(source, "models")) if re.search(rf"(?<![\w-]){re.escape(model)}(?![\w-])", tag)]
+    assert entries and _ranges(entries[0]) == expected, f"man page: {model} has {sorted(_ranges(entries[0]) if entries else [])}, the card {sorted(expected)}"
+
+
+def test_the_drift_checks_catch_a_wrong_range() -> None:
+    """The range checks are not vacuous: the old README's CT range would fail them."""
+    card = next(m for m in MODELS if m["name"] == "ct-3d-8x-v")
+    assert _ranges("| `ct-3d-8x-v` | CT/MRI | 8× | 0.23 M | volume q 0–24 |") != _card_ranges(card)
+    assert _ranges("gray q 24\\(en84 and rgb q 36–84") == {("gray", 24, 84), ("rgb", 36, 84)}
+
+
+@pytest.mark.parametrize("screen", sorted(set(GROUPS) | set(COMMANDS)))
+def test_help_reads_like_a_normal_tools(screen: str) -> None:
+    """No Python types (``<bool>``, ``<list[Path]>``, ``<str>``), no raw reStructuredText, no
+    line cut at 80 columns, in ``walloc --help``, ``walloc data --help`` and every command's."""
+    words = screen.split()
+    text = _help(*words)
+    assert not re.search(r"<(bool|str|int|float|path|list\[|int range|float range)", text, re.IGNORECASE), f"Python types in `walloc {' '.join(words)} --help`:\n{text}"
+    assert "``" not in text, f"raw markup in `walloc {' '.join(words)} --help`:\n{text}"
+    assert "…" not in text, f"a line of `walloc {' '.join(words)} --help` is cut at {HELP_WIDTH} columns:\n{text}"
+    assert not re.search(r"\{\w+\}", text.split("\n", 3)[1] if text.count("\n") > 1 else text), "usage line shows {argument}"
+
+
+def _help_options(text: str) -> list[str]:
+    """Option strings in the first column of a Rich help screen's panels."""
+    found = []
+    for line in text.splitlines():
+        # "│ --force  -f  ...", or "│ *  --out-dir  -O  OUT_DIR ..." for a required option;
+        # help text continues far to the right, so an indented "-" is no option
+        row = re.match(r"│ (?:\*\s{1,5}|\s{0,5})(--?[A-Za-z].*)", line)
+        if row is None:
+            continue
+        for cell in re.split(r"\s{2,}", row.group(1).strip()):
+            if not cell.startswith("-"):
+                break
+            found += cell.split(",")
+    return found
+
+
+@pytest.mark.parametrize("name", ["", *sorted(COMMANDS)])
+def test_every_option_of_help_is_in_the_man_page(source: str, name: str) -> None:
+    options = _help_options(_help(*name.split()))
+    assert options, "no options parsed from the help screen: the check would prove nothing"
+    if not name:
+        section = next(body for heading, body in _sections(source, ".SH").items() if heading == "OPTIONS")
+        missing = [o for o in options if not _has_option(section, o)]
+    else:
+        section = _command_section(source, name)
+        missing = [o for o in options if o != "--help" and not _has_option(section, o)]
+    assert not missing, f"`walloc {name} --help` shows {missing}, which the man page's section does not document"
+
+
+def test_eval_help_lists_every_codec() -> None:
+    from walloc_cli.eval_codecs import codec_names
+
+    text = _help("eval")
+    for codec in codec_names():
+        assert re.search(rf"(?<![\w-]){re.escape(codec)}(?![\w-])", text), f"eval --help does not name codec {codec}"
+
+
+def test_decompress_output_default_is_stated_per_kind(source: str) -> None:
+    """Not ".png for every kind": help and page name the audio and volume defaults too."""
+    help_text = " ".join(_help("decompress").split())
+    entry = next(body for tag, body in _tagged_entries(_command_section(source, "decompress")) if _has_option(tag, "--output"))
+    for text in (help_text, " ".join(entry.split())):
+        default = text[text.index("Default:"):]
+        for suffix in (".png", ".wav", ".flac", ".npy", ".nii.gz"):
+            assert suffix in default, f"the decompress -o default does not mention {suffix}: {default[:300]!r}"

@@ -25,7 +25,7 @@ from walloc_cli.registry import ModelCard
 def _card(name: str, q: tuple[int, int] | None, steps: tuple[float, float], step_range: tuple[float, float] = (1.0, 4.0), family: str = "rgb") -> ModelCard:
     card: dict = {"steps": {"min": step_range[0], "max": step_range[1]}}
     if q is not None:
-        card["quality"] = {"family": family, "q": list(q), "step": list(steps)}
+        card["quality"] = [{"family": family, "q": list(q), "step": list(steps)}]
     return ModelCard(name, "image", CodecConfig(), "0" * 64, Path(f"{name}.safetensors"), card)
 
 
@@ -124,8 +124,9 @@ def test_bd_rate_is_nan_without_a_shared_psnr_range() -> None:
     assert math.isnan(bd_rate(ANCHOR, far))
 
 
-def test_a_target_in_a_gap_between_models_is_reached_past_the_trained_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """api.compress_image widens the step ranges when the plain search overshoots by > 0.3 dB."""
+def test_a_target_in_a_gap_between_models_stays_within_the_trained_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target no trained step hits exactly is met by the smallest file that reaches it, inside
+    the trained steps: never by a step the decoder was not trained on."""
     from walloc_cli import api, quality
 
     gap = [_card("a", (0, 50), (4.0, 1.0)), _card("b", (50, 100), (3.0, 0.5), (0.5, 3.0))]
@@ -146,8 +147,8 @@ def test_a_target_in_a_gap_between_models_is_reached_past_the_trained_steps(monk
 
     monkeypatch.setattr(api, "_family", lambda image, card: "rgb")
     encoded = api.compress_image(Image(), target_psnr=32.0)  # type: ignore[arg-type]
-    assert encoded.target_reached and abs(encoded.psnr - 32.0) <= 0.3
-    assert encoded.setting.model == "b" and 3.0 < encoded.setting.step <= 6.0  # past "b"'s largest trained step: the smallest file
+    assert encoded.target_reached and encoded.psnr == pytest.approx(34.0)
+    assert encoded.setting == Setting("b", 3.0)  # "b"'s largest trained step: its smallest file
 
 
 def _dipping_size(setting: Setting) -> int:

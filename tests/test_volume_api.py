@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import tifffile
 
 from walloc_cli.api import compress_file, decompress_file, describe
+from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.volumes import read_volume
 
@@ -136,3 +138,94 @@ def test_long_jobs_report_progress_per_tile_and_block(tmp_path: Path) -> None:
     calls.clear()
     compress_file(audio, tmp_path / "a.wlc", progress=lambda done, total: calls.append((done, total)))
     assert calls == [(65536, 70000), (70000, 70000)]
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1), (2, 3, 1), (2, 1, 5)])
+def test_thin_tiff_volumes_come_back_in_their_shape(tmp_path: Path, shape: tuple[int, int, int]) -> None:
+    """tifffile's JSON without axes: tifffile guessed ``YQX`` for (2, 1, 1), which came back (1, 2, 1)."""
+    volume = (np.arange(math.prod(shape), dtype=np.uint16).reshape(shape) * 1000).astype(np.uint16)
+    report, original, decoded = round_trip(tmp_path, "thin.tif", lambda p: tifffile.imwrite(p, volume), tifffile.imread)
+    assert original.shape == shape and decoded.shape == shape and decoded.dtype == np.uint16
+    assert read_volume(tmp_path / "thin.tif").coding_axes == "ZYX"  # a stack of pages: slices
+
+
+def _worldview2_like(path: Path) -> dict[int, object]:
+    """An 8 x 16 x 20 uint16 cube laid out and tagged as the dgsamples WorldView-2 scene is: one
+    page of 8 band-separate samples, photometric RGB + 5 unspecified extra samples, a foreign
+    ImageDescription, DateTime, Copyright, Min/MaxSampleValue, Orientation, GeoTIFF tags, no
+    tifffile JSON. Returns the tags the round trip must keep."""
+    cube = real_cube()[:, :16, :20].copy()
+    tags = [
+        (274, 3, 1, 1, True),
+        (280, 3, 8, (0,) * 8, True),
+        (281, 3, 8, (2047,) * 8, True),
+        (306, 2, 20, "2014:08:06 00:13:59", True),
+        (33432, 2, 61, "(C) COPYRIGHT 2014 DigitalGlobe, Inc., Longmont CO USA 80503", True),
+        (33550, 12, 3, (2.0, 2.0, 0.0), True),
+        (33922, 12, 6, (0.5, 0.5, 0.0, 487549.0, 4443553.0, 0.0), True),
+    ]
+    description = "{\n  bandList = \n  [\n    6;\n    2;\n    3;\n    7;\n    4;\n    8;\n    5;\n    9;\n  ]\n}"
+    tifffile.imwrite(
+        path, cube, photometric="rgb", planarconfig="separate", extrasamples=(0,) * 5, metadata=None,
+        software=False, description=description, extratags=tags,
+    )
+    return _tags(path)
+
+
+def _tags(path: Path) -> dict[int, object]:
+    """Every tag of the first page but the strip layout, by code (repeated codes as a list)."""
+    found: dict[int, object] = {}
+    with tifffile.TiffFile(path) as tif:
+        for tag in tif.pages.first.tags.values():
+            if tag.code not in (273, 278, 279, 282, 283, 296):  # offsets, rows per strip, the resolution tifffile always writes
+                found.setdefault(tag.code, []).append(tag.value)  # type: ignore[union-attr]
+    return found
+
+
+def test_tiff_tags_of_a_worldview2_scene_come_back(tmp_path: Path) -> None:
+    source = _worldview2_like(tmp_path / "wv2.tif")
+    report, original, decoded = round_trip(tmp_path, "wv2.tif", lambda p: None, tifffile.imread)
+    assert report.model.startswith("ms-3d") and decoded.shape == original.shape == (8, 16, 20)
+    back = _tags(tmp_path / "out.tif")
+    assert len(back[270]) == 1  # one ImageDescription: no tifffile JSON added  # type: ignore[arg-type]
+    for code in (262, 270, 274, 280, 281, 306, 338, 33432, 33550, 33922):
+        assert back.get(code) == source[code], tifffile.TIFF.TAGS.get(code, code)
+    assert set(back) == set(source) - {339}  # SampleFormat: unsigned is TIFF's default, not written
+
+
+def test_nifti_unused_dim_and_pixdim_come_back(tmp_path: Path) -> None:
+    """nibabel writes 1 into dim[4:] and pixdim[4:]; a file holding 0 there gets 0 back."""
+    nib = pytest.importorskip("nibabel")
+    data = np.ascontiguousarray(real_ct()[:6, :20, :16].T)  # (i, j, k)
+    header = nib.Nifti1Header()
+    header.set_data_shape(data.shape)
+    header.set_data_dtype(data.dtype)
+    header.set_zooms((0.9, 0.9, 2.0))
+    header["dim"][4:] = 0
+    header["pixdim"][4:] = 0
+    header["vox_offset"] = 352
+    (tmp_path / "head.nii").write_bytes(header.binaryblock + b"\x00" * 4 + data.tobytes(order="F"))
+    round_trip(tmp_path, "head.nii", lambda p: None, lambda p: None)
+    with open(tmp_path / "head.nii", "rb") as a, open(tmp_path / "out.nii", "rb") as b:
+        source, back = nib.Nifti1Header.from_fileobj(a), nib.Nifti1Header.from_fileobj(b)
+    for name in source.keys():
+        np.testing.assert_array_equal(back[name], source[name], err_msg=name)
+
+
+def test_a_carried_tiff_tag_that_does_not_fit_its_type_is_an_invalid_header(tmp_path: Path) -> None:
+    """The carried tags come from the .wlc header: a CRC-valid header with a tag value that does
+    not fit its TIFF type raised struct.error past the per-file handler."""
+    _worldview2_like(tmp_path / "wv2.tif")
+    compress_file(tmp_path / "wv2.tif", tmp_path / "v.wlc", measure=False)
+    with open(tmp_path / "v.wlc", "rb") as handle:
+        reader = WlcReader(handle)
+        header, chunks, minor = reader.header, list(reader.iter_chunks()), reader.version[1]
+    header["volume"]["meta"]["extratags"] = [[274, 3, 1, "top left"]]
+    crafted = io.BytesIO()
+    with WlcWriter(crafted, header, minor=minor) as writer:
+        for chunk in chunks:
+            writer.write_chunk(chunk)
+    (tmp_path / "bad.wlc").write_bytes(crafted.getvalue())
+    with pytest.raises(FormatError, match="invalid header: the volume metadata cannot be written back"):
+        decompress_file(tmp_path / "bad.wlc", tmp_path / "bad.tif")
+    assert not (tmp_path / "bad.tif").exists()

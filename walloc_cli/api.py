@@ -17,34 +17,30 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
 from walloc_cli import __version__
 from walloc_cli.container import Chunk, WlcReader, WlcWriter, sniff
 from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
+from walloc_cli.header import MAX_PIXELS, MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, chunk_tally, require, validate_header, validate_image_header
 from walloc_cli.image_codec import image_indices, synthesize_samples, synthesized_tiles, tiles_psnr
-from walloc_cli.images import DEFAULT_MAX_PIXELS, MODES, ImageData, check_pixels, image_bytes, read_image, write_image
-from walloc_cli.io_util import atomic_output
+from walloc_cli.image_meta import DEFAULT_METADATA, MAX_METADATA, METADATA_CHUNKS, keep_metadata, parse_metadata, upright_blocks
+from walloc_cli.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, image_bytes, read_image, write_image
+from walloc_cli.io_util import STDIO, check_writable, output_stream
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.codec import CodecConfig, WallocCodec
-from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
 from walloc_cli.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas
 from walloc_cli.registry import ModelCard, default_model, find_card, load_by_identity, load_model
 from walloc_cli.limits import DEFAULT_MAX_VOXELS
+from walloc_cli.sniff import Kind, detect
 
 if TYPE_CHECKING:
     from walloc_cli.audio_api import AudioDecompressReport
 
-MAX_SIDE = PAYLOAD_MAX_SIDE * 8  # 131064: a latent row (side / 2**J, J=3) must fit one WebP image
-MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating anything
-MAX_ICC = 16 << 20  # an ICC profile larger than this is not a real one
-# Quantisation steps a file may use: below 1/4 the index needs > 10 bits for no visible gain;
-# above 16 an 8-bit model is left with a handful of levels.
-MIN_STEP, MAX_STEP = 0.25, 16.0
 
 
 @dataclasses.dataclass
@@ -181,11 +177,17 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         alpha_spec, alpha_chunk = cache["alpha", payload, effort]
         if alpha_chunk is not None:
             chunks.append(alpha_chunk)
-    if image.icc_profile:
-        if "icc" not in cache:
-            # zlib, as PNG's iCCP does: profiles are a few KiB and compress ~2x, which matters at 0.1 bpp.
-            cache["icc"] = Chunk("ICCP", zlib.compress(image.icc_profile, 9))
-        chunks.append(cache["icc"])
+    # ICC profile, EXIF and XMP: zlib, as PNG's iCCP does: profiles are a few KiB and compress
+    # ~2x, which matters at 0.1 bpp (XMP is XML text: the reference file's 205-byte packet
+    # takes 153 bytes, its 126-byte EXIF block 110).
+    for kind, chunk_type, block in (("icc", "ICCP", image.icc_profile), ("exif", "exif", image.exif), ("xmp", "xmp ", image.xmp)):
+        if not block:
+            continue
+        if len(block) > MAX_METADATA:  # decoders refuse more: do not write a file they refuse
+            raise InputError(f"the {kind.upper()} block is {len(block)} bytes, more than the {MAX_METADATA} bytes walloc keeps; leave it out with --metadata")
+        if kind not in cache:
+            cache[kind] = Chunk(chunk_type, zlib.compress(block, 9))
+        chunks.append(cache[kind])
     header = {
         "encoder": f"walloc {__version__}",
         "modality": "image",
@@ -204,7 +206,7 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
         "alpha": alpha_spec,
     }
     out = io.BytesIO()
-    with WlcWriter(out, header) as writer:
+    with WlcWriter(out, header, minor=2 if image.exif or image.xmp else 0) as writer:  # the exif and xmp chunks came in 1.2
         for chunk in chunks:
             writer.write_chunk(chunk)
     return out.getvalue()
@@ -232,6 +234,7 @@ def compress_image(
     payload: str = "webp",
     effort: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    metadata: str | Iterable[str] = DEFAULT_METADATA,
 ) -> Encoded:
     """Compress ``image`` choosing the model and quantisation step (see :mod:`walloc_cli.quality`).
 
@@ -243,10 +246,14 @@ def compress_image(
     - With none of these: ``model`` at step 1 when a model is named, else the default quality.
 
     ``max_pixels``: larger images are refused (:func:`walloc_cli.images.check_pixels`).
+    ``metadata``: what of the ICC profile, EXIF and XMP is kept (``"all"``, ``"none"`` or names;
+    :func:`walloc_cli.image_meta.parse_metadata`); by default the ICC profile only. The
+    orientation is in the pixels already (:func:`walloc_cli.images.read_image`).
     """
     if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
         raise InputError("give at most one of quality, target PSNR and target size")
     check_pixels(image.width, image.height, max_pixels)
+    image = keep_metadata(image, parse_metadata(metadata))
     card = find_card(model) if model else None
     family = _family(image, card)
     cache: dict[Any, Any] = {}  # one analysis per model, one alpha/ICC chunk, whatever the settings tried
@@ -270,7 +277,7 @@ def compress_image(
             return Encoded(coded[setting], setting, quality)
         return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort, cache, max_pixels), setting, quality)
 
-    trials: dict[Setting, Trial] = {}  # the widened search revisits the first one's settings
+    trials: dict[Setting, Trial] = {}  # each setting is coded and measured once
 
     def evaluate(setting: Setting) -> Trial:
         if setting not in trials:
@@ -279,27 +286,22 @@ def compress_image(
             trials[setting] = Trial(setting, data, decoded_psnr(data, image, model, max_pixels))
         return trials[setting]
 
+    # Both searches walk the same ranges: each model's trained steps, as documented. (Steps past
+    # them were tried for targets between models, but then --target-psnr 10 wrote step 8 while
+    # --target-size said the smallest file was the one at step 4: one range, one answer.)
     ranges = candidate_ranges(family, card)
     if target_psnr is not None:
         if not 0 < target_psnr < 200 or math.isnan(target_psnr):
             raise InputError(f"target PSNR must be a positive number of dB, got {target_psnr}")
         trial, reached = search_psnr(target_psnr, ranges, evaluate)
-        if not reached or trial.psnr > target_psnr + 0.3:
-            # the target falls in a gap between models (or past the ends): look a little past
-            # each model's trained steps before settling for the overshoot
-            wider, wider_reached = search_psnr(target_psnr, candidate_ranges(family, card, widen=2.0), evaluate)
-            if wider_reached and (not reached or wider.psnr < trial.psnr and wider.size <= trial.size * 1.5):
-                trial, reached = wider, True
-            elif not reached and wider.psnr > trial.psnr:
-                trial = wider
         return Encoded(trial.data, trial.setting, None, trial.psnr, f"psnr {target_psnr:g}", reached)
     assert target_size is not None
     if target_size < 1:
         raise InputError(f"target size must be a positive number of bytes, got {target_size}")
     fitted = search_size(target_size, ranges, evaluate)
-    if fitted is None:
-        smallest = encode_image(image, model or ranges[0].model, payload, ranges[0].step_lo, effort, cache, max_pixels)
-        raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {len(smallest)} bytes")
+    if fitted is None:  # the search coded every range's coarsest end: the smallest is among them
+        smallest = min(trial.size for trial in trials.values())
+        raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {smallest} bytes")
     return Encoded(fitted.data, fitted.setting, None, fitted.psnr, f"size {target_size}", True)
 
 
@@ -324,60 +326,6 @@ def is_gray(image: ImageData) -> bool:
     return pixels.shape[0] == 1 or bool(np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[0], pixels[2]))
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise FormatError(f"invalid header: {message}")
-
-
-def _int_field(table: dict[str, Any], key: str, low: int, high: int) -> int:
-    value = table.get(key)
-    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
-        raise FormatError(f"invalid header: {key}={value!r} is not an integer in {low}..{high}")
-    return value
-
-
-def _table(header: dict[str, Any], key: str) -> dict[str, Any]:
-    value = header.get(key)
-    if not isinstance(value, dict):
-        raise FormatError(f"invalid header: missing {key} table")
-    return value
-
-
-def validate_image_header(header: dict[str, Any]) -> None:
-    """Check every field the decoder relies on, before anything is allocated."""
-    _require(header.get("modality") == "image", f"modality {header.get('modality')!r} is not supported by this walloc (images only)")
-    image, latent, model = _table(header, "image"), _table(header, "latent"), _table(header, "model")
-    height = _int_field(image, "height", 1, MAX_SIDE)
-    width = _int_field(image, "width", 1, MAX_SIDE)
-    _require(height * width <= MAX_PIXELS, f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
-    channels = _int_field(image, "channels", 1, 3)
-    bit_depth = image.get("bit_depth")
-    _require(bit_depth in (8, 16), f"bit_depth={bit_depth!r}")
-    mode = image.get("mode")
-    _require(isinstance(mode, str) and mode in MODES, f"mode={mode!r} is not one of {', '.join(MODES)}")
-    assert isinstance(mode, str) and isinstance(bit_depth, int)  # checked just above
-    # ImageData refuses a mode that contradicts the samples; catch it here, as a header problem.
-    mode_channels, mode_alpha, mode_depth = MODES[mode]
-    _require(mode_channels == channels, f"mode {mode} has {mode_channels} channel(s), not channels={channels}")
-    _require(mode_depth == bit_depth, f"mode {mode} has bit depth {mode_depth}, not bit_depth={bit_depth}")
-    _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
-    _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
-    _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
-    step = latent.get("step")
-    _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r} is not in {MIN_STEP}..{MAX_STEP}")
-    shape = latent.get("shape")
-    _require(isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and 1 <= n <= MAX_SIDE for n in shape), f"latent shape {shape!r}")
-    alpha = header.get("alpha")
-    _require(alpha is None or isinstance(alpha, dict), "alpha")
-    _require((alpha is not None) == mode_alpha, f"mode {mode} {'needs' if mode_alpha else 'has no'} alpha table")
-    if isinstance(alpha, dict):
-        _require(alpha.get("bit_depth") == bit_depth, f"alpha bit_depth={alpha.get('bit_depth')!r}, expected {bit_depth}")
-        if "constant" in alpha:
-            _int_field(alpha, "constant", 0, (1 << bit_depth) - 1)
-        else:
-            _require(alpha.get("codec") in ("webp", "png"), f"alpha codec={alpha.get('codec')!r}")
-
-
 def decode_image(source: bytes | BinaryIO, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     """Decompress ``.wlc`` bytes (or a binary stream) to an :class:`ImageData`.
 
@@ -399,14 +347,15 @@ def _read_image_file(reader: WlcReader, model: str | None, max_pixels: int) -> t
     """The model, the latent indices ``(L, h, w)`` and the other chunks of an image file whose
     header ``reader`` has read: every check before the decoder runs."""
     header = reader.header
-    validate_image_header(header)
+    validate_header(header, "image")
     check_pixels(header["image"]["width"], header["image"]["height"], max_pixels)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
+    check_codec_matches(header, dataclasses.asdict(codec.cfg))
     meta, latent = header["image"], header["latent"]
     block = codec.cfg.block
     expected = [codec.cfg.latent_dim, -(-meta["height"] // block), -(-meta["width"] // block)]
-    _require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
-    _require(latent["bits"] == codec.index_bits(latent["step"]), f"latent bits {latent['bits']} do not match step {latent['step']} for this model")
+    require(latent["shape"] == expected, f"latent shape {latent['shape']} does not match {expected} for this image and model")
+    require(latent["bits"] == codec.index_bits(latent["step"]), f"latent bits {latent['bits']} do not match step {latent['step']} for this model")
     q, extra = image_latents(reader, tuple(expected))
     return codec, q, extra
 
@@ -431,7 +380,9 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
         raise FormatError(str(error)) from None
     planes: list[bytes] = []
     extra: dict[str, bytes] = {}
+    tally = chunk_tally(reader.header)
     for chunk in reader.iter_chunks():
+        tally.add(chunk.type)
         if chunk.type == "LATN":
             if len(planes) >= budget:
                 raise FormatError(f"more LATN chunks than the {budget} the header implies")
@@ -454,26 +405,34 @@ def synthesize_image(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], 
     alpha = None
     if header.get("alpha") is not None:
         alpha = _decode_alpha(header["alpha"], extra.get("ALPH"), (meta["height"], meta["width"]))
+    # the pixels are upright (formats/wlc.md, "Orientation"): blocks of a file written otherwise
+    # must not make the output's viewer turn them
+    exif, xmp = upright_blocks(
+        _inflate_metadata(extra["exif"], "EXIF") if "exif" in extra else None,
+        _inflate_metadata(extra["xmp "], "XMP") if "xmp " in extra else None,
+    )
     return ImageData(
         pixels=pixels,
         alpha=alpha,
         bit_depth=meta["bit_depth"],
         mode=meta["mode"],
-        icc_profile=_inflate_icc(extra["ICCP"]) if "ICCP" in extra else None,
+        icc_profile=_inflate_metadata(extra["ICCP"], "ICC profile") if "ICCP" in extra else None,
         source_format=meta.get("source_format", "PNG"),
+        exif=exif,
+        xmp=xmp,
     )
 
 
-def _inflate_icc(data: bytes) -> bytes:
-    """Inflate an ICCP chunk, refusing more than ``MAX_ICC`` bytes (no zip bombs)."""
+def _inflate_metadata(data: bytes, what: str) -> bytes:
+    """Inflate an ICCP, exif or xmp chunk, refusing more than ``MAX_METADATA`` bytes (no zip bombs)."""
     inflater = zlib.decompressobj()
     try:
-        profile = inflater.decompress(data, MAX_ICC)
+        block = inflater.decompress(data, MAX_METADATA)
     except zlib.error as error:
-        raise FormatError(f"ICC profile chunk is corrupt: {error}") from None
+        raise FormatError(f"{what} chunk is corrupt: {error}") from None
     if inflater.unconsumed_tail or not inflater.eof:
-        raise FormatError(f"ICC profile chunk is corrupt or larger than {MAX_ICC} bytes")
-    return profile
+        raise FormatError(f"{what} chunk is corrupt or larger than {MAX_METADATA} bytes")
+    return block
 
 
 def quantized(image: ImageData) -> np.ndarray:
@@ -484,21 +443,43 @@ def quantized(image: ImageData) -> np.ndarray:
 
 
 # --- files ---------------------------------------------------------------------------------
-STDIO = "-"  # as a path: standard input / standard output
+#: Two-part extensions that name one format, removed as one: ``head.nii.gz`` compresses to
+#: ``head.wlc`` and decompresses to ``head.nii.gz`` (``Path.with_suffix`` made ``head.nii.wlc``,
+#: then ``head.nii.nii.gz``).
+COMPOUND_SUFFIXES = (".nii.gz", ".ome.tiff", ".ome.tif")
+
+
+def output_stem(path: Path) -> Path:
+    """``path`` without its extension, a compound one (:data:`COMPOUND_SUFFIXES`) as a whole."""
+    path = Path(path)
+    lower = path.name.lower()
+    for compound in COMPOUND_SUFFIXES:
+        if lower.endswith(compound) and len(lower) > len(compound):
+            return path.with_name(path.name[: -len(compound)])
+    return path.with_suffix("")
 
 
 def default_output(src: Path, suffix: str) -> Path:
-    """``photo.png`` -> ``photo.wlc`` beside it; data read from standard input goes to standard output."""
-    return Path(STDIO) if str(src) == STDIO else src.with_suffix(suffix)
+    """``photo.png`` -> ``photo.wlc`` beside it, ``head.nii.gz`` -> ``head.wlc`` -> ``head.nii.gz``;
+    data read from standard input goes to standard output. A ``head.nii.wlc`` (named before
+    compound extensions were stripped) still decompresses to ``head.nii.gz``, not ``head.nii.nii.gz``."""
+    if str(src) == STDIO:
+        return Path(STDIO)
+    stem = output_stem(Path(src))
+    for compound in COMPOUND_SUFFIXES:
+        first = compound[: compound.index(".", 1)]  # ".nii" of ".nii.gz"
+        if suffix.lower() == compound and stem.name.lower().endswith(first) and len(stem.name) > len(first):
+            stem = stem.with_name(stem.name[: -len(first)])
+    return stem.with_name(stem.name + suffix)
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    """Before any coding: the output must not be the input and must be writable (named if not)."""
     if str(dst) == STDIO:
         return
     if str(src) != STDIO and dst.resolve() == src.resolve():
         raise InputError("output would overwrite the input")
-    if dst.exists() and not overwrite:
-        raise FileExistsError(f"{dst}: already exists (use -f to overwrite)")
+    check_writable(dst, overwrite)
 
 
 @contextlib.contextmanager
@@ -518,37 +499,13 @@ def _input_path(src: Path) -> Iterator[Path]:
         yield spooled
 
 
-def _is_audio(path: Path) -> bool:
-    """Audio by content: not an image walloc reads, and a file libsndfile recognises."""
-    from walloc_cli.audio import sniff_audio
-    from walloc_cli.images import sniff_image
-
-    try:
-        with open(path, "rb") as handle:
-            prefix = handle.read(64)
-    except OSError:
-        return False
-    return sniff_image(prefix) is None and sniff_audio(path)
-
-
-def _is_volume(path: Path) -> bool:
-    """A volume by content (multi-page or many-band TIFF, 3-D .npy, NIfTI)."""
-    from walloc_cli.volumes import sniff_volume
-
-    return sniff_volume(path) is not None
-
-
 def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None, overwrite: bool, max_voxels: int, **options: Any) -> Any:
     from walloc_cli.volume_api import compress_volume
     from walloc_cli.volumes import read_volume
 
     volume = read_volume(path, axes=axes)
-    if str(dst) == STDIO:
-        report = compress_volume(volume, sys.stdout.buffer, source=str(src), max_voxels=max_voxels, **options)
-        sys.stdout.buffer.flush()
-    else:
-        with atomic_output(dst, overwrite=overwrite) as handle:
-            report = compress_volume(volume, handle, source=str(src), max_voxels=max_voxels, **options)
+    with output_stream(dst, overwrite=overwrite) as handle:
+        report = compress_volume(volume, handle, source=str(src), max_voxels=max_voxels, **options)
     report.output = str(dst)
     return report
 
@@ -563,9 +520,9 @@ def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite
     _check_output(src, dst, overwrite)
     volume = decode_volume(reader, model=model, progress=progress, max_voxels=max_voxels)
     if str(dst) == STDIO:
-        buffer = io.BytesIO()
-        np.save(buffer, volume.array, allow_pickle=False)
-        _write_stdout(buffer.getvalue())
+        with output_stream(dst) as handle:
+            # np.save writes the header and then the array's bytes in pieces through .write
+            np.save(handle, volume.array, allow_pickle=False)
     else:
         try:
             write_volume(dst, volume, overwrite=overwrite)
@@ -581,19 +538,10 @@ def _compress_audio_file(src: Path, path: Path, dst: Path, **options: Any) -> An
     from walloc_cli.audio_api import compress_audio
 
     overwrite = options.pop("overwrite")
-    if str(dst) == STDIO:
-        report = compress_audio(path, sys.stdout.buffer, **options)
-        sys.stdout.buffer.flush()
-    else:
-        with atomic_output(dst, overwrite=overwrite) as handle:
-            report = compress_audio(path, handle, **options)
+    with output_stream(dst, overwrite=overwrite) as handle:
+        report = compress_audio(path, handle, **options)
     report.input, report.output = str(src), str(dst)
     return report
-
-
-def _write_stdout(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
 
 
 def compress_file(
@@ -612,6 +560,7 @@ def compress_file(
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_voxels: int = DEFAULT_MAX_VOXELS,
+    metadata: str | Iterable[str] = DEFAULT_METADATA,
 ) -> CompressReport:
     """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
     it with ``.wlc``); ``-`` is stdin/stdout.
@@ -620,29 +569,31 @@ def compress_file(
     (targets are for images). ``axes`` (e.g. ``ZYX``, ``CYX``, ``YXC``) reads ``src`` as a volume
     with those axes, overriding its metadata (:func:`walloc_cli.volumes.read_volume`).
     ``max_pixels``/``max_voxels``: larger images/volumes are refused before they are decoded.
+    ``metadata`` (images): which of ICC, EXIF and XMP to keep, as in :func:`compress_image`.
     """
     src = Path(src)
+    kept = parse_metadata(metadata)  # a bad value is refused before any work
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     _check_output(src, dst, overwrite)
     with _input_path(src) as path:
-        if axes is not None or _is_volume(path):  # first: a multi-page TIFF is also an image file
+        kind = detect(path)  # walloc_cli.sniff: the one order every command uses
+        if kind is Kind.WLC:
+            raise InputError("already a .wlc file (walloc decompress decodes it)")
+        if axes is not None or kind is Kind.VOLUME:
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for volumes")
             return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress, max_voxels=max_voxels)
-        if _is_audio(path):
+        if kind is Kind.AUDIO:
             if target_psnr is not None or target_size is not None:
                 raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
             return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
         image = read_image(path, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,", max_pixels=max_pixels)  # compress takes audio too
     started = time.perf_counter()
-    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels)
+    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels, metadata=kept)
     data = encoded.data
     seconds = time.perf_counter() - started
-    if str(dst) == STDIO:
-        _write_stdout(data)
-    else:
-        with atomic_output(dst, overwrite=overwrite) as handle:
-            handle.write(data)
+    with output_stream(dst, overwrite=overwrite) as handle:
+        handle.write(data)
     header = WlcReader(io.BytesIO(data)).header
     report = CompressReport(
         input=str(src),
@@ -678,6 +629,7 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
     with contextlib.ExitStack() as stack:
         stream = sys.stdin.buffer if str(src) == STDIO else stack.enter_context(open(src, "rb"))
         reader = WlcReader(stream)
+        validate_header(reader.header)  # first: every field is then safe to use (and each problem named)
         if reader.header.get("modality") == "audio":
             from walloc_cli.audio_api import AudioDecompressReport, decompress_audio, default_audio_suffix, header_samplerate, seconds_to_frames
 
@@ -698,64 +650,56 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
         _check_output(src, dst, overwrite)
         image = _decode_image(reader, model, max_pixels)
     if str(dst) == STDIO:
-        _write_stdout(image_bytes(image, "PNG"))
+        with output_stream(dst) as handle:
+            handle.write(image_bytes(image, "PNG"))
     else:
         write_image(dst, image, overwrite=overwrite)
     return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)
 
 
-def header_codec(header: dict[str, Any]) -> CodecConfig:
-    """The header's ``codec`` table as a :class:`CodecConfig`; a missing or impossible table
-    (unknown fields, values out of range) is a :class:`FormatError` ("invalid header: ...")."""
-    table = header.get("codec")
-    if not isinstance(table, dict):
-        raise FormatError("invalid header: missing codec table")
-    try:
-        return CodecConfig.from_dict(table)
-    except (TypeError, ValueError) as error:
-        raise FormatError(f"invalid header: {error}") from None
-
-
 def describe(src: Path) -> dict[str, Any]:
     """Everything ``walloc info`` shows: header, chunk sizes, rates. Validates CRCs on the way."""
+    from walloc_cli.latents import codec_config  # the model card's config (JSON only), checked against the header
+
     src = Path(src)
     size = src.stat().st_size
+    kind = detect(src)
+    if kind in (Kind.IMAGE, Kind.AUDIO, Kind.VOLUME):  # the kind compress would code it as
+        raise FormatError(f"not a .wlc file: by its content it is {kind.phrase} (walloc compress codes it)")
     with open(src, "rb") as handle:
         reader = WlcReader(handle)
+        validate_header(reader.header)
+        tally = chunk_tally(reader.header)
         chunks: dict[str, dict[str, int]] = {}
         for chunk in reader.iter_chunks():
+            tally.add(chunk.type)
             entry = chunks.setdefault(chunk.type, {"count": 0, "bytes": 0})
             entry["count"] += 1
             entry["bytes"] += len(chunk.data)
     header = reader.header
     info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
     if header.get("modality") == "image":
-        validate_image_header(header)
+        info["metadata"] = [kind for chunk_type, kind in METADATA_CHUNKS.items() if chunk_type in chunks]
         image = header["image"]
         info["bpp"] = bits_per_pixel(size, image["width"] * image["height"])
         raw = _raw_bytes(image["height"], image["width"], image["channels"], header.get("alpha") is not None, image["bit_depth"])
         info["ratio"] = raw / max(1, size)
-        with contextlib.suppress(FormatError):  # "codec" is descriptive; the decoder takes the config from the model card
-            info["reduction"] = header_codec(header).reduction
+        info["reduction"] = CodecConfig(**codec_config(header)).reduction
     elif header.get("modality") == "audio":
         from walloc_cli.audio import AudioInfo
-        from walloc_cli.audio_api import sample_bits, validate_audio_header
+        from walloc_cli.audio_api import sample_bits
 
-        validate_audio_header(header)
         audio = header["audio"]
         source = AudioInfo(audio["samplerate"], audio["channels"], audio["frames"], audio["format"], audio["subtype"])
         info["kbps"] = size * 8 / source.seconds / 1000
         info["ratio"] = source.frames * source.channels * sample_bits(source) / 8 / max(1, size)
-        info["reduction"] = header_codec(header).reduction
+        info["reduction"] = CodecConfig(**codec_config(header)).reduction
     elif header.get("modality") == "volume":
-        from walloc_cli.volume_api import validate_volume_header
-
-        validate_volume_header(header)
         volume = header["volume"]
         voxels = math.prod(volume["shape"])
         info["bpv"] = 8 * size / voxels
         info["ratio"] = voxels * np.dtype(volume["dtype"]).itemsize / max(1, size)
-        info["reduction"] = header_codec(header).reduction
+        info["reduction"] = CodecConfig(**codec_config(header)).reduction
     return info
 
 

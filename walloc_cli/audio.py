@@ -61,7 +61,8 @@ import numpy as np
 import soundfile as sf
 
 from walloc_cli.errors import InputError, WallocError
-from walloc_cli.io_util import atomic_output, read_prefix
+from walloc_cli.header import MAX_CHANNELS, MAX_SAMPLERATE, MIN_SAMPLERATE
+from walloc_cli.io_util import STDOUT_NAME, CheckedStdout, atomic_output, read_prefix, write_failure
 
 __all__ = [
     "MAX_CHANNELS",
@@ -79,11 +80,8 @@ __all__ = [
     "sniff_audio",
 ]
 
-#: Inclusive sample-rate range we accept, in Hz (telephone-band oddities to 768 kHz studio rates).
-MIN_SAMPLERATE = 1000
-MAX_SAMPLERATE = 768_000
-#: Most channels we accept (libsndfile reads more, but no real recording has them).
-MAX_CHANNELS = 64
+# The sample-rate range (Hz, telephone-band oddities to 768 kHz studio rates) and channel count
+# we accept are the format's limits (libsndfile reads more channels, but no real recording has them).
 
 #: Standard input / output.
 STDIO = "-"
@@ -513,8 +511,9 @@ class AudioWriter:
         with tempfile.TemporaryFile(prefix="walloc-") as spool:
             yield spool
             spool.seek(0)
-            shutil.copyfileobj(spool, sys.stdout.buffer, 1 << 20)
-            sys.stdout.buffer.flush()
+            stdout = CheckedStdout()  # a full disk or closed pipe fails the command, named
+            shutil.copyfileobj(spool, stdout, 1 << 20)
+            stdout.flush()
 
     def _open(self, handle: _WriteGuard) -> sf.SoundFile:
         try:
@@ -560,8 +559,7 @@ class AudioWriter:
         """Raise the write error the guard kept, as one line (only when nothing else is failing)."""
         error = self._guard.error if self._guard is not None else None
         if error is not None and kind is None:
-            target = "standard output" if self._to_stdout else str(self.path)
-            raise WallocError(f"cannot write {target}: {(error.strerror or str(error)).lower()}")
+            raise write_failure(STDOUT_NAME if self._to_stdout else str(self.path), error)
         return False
 
     def __exit__(

@@ -43,7 +43,6 @@ from walloc_cli.audio import (
 from walloc_cli.audio_codec import (
     BLOCK,
     MARGIN,
-    MAX_GAIN,
     decode_block,
     encode_block,
     file_gain,
@@ -55,12 +54,11 @@ from walloc_cli.audio_codec import (
 from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.io_util import CountingWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
+from walloc_cli.header import check_codec_matches, chunk_tally, validate_audio_header, validate_header
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, ladder, setting_for_quality
 from walloc_cli.registry import find_card, load_by_identity, load_model
 
-STREAM_LAYOUTS = ("mono", "mid-side", "channels")
-MAX_FRAMES = 1 << 40
 
 
 Progress = Callable[[int, int], None]  # (done, total): called as a long job advances
@@ -199,37 +197,6 @@ def audio_family(samplerate: int) -> str:
     return "audio"
 
 
-def validate_audio_header(header: dict[str, Any]) -> None:
-    """Every field the decoder relies on, checked before anything is allocated."""
-    from walloc_cli.api import (
-        MAX_STEP,
-        MIN_STEP,
-        PAYLOAD_MAX_BITS,
-        _int_field,
-        _require,
-    )
-    from walloc_cli.audio import MAX_CHANNELS, MAX_SAMPLERATE, MIN_SAMPLERATE
-
-    audio, latent, model = header.get("audio"), header.get("latent"), header.get("model")
-    _require(isinstance(audio, dict) and isinstance(latent, dict) and isinstance(model, dict), "missing audio/latent/model table")
-    assert isinstance(audio, dict) and isinstance(latent, dict) and isinstance(model, dict)
-    _int_field(audio, "samplerate", MIN_SAMPLERATE, MAX_SAMPLERATE)
-    channels = _int_field(audio, "channels", 1, MAX_CHANNELS)
-    _int_field(audio, "frames", 1, MAX_FRAMES)
-    _require(isinstance(audio.get("subtype"), str) and isinstance(audio.get("format"), str), "subtype/format")
-    _require(latent.get("streams") == stream_layout(channels), f"streams={latent.get('streams')!r} for {channels} channels")
-    _int_field(latent, "block", 1, 1 << 20)
-    _int_field(latent, "margin", 0, 1 << 16)
-    _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
-    _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
-    step = latent.get("step")
-    _require(isinstance(step, (int, float)) and not isinstance(step, bool) and MIN_STEP <= step <= MAX_STEP, f"step={step!r}")
-    normalisation = header.get("normalisation")
-    gain = normalisation.get("gain") if isinstance(normalisation, dict) else None
-    _require(isinstance(gain, (int, float)) and not isinstance(gain, bool) and 0 < gain <= MAX_GAIN, f"gain={gain!r}")
-    _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
-
-
 @dataclasses.dataclass(frozen=True)
 class _Decoding:
     """What a validated audio header tells the decoder."""
@@ -245,11 +212,17 @@ class _Decoding:
     block: int
     margin: int
 
+    @property
+    def blocks(self) -> int:
+        """``AUDB`` chunks the file holds: one per ``block`` frames."""
+        return -(-self.info.frames // self.block)
+
 
 def _decoding(header: dict[str, Any], model: str | None) -> _Decoding:
     """Validate an audio header and load the model it names."""
-    validate_audio_header(header)
+    validate_header(header, "audio")
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
+    check_codec_matches(header, dataclasses.asdict(codec.cfg))
     if codec.cfg.dims != 1:
         raise FormatError("invalid header: the model is not an audio model")
     audio, latent = header["audio"], header["latent"]
@@ -329,9 +302,10 @@ def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: in
         return first + frames <= start
 
     chunks = reader.iter_chunks(pending.append if damaged is not None else None, before_range if start > 0 else None, _FIRST_FRAMES.size)
+    tally = chunk_tally(reader.header)
     for chunk in chunks:
-        if chunk.type != "AUDB":
-            continue
+        if tally.add(chunk.type) > decoding.blocks:
+            raise FormatError(f"more AUDB chunks than the {decoding.blocks} the header declares")
         head, images = parse_block(chunk.data, decoding.block, decoding.margin)
         end = head.first + head.frames
         if pending and pos < head.first <= info.frames:
@@ -425,11 +399,10 @@ def decode_audio_seconds(source: Path | str | bytes | BinaryIO, start: float = 0
 
 def header_samplerate(header: dict[str, Any]) -> int:
     """The sample rate of an audio header; an :class:`InputError` for any other modality."""
-    audio = header.get("audio")
-    rate = audio.get("samplerate") if isinstance(audio, dict) else None
-    if header.get("modality") != "audio" or not isinstance(rate, int):
+    if header.get("modality") != "audio":
         raise InputError(f"holds {header.get('modality') or 'unknown'} data, not audio: only audio can be decoded from a given time (--start, --duration)")
-    return rate
+    validate_audio_header(header)  # an audio file: what is wrong with it, if anything
+    return int(header["audio"]["samplerate"])
 
 
 def _decode_range(reader: WlcReader, start: int, frames: int | None, model: str | None) -> tuple[np.ndarray, int]:

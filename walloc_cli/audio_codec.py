@@ -35,17 +35,12 @@ from walloc_cli.audio import AudioReader
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import Chunk
 from walloc_cli.errors import FormatError
+from walloc_cli.header import MAX_GAIN, stream_layout  # noqa: F401 (stream_layout: part of this module's API)
 from walloc_cli.payload import PayloadError, decode_planes, encode_planes, pack_images, unpack_images
 
 BLOCK = 1 << 16  # frames per chunk: 1.5 s at 44.1 kHz
 MARGIN = 1024  # context frames on each side of a block
-MAX_GAIN = 256.0
 _HEAD = struct.Struct("<QIII")
-
-
-def stream_layout(channels: int) -> str:
-    """``mono``, ``mid-side`` or ``channels`` for a file of ``channels`` channels."""
-    return "mono" if channels == 1 else "mid-side" if channels == 2 else "channels"
 
 
 def to_streams(block: np.ndarray, layout: str) -> np.ndarray:

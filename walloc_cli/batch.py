@@ -10,15 +10,18 @@ Pieces (each also used alone by tests):
   ``-`` (standard input), a file (taken as given: a file that is not a supported input fails
   with its own error), a glob (expanded here, so a quoted glob works; ``**`` recurses), or a
   directory: an error without ``recursive``; with it, every file below it whose *content* is a
-  supported input (sniffed, see :func:`is_supported`), in sorted order. Unsupported files found
+  supported input (by :func:`walloc_cli.sniff.detect`, as every command decides, see
+  :func:`is_supported`), in sorted order. Unsupported files found
   in a directory are skipped with a note, not a failure. Names starting with ``.`` (hidden
   files, walloc's own ``.NAME.XXXX.part`` temporaries) are left out of directory walks, and
   symbolic links to directories are not followed (no loops).
 * :func:`plan` maps items to :class:`Task` s: with ``output_dir`` each output goes to
   ``output_dir / item.rel`` (the item's path below the directory or glob base it came from; a
-  file named alone keeps only its name), so the input tree is mirrored. Two items that would
-  write the same output are refused (the later one fails), so ``a.png`` and ``a.jpg`` never
-  overwrite each other's ``a.wlc``, even with ``-f``.
+  file named alone keeps only its name), so the input tree is mirrored. Output names are
+  :func:`walloc_cli.api.default_output`'s (``head.nii.gz`` -> ``head.wlc``: a two-part extension
+  goes as one). Two items that would write the same output are refused (the later one fails), so
+  ``a.png`` and ``a.jpg``, or ``x.nii.gz`` and ``x.npy``, never overwrite each other's ``.wlc``,
+  even with ``-f``.
 * :func:`convert_one` runs one task and returns an :class:`Outcome` (picklable; errors become
   one line). ``delete_input`` deletes the input only after the output is written *and*
   verified (:mod:`walloc_cli.verify`).
@@ -41,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from walloc_cli.errors import InputError, WallocError
+from walloc_cli.errors import InputError, OutputError, WallocError, internal_error
 
 Kind = Literal["compress", "decompress"]
 STDIO = "-"
@@ -65,38 +68,17 @@ class Expansion:
     skipped: list[Path] = dataclasses.field(default_factory=list)
 
 
-def _sniff_volume(path: Path) -> bool:
-    """``walloc_cli.volumes.sniff_volume`` when that module is installed (it lands separately)."""
-    try:
-        from walloc_cli.volumes import sniff_volume  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return False
-    try:
-        return sniff_volume(path) is not None
-    except Exception:  # a sniffer must not break a directory walk; the file is simply skipped
-        return False
-
-
 def is_supported(path: Path, kind: Kind) -> bool:
-    """Whether a file found in a directory is an input of ``kind``, by content, never by name:
-    ``.wlc`` for decompress; an image, volume or audio file (not a ``.wlc``) for compress."""
-    from walloc_cli.container import sniff
-    from walloc_cli.images import sniff_image
+    """Whether a file found in a directory is an input of ``kind``, by content, never by name
+    (:func:`walloc_cli.sniff.detect`, the order every command uses): ``.wlc`` for decompress;
+    an image, volume or audio file for compress."""
+    from walloc_cli.sniff import Kind as FileKind
+    from walloc_cli.sniff import detect
 
-    try:
-        with open(path, "rb") as handle:
-            prefix = handle.read(64)
-    except OSError:
-        return False
+    found = detect(path)
     if kind == "decompress":
-        return sniff(prefix)
-    if not prefix or sniff(prefix):
-        return False
-    if sniff_image(prefix) is not None or _sniff_volume(path):
-        return True
-    from walloc_cli.audio import sniff_audio
-
-    return sniff_audio(path)  # last: it asks libsndfile to open the file
+        return found is FileKind.WLC
+    return found in (FileKind.IMAGE, FileKind.VOLUME, FileKind.AUDIO)
 
 
 def _glob_base(pattern: str) -> Path:
@@ -185,6 +167,8 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
     """Tasks for ``items``, and (input, message) for items refused because another item of the
     batch already writes the same output (the key for decompress is the output's stem: its
     extension depends on the content)."""
+    from walloc_cli.api import default_output, output_stem
+
     tasks: list[Task] = []
     refused: list[tuple[str, str]] = []
     claimed: dict[Path, Path] = {}
@@ -194,14 +178,14 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
             dst = output
             key = output
         elif output_dir is not None and str(item.src) != STDIO:
-            if kind == "compress":
-                dst = output_dir / item.rel.with_suffix(".wlc")
+            if kind == "compress":  # the name compress_file gives it beside the input
+                dst = output_dir / default_output(item.rel, ".wlc")
                 key = dst
             else:
                 into = output_dir / item.rel.parent
-                key = into / item.rel.stem
+                key = into / output_stem(item.rel).name
         elif str(item.src) != STDIO:
-            key = item.src.with_suffix(".wlc") if kind == "compress" else item.src.with_suffix("")
+            key = default_output(item.src, ".wlc") if kind == "compress" else output_stem(item.src)
         else:
             key = Path(STDIO)
         resolved = Path(os.path.abspath(key))
@@ -215,12 +199,16 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
 
 # --- one task ------------------------------------------------------------------------------
 def error_line(path: Path | str, error: BaseException) -> str:
-    """``FILE: problem`` for an expected failure (a refused overwrite names the output)."""
+    """``FILE: problem`` for a failure (a refused overwrite names the output). An exception that
+    is not a walloc error nor an OS error is a bug in walloc: its line says so, with its type,
+    and still stays one line, so one file's bug never takes the batch down with a traceback."""
     if isinstance(error, OSError) and error.strerror and not isinstance(error, FileExistsError):
         message = error.strerror.lower()
+    elif not isinstance(error, (WallocError, OSError)):
+        message = internal_error(error)
     else:
         message = str(error) or type(error).__name__
-    if isinstance(error, FileExistsError) or message.startswith(f"{path}: "):
+    if isinstance(error, (FileExistsError, OutputError)) or message.startswith(f"{path}: "):
         return message
     return f"{path}: {message}"
 
@@ -298,15 +286,18 @@ def _delete_verified(task: Task, report: Any) -> None:
 
 
 def convert_one(task: Task) -> Outcome:
-    """Run ``task``; expected failures become :attr:`Outcome.error` (other exceptions are bugs
-    and propagate). ``KeyboardInterrupt`` propagates after the library removed any partial file."""
+    """Run ``task``; every failure becomes :attr:`Outcome.error`, one line, and the batch goes
+    on with the next file. Expected failures (walloc and OS errors) say what is wrong; any other
+    exception is a bug in walloc and is reported as an internal error with its type (see
+    :func:`error_line`). ``KeyboardInterrupt`` (and ``SystemExit``) propagate, after the library
+    removed any partial file (``atomic_output``)."""
     outcome = Outcome(str(task.src))
     try:
         outcome.report = _convert(task)
         if task.delete_input and not getattr(outcome.report, "damaged", None):
             _delete_verified(task, outcome.report)
             outcome.deleted = True
-    except (WallocError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - one file's failure, whatever its type, never stops the batch
         outcome.error = error_line(task.src, error)
     return outcome
 
@@ -422,6 +413,8 @@ def _run_pool(tasks: Sequence[Task], jobs: int, done: Callable[[Outcome], None])
                 done(future.result())
             except BrokenProcessPool:
                 done(Outcome(str(futures[future].src), error=f"{futures[future].src}: a worker process died (out of memory?)"))
+            except Exception as error:  # noqa: BLE001 - e.g. a report that cannot be pickled back: still one line
+                done(Outcome(str(futures[future].src), error=error_line(futures[future].src, error)))
     except KeyboardInterrupt:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -32,6 +32,18 @@ class _Commands(typer.core.TyperGroup):
     Typer turns KeyboardInterrupt into a silent exit 130 before :func:`main` could see it; the
     batch commands print the line themselves (their outputs are cleaned up first)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from walloc_cli.cli_help import plain_help
+
+        plain_help(self)  # --help without <bool> and <list[Path]> (walloc_cli/cli_help.py)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from walloc_cli.cli_help import plain_help
+
+        plain_help(self, recursive=False)  # Typer adds --install-completion after __init__
+        super().format_help(ctx, formatter)
+
     def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors its own click)
         try:
             return super().invoke(ctx)
@@ -61,8 +73,9 @@ def _fail(path: Path | str, error: BaseException) -> None:
 
 
 def _guard(path: Path | str, action: Callable[[], T]) -> T | None:
-    """Run ``action``; turn expected failures into one line. Returns None on failure."""
-    from walloc_cli.errors import WallocError
+    """Run ``action``; turn failures into one line (any exception that is not a walloc or OS
+    error is a bug, said as such). Returns None on failure."""
+    from walloc_cli.errors import WallocError, internal_error
 
     try:
         return action()
@@ -72,6 +85,8 @@ def _guard(path: Path | str, action: Callable[[], T]) -> T | None:
         _fail(path, Exception(error.strerror or str(error)))
     except KeyboardInterrupt:
         raise
+    except Exception as error:  # noqa: BLE001 - a bug in walloc: still one line for this file, and the next file goes on
+        _fail(path, Exception(internal_error(error)))
     return None
 
 
@@ -118,13 +133,21 @@ def compress(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
     quiet: bool = typer.Option(False, "--quiet", help="Print errors only (-q is --quality)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also print what was skipped or deleted and a summary."),
+    metadata: str = typer.Option("icc", "--metadata", metavar="LIST", help="Image metadata to keep: all, none, or a comma-separated list of icc, exif, xmp (like cwebp -metadata). The EXIF orientation is always applied to the pixels."),
 ) -> None:
     """Compress images, audio or volumes to .wlc and report size, rate (bpp, kbit/s or bits/voxel), compression ratio, PSNR (and SNR for audio), DR, the model and step, and time."""
     if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
         raise typer.BadParameter("give one of -q/--quality, --target-psnr and --target-size", param_hint="-q")
     if quality is not None and not 0 <= quality <= 100:
         raise typer.BadParameter(f"{quality:g} is not in 0..100", param_hint="-q")
-    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "max_pixels": max_pixels, "max_voxels": max_voxels}
+    from walloc_cli.errors import InputError
+    from walloc_cli.image_meta import parse_metadata
+
+    try:
+        kept = parse_metadata(metadata, name="")
+    except InputError as error:
+        raise typer.BadParameter(str(error), param_hint="--metadata") from None
+    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "max_pixels": max_pixels, "max_voxels": max_voxels, "metadata": sorted(kept)}
     batch = _Batch("compress", json_out=json_out, quiet=quiet, verbose=verbose, show=_show_compressed)
     batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 
@@ -283,7 +306,7 @@ def _single_file_progress(tasks: list[Any], enabled: bool) -> Iterator[None]:
 @app.command()
 def decompress(
     inputs: list[Path] = typer.Argument(..., help=".wlc files, folders (with -r) or quoted globs to decode; - reads standard input."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format (.png .tif .webp .bmp .jpg); - writes PNG to standard output. Default: input name with .png (standard output for standard input)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input only); its extension picks the format: images .png .tif .webp .bmp .jpg, audio .wav .flac .ogg .aiff, volumes .tif .ome.tif .npy .nii .nii.gz; - writes standard output (PNG, WAV or .npy). Default: the input name with .png for images, the source's format for audio (.flac, .aiff, else .wav) and volumes (.tif, .ome.tif, .npy, .nii.gz); standard output for standard input."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     output_dir: Optional[Path] = typer.Option(None, "-O", "--output-dir", metavar="DIR", help="Write the outputs under DIR, mirroring the input tree (folders are created)."),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Decode the .wlc files in folders given as inputs, recursively (other files are skipped with a note)."),
@@ -400,6 +423,8 @@ def _format_info(data: dict[str, Any]) -> str:
     alpha = header.get("alpha")
     if alpha:
         lines.append(f"  alpha     {'constant ' + str(alpha['constant']) if 'constant' in alpha else alpha.get('codec') + ' lossless'}")
+    if "metadata" in data:
+        lines.append(f"  metadata  {', '.join(data['metadata']) or 'none'}")
     for kind, entry in data["chunks"].items():
         lines.append(f"  chunk     {kind}  x{entry['count']}  {_human_bytes(entry['bytes'])}")
     lines.append(f"  encoder   {header.get('encoder', 'unknown')}")
@@ -468,7 +493,7 @@ def train(
 ) -> None:
     """Train a model from a config file and/or options (resumes from --checkpoint; Ctrl-C saves and stops).
 
-    Runs unchanged under ``torchrun --nproc_per_node N`` (DistributedDataParallel).
+    Runs unchanged under torchrun --nproc_per_node N (DistributedDataParallel).
     """
     from walloc_cli.train_run import RunConfig, read_run_config, train_and_export
     from walloc_cli.training import Distributed
@@ -561,8 +586,7 @@ def data_photos(
     out_dir: Path = typer.Argument(Path("data/photos"), help="Folder to write train/, val/, test/ and manifest.json into."),
     force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
 ) -> None:
-    """Real photos from lomiri-wallpapers-16.04, mate-backgrounds, opencv-doc and scikit-image,
-    downscaled 2-4x; the split is fixed by name (walloc_cli/datasets.py)."""
+    """Real photos from lomiri-wallpapers-16.04, mate-backgrounds, opencv-doc and scikit-image, downscaled 2-4x; the split is fixed by name (walloc_cli/datasets.py)."""
     import collections
 
     from walloc_cli.datasets import build_photo_set
@@ -612,9 +636,7 @@ def data_volumes(
     out_dir: Path = typer.Argument(Path("data/volumes"), help="Folder to write ct/, mri/, ms/, hyper/ (each train/, val/, test/) and manifest.json into."),
     force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing set."),
 ) -> None:
-    """A real head CT (invesalius-examples), MRI templates (mricron-data, nilearn), WorldView
-    multispectral scenes (dgsamples) and 128-band cubes assembled from them, as .npy volumes;
-    split fixed by name (walloc_cli/volume_data.py)."""
+    """A real head CT (invesalius-examples), MRI templates (mricron-data, nilearn), WorldView multispectral scenes (dgsamples) and 128-band cubes assembled from them, as .npy volumes; split fixed by name (walloc_cli/volume_data.py)."""
     from walloc_cli.volume_data import build_volume_set, volume_summary
 
     records = _guard(out_dir, lambda: build_volume_set(out_dir, overwrite=force))
@@ -632,7 +654,7 @@ def latents(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     dequantize: bool = typer.Option(False, "--dequantize", help="Write float32 encoder outputs z (through the companding inverse) instead of the int32 indices."),
 ) -> None:
-    """Export the latents of .wlc files as .npy, without running the decoder: images (L, H/2^J, W/2^J), audio (streams, L, frames/2^J) along time."""
+    """Export the latents of .wlc files as .npy, without running the decoder: images (L, H/2^J, W/2^J), audio (streams, L, frames/2^J) along time, volumes (L, D/2^J, H/2^J, W/2^J)."""
     from walloc_cli.errors import InputError
     from walloc_cli.latents import export_npy
 

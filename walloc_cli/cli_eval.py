@@ -48,11 +48,11 @@ def _split(text: str | None) -> list[float] | None:
 
 def eval_command(
     inputs: list[Path] = typer.Argument(..., help="Images, audio files, volumes (multi-page TIFF, .npy, NIfTI), or folders of them (one level)."),
-    codecs: str | None = typer.Option(None, "--codecs", help="Comma-separated codecs to run, e.g. walloc,webp,jpeg,avif,jxl,jpeg2000,flac,opus,sperr (each file runs those of its modality). Default: all that run here."),
-    quality: list[str] | None = typer.Option(None, "--quality", help="Quality settings, comma-separated, for every codec (10,30,50) or one codec (webp=50,75,90); repeatable. Default: a spread per codec on its own scale."),
-    out_dir: Path = typer.Option(Path("walloc-eval"), "--out", help="Folder for results.csv, results.json and the plots rd_MODALITY.png/.svg (created)."),
-    anchor: str | None = typer.Option(None, "--anchor", help="Reference codec of the BD-rate table. Default: webp (images), opus (audio), jpeg2000 (volumes)."),
-    method: str = typer.Option("pchip", "--bd-method", help="BD-rate interpolation of log-rate over PSNR: pchip (piecewise-cubic Hermite, as the JCT-VC/JVET spreadsheets), cubic (VCEG-M33's cubic fit) or akima."),
+    codecs: str | None = typer.Option(None, "--codecs", metavar="LIST", help="Codecs to run, separated by commas (each file runs those of its modality): for images walloc, webp, jpeg, avif, jxl, jpeg2000; for audio walloc, opus, flac; for volumes walloc, jpeg2000, sperr. Default: all that run here."),
+    quality: list[str] | None = typer.Option(None, "--quality", metavar="LIST", help="Quality settings, comma-separated, for every codec (10,30,50) or one codec (webp=50,75,90); repeatable. Default: a spread per codec on its own scale."),
+    out_dir: Path = typer.Option(Path("walloc-eval"), "--out", metavar="DIR", help="Folder for results.csv, results.json and the plots rd_MODALITY.png/.svg (created)."),
+    anchor: str | None = typer.Option(None, "--anchor", metavar="CODEC", help="Reference codec of the BD-rate table. Default: webp (images), opus (audio), jpeg2000 (volumes)."),
+    method: str = typer.Option("pchip", "--bd-method", metavar="NAME", help="BD-rate interpolation of log-rate over PSNR: pchip (piecewise-cubic Hermite, as the JCT-VC/JVET spreadsheets), cubic (VCEG-M33's cubic fit) or akima."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Do not draw the RD plots."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite result files already in --out."),
 ) -> None:
@@ -69,7 +69,7 @@ def eval_command(
         write_csv,
         write_json,
     )
-    from walloc_cli.evaluation import BD_METHODS
+    from walloc_cli.evaluation import BD_METHODS, bd_rate_missing
 
     if method not in BD_METHODS:
         raise typer.BadParameter(f"{method!r}: choose {', '.join(BD_METHODS)}", param_hint="--bd-method")
@@ -84,6 +84,9 @@ def eval_command(
         raise typer.Exit(1) from None
     for path, problem in result.failed:
         _line(f"{path}: {problem}")
+    bd_skipped = bd_rate_missing() if result.rows else None  # one note; the rows are still written
+    if bd_skipped:
+        result.notes.append(bd_skipped)
     for note in result.notes:
         err.print(f"note: {note}", markup=False, soft_wrap=True)
     if not result.rows:
@@ -93,12 +96,15 @@ def eval_command(
     modalities = [m for m in MODALITIES if any(r.modality == m for r in result.rows)]
     for modality in modalities:
         reference = anchor_for(modality, anchor, result.rows)
-        table_bd = bd_table(result.rows, reference, modality, method) if reference else {}
+        table_bd = bd_table(result.rows, reference, modality, method) if reference and not bd_skipped else {}
         bd_document[modality] = {"anchor": reference, "method": method, "codecs": {c: {"bd_rate_percent": v, "files": n, "of": total} for c, (v, n, total) in table_bd.items()}}
         files = len({r.file for r in result.rows if r.modality == modality})
-        table = Table(title=f"{modality}: {files} file{'s' if files != 1 else ''}, mean over files per quality setting; BD-rate vs {reference or '— (anchor did not run)'} ({method})")
+        bd_title = "" if bd_skipped else f"; BD-rate vs {reference or '— (anchor did not run)'} ({method})"
+        table = Table(title=f"{modality}: {files} file{'s' if files != 1 else ''}, mean over files per quality setting{bd_title}")
         extra = {"image": "SSIM", "audio": "SNR dB", "volume": None}[modality]
-        for column in ["codec", "points", f"rate {RATE_UNITS[modality]}", "PSNR dB", *( [extra] if extra else []), "encode s", "decode s", "BD-rate"]:
+        if extra == "SSIM" and all(r.ssim is None for r in result.rows if r.modality == "image"):
+            extra = None  # SSIM was not measured (its package is absent): no column, a note said why
+        for column in ["codec", "points", f"rate {RATE_UNITS[modality]}", "PSNR dB", *( [extra] if extra else []), "encode s", "decode s", *([] if bd_skipped else ["BD-rate"])]:
             table.add_column(column, justify="left" if column == "codec" else "right")
         for entry in summary(result.rows, modality):
             digits = 3 if modality != "audio" else 1
@@ -112,7 +118,7 @@ def eval_command(
             if extra:
                 d = 4 if modality == "image" else 2
                 cells.append(_range(entry["extra_min"], entry["extra_max"], d))
-            cells += [_number(entry["encode_s"]), _number(entry["decode_s"]), bd_text]
+            cells += [_number(entry["encode_s"]), _number(entry["decode_s"]), *([] if bd_skipped else [bd_text])]
             table.add_row(*cells)
         out.print(table)
     try:
@@ -136,10 +142,10 @@ def eval_command(
 
 def bench_command(
     modality: str = typer.Option("image", "--modality", help="image, audio or volume."),
-    sizes: str | None = typer.Option(None, "--sizes", help="Comma-separated input sizes: megapixels (image, default 0.25,1,4,16), seconds (audio, default 10,60,600) or megavoxels (volume, default 1,4,16)."),
-    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch (0: torch's default)."),
+    sizes: str | None = typer.Option(None, "--sizes", metavar="LIST", help="Comma-separated input sizes: megapixels (image, default 0.25,1,4,16), seconds (audio, default 10,60,600) or megavoxels (volume, default 1,4,16)."),
+    threads: int = typer.Option(0, "--threads", min=0, metavar="N", help="CPU threads for torch (0: torch's default)."),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda to time walloc's tensor stages on the GPU (images)."),
-    source: Path | None = typer.Option(None, "--source", help="Real data to build the inputs from: a photo, an audio file, a .npy volume, or a folder of them. Default: data/photos/test, data/music/test or data/volumes."),
+    source: Path | None = typer.Option(None, "--source", metavar="PATH", help="Real data to build the inputs from: a photo, an audio file, a .npy volume, or a folder of them. Default: data/photos/test, data/music/test or data/volumes."),
     json_path: Path | None = typer.Option(None, "--json", metavar="FILE", help="Also write the rows as JSON to FILE."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite the --json file."),
 ) -> None:

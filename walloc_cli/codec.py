@@ -18,23 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from walloc_cli.payload import MAX_BITS as PAYLOAD_MAX_BITS
+from walloc_cli.header import BOUNDARIES, CODEC_INT_RANGES, MAX_WAVELET_CHANNELS
 from walloc_cli.wpt import Boundary, crop_to, iwpt, pad_to_multiple, wpt, wpt_project
 
-# Bounds of every integer field of CodecConfig, far beyond any trained model (the shipped ones
-# use levels 3-5, latent_dim <= 96, 64 decoder channels). bits: companding needs a non-zero
-# range (2) and the payload packs at most walloc_cli.payload.MAX_BITS (15).
-_INT_RANGES: tuple[tuple[str, int, int], ...] = (
-    ("dims", 1, 3),
-    ("channels", 1, 64),
-    ("levels", 1, 8),
-    ("latent_dim", 1, 4096),
-    ("bits", 2, PAYLOAD_MAX_BITS),
-    ("decoder_channels", 1, 1024),
-    ("decoder_blocks", 0, 64),
-)
-_BOUNDARIES: tuple[str, ...] = ("symmetric", "periodic")
-MAX_WAVELET_CHANNELS = 1 << 16  # channels * 2**(dims*levels): 3 RGB channels at 5 levels are 3072
+# Bounds of every integer field of CodecConfig, its boundaries and its wavelet channel limit are
+# the format's (a .wlc header carries the config): walloc_cli.header holds them.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,12 +49,12 @@ class CodecConfig:
         2**40 would make ``wavelet_channels`` a number with 10**12 digits (a hang), and a few
         thousand overflows the ``reduction`` float. Raises ``ValueError`` naming the field.
         """
-        for name, low, high in _INT_RANGES:
+        for name, low, high in CODEC_INT_RANGES:
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
                 raise ValueError(f"codec {name}={value!r} is not an integer in {low}..{high}")
-        if self.boundary not in _BOUNDARIES:
-            raise ValueError(f"codec boundary={self.boundary!r} is not one of {', '.join(_BOUNDARIES)}")
+        if self.boundary not in BOUNDARIES:
+            raise ValueError(f"codec boundary={self.boundary!r} is not one of {', '.join(BOUNDARIES)}")
         if not isinstance(self.step_input, bool):
             raise ValueError(f"codec step_input={self.step_input!r} is not true or false")
         if self.wavelet_channels > MAX_WAVELET_CHANNELS:  # safe to compute: dims <= 3, levels <= 8

@@ -49,17 +49,18 @@ __all__ = [
     "read",
     "sniff",
     "write",
+    "write_all",
 ]
 
 # PNG-style signature: the high-bit first byte catches 7-bit channels, CR LF catches CRLF->LF
 # conversion, ^Z stops a DOS `type`, the final LF catches LF->CRLF conversion.
 MAGIC: bytes = b"\x89WLC\r\n\x1a\n"
 VERSION: tuple[int, int] = (1, 0)  # (major, minor) written by default; readers accept any minor of their major
-MINOR_WRITTEN = 1  # newest minor this walloc writes: 1.1 added the volume header key latent.condition
+MINOR_WRITTEN = 2  # newest minor this walloc writes: 1.1 added the volume header key latent.condition, 1.2 the exif and xmp chunks
 MAX_HEADER: int = 1 << 20  # largest JSON header, bytes (inclusive)
 MIN_HEADER: int = 2  # the smallest JSON object, "{}"
 MAX_CHUNK: int = 256 << 20  # largest chunk payload, bytes (inclusive)
-KNOWN_CHUNKS: frozenset[str] = frozenset({"LATN", "ALPH", "ICCP", "AUDB", "VOLT", "END "})
+KNOWN_CHUNKS: frozenset[str] = frozenset({"LATN", "ALPH", "ICCP", "AUDB", "VOLT", "END ", "exif", "xmp "})
 END: str = "END "
 
 _U32 = struct.Struct("<I")
@@ -130,7 +131,7 @@ def _encode_header(header: dict[str, Any]) -> bytes:
     return raw
 
 
-def _write_all(stream: BinaryIO, data: bytes | bytearray | memoryview) -> None:
+def write_all(stream: BinaryIO, data: bytes | bytearray | memoryview) -> None:
     """Write every byte: raw (unbuffered) streams and pipes may accept only part of a write."""
     view = memoryview(data).cast("B")
     while view:
@@ -167,7 +168,7 @@ class WlcWriter:
         self._emit(head + _U32.pack(zlib.crc32(head)))
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
-        _write_all(self._stream, data)
+        write_all(self._stream, data)
         self.bytes_written += len(data)
 
     def _frame(self, chunk_type: str, data: bytes | bytearray | memoryview) -> None:

@@ -8,8 +8,8 @@ audio libsndfile reads, or a volume: multi-page TIFF, ``.npy``, NIfTI) and each 
   voxels (bits per voxel);
 * ``psnr``: 10 log10(peak^2 / MSE) over every sample, ``peak`` stated in the row (255 for 8-bit
   images, 1.0 = full scale for audio, the data range max - min for volumes);
-* ``ssim`` (images: :func:`walloc_cli.evaluation.ssim`) and ``snr`` (audio: signal energy / error
-  energy), else None;
+* ``ssim`` (images: :func:`walloc_cli.evaluation.ssim`; None, with one note, when its optional
+  package pytorch-msssim is absent) and ``snr`` (audio: signal energy / error energy), else None;
 * ``encode_s`` / ``decode_s``: wall time of the codec's encode and decode calls (in memory for
   the libraries; the command-line tools include their temporary files).
 
@@ -42,7 +42,7 @@ from walloc_cli.eval_codecs import (
     Sample,
     codec_names,
 )
-from walloc_cli.evaluation import bd_rate_values, ssim
+from walloc_cli.evaluation import bd_rate_values, ssim, ssim_missing
 from walloc_cli.io_util import atomic_output
 from walloc_cli.metrics import mse
 
@@ -52,22 +52,21 @@ MAX_VOLUME_BYTES = 2 << 30  # a .npy volume larger than this is refused before i
 # --- inputs -----------------------------------------------------------------------------------
 def load_sample(path: Path) -> Sample:
     """Read one file for evaluation; :class:`InputError` names the problem when it is none of an
-    image, audio or a volume (multi-page TIFF, ``.npy``, NIfTI)."""
-    from walloc_cli.audio import sniff_audio
-    from walloc_cli.images import sniff_image
+    image, audio or a volume (multi-page TIFF, ``.npy``, NIfTI). The kind is
+    :func:`walloc_cli.sniff.detect`'s, as for ``walloc compress``."""
+    from walloc_cli.sniff import Kind, detect
 
     if not path.is_file():
         raise InputError("not a file" if path.exists() else "no such file")
-    with open(path, "rb") as handle:
-        prefix = handle.read(64)
-    from walloc_cli.volumes import sniff_volume
-
-    if sniff_volume(path) is not None:  # first: a multi-page TIFF is also an image file
+    kind = detect(path)
+    if kind is Kind.VOLUME:
         return _volume_sample(path)
-    if sniff_image(prefix) is not None:
+    if kind is Kind.IMAGE:
         return _image_sample(path)
-    if sniff_audio(path):
+    if kind is Kind.AUDIO:
         return _audio_sample(path)
+    if kind is Kind.WLC:
+        raise InputError("a .wlc file: evaluate the original it was made from")
     raise InputError("not an image, audio or volume file walloc reads")
 
 
@@ -116,8 +115,11 @@ def _volume_sample(path: Path) -> Sample:
 
 
 def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
-    """Files to evaluate: files as given, folders' regular non-hidden files (sorted, one level).
-    Returns the files and notes for what was left out."""
+    """Files to evaluate: files as given, and in folders (one level, sorted) the regular
+    non-hidden files whose content is an image, audio or a volume (:func:`walloc_cli.sniff.detect`,
+    as ``walloc compress -r`` decides). Returns the files and notes for what was left out."""
+    from walloc_cli.sniff import Kind, detect
+
     files: list[Path] = []
     notes: list[str] = []
     for path in paths:
@@ -125,7 +127,11 @@ def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
             inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             if not inside:
                 notes.append(f"{path}: folder holds no files")
-            files += inside
+            for file in inside:
+                if detect(file) in (Kind.IMAGE, Kind.AUDIO, Kind.VOLUME):
+                    files.append(file)
+                else:
+                    notes.append(f"{file}: skipped (not an image, audio or volume file)")
         else:
             files.append(path)
     return files, notes
@@ -195,8 +201,9 @@ def select_codecs(names: list[str] | None, modality: str) -> tuple[list[Codec], 
     return chosen, notes
 
 
-def measure(sample: Sample, codec: Codec, quality: float) -> Row:
-    """Code ``sample`` once with ``codec`` at ``quality`` and measure rate, distortion and time."""
+def measure(sample: Sample, codec: Codec, quality: float, with_ssim: bool = True) -> Row:
+    """Code ``sample`` once with ``codec`` at ``quality`` and measure rate, distortion and time
+    (SSIM of images only when ``with_ssim``: its package is optional)."""
     started = time.perf_counter()
     data = codec.encode(sample, quality)
     middle = time.perf_counter()
@@ -210,7 +217,7 @@ def measure(sample: Sample, codec: Codec, quality: float) -> Row:
             raise InputError(f"{codec.name} returned {decoded.shape[1]} channels, the file has {reference.shape[1]}")
     error = mse(reference, decoded)
     score = math.inf if error == 0 else 10 * math.log10(sample.peak**2 / error)
-    structural = ssim(reference, decoded, sample.peak) if sample.modality == "image" else None
+    structural = ssim(reference, decoded, sample.peak) if sample.modality == "image" and with_ssim else None
     snr = None
     if sample.modality == "audio":
         energy = float(np.mean(reference.astype(np.float64) ** 2))
@@ -232,7 +239,8 @@ def run_eval(paths: Iterable[Path], codecs: list[str] | None = None, qualities: 
     ``codecs`` None: all registered codecs of each modality. ``qualities``: as
     :func:`parse_qualities` returns (codec name or ``"*"``) overriding each codec's defaults.
     A codec that cannot run (library or tool absent) or fails on a file is noted and skipped;
-    an unreadable file goes to ``failed``.
+    an unreadable file goes to ``failed``. An optional metric whose package is absent (SSIM) is
+    one note and None in every row, never a failed point.
     """
     files, notes = expand_inputs(paths)
     if codecs is not None:
@@ -243,6 +251,7 @@ def run_eval(paths: Iterable[Path], codecs: list[str] | None = None, qualities: 
     rows: list[Row] = []
     failed: list[tuple[str, str]] = []
     chosen: dict[str, list[Codec]] = {}
+    with_ssim: bool | None = None  # checked at the first image: audio-only runs never need it
     for path in files:
         try:
             sample = load_sample(path)
@@ -254,13 +263,17 @@ def run_eval(paths: Iterable[Path], codecs: list[str] | None = None, qualities: 
             notes += skipped
             if not chosen[sample.modality]:
                 notes.append(f"no codec to run on {sample.modality} files")
+        if sample.modality == "image" and with_ssim is None:
+            reason = ssim_missing()
+            with_ssim = reason is None
+            notes += [reason] if reason else []
         for codec in chosen[sample.modality]:
             settings = qualities.get(codec.name, qualities.get("*", list(codec.qualities)))
             if progress:
                 progress(f"{path.name}: {codec.name} x {len(settings)}")
             for quality in settings:
                 try:
-                    rows.append(measure(sample, codec, quality))
+                    rows.append(measure(sample, codec, quality, with_ssim is not False))
                 except (WallocError, ValueError, RuntimeError, OSError) as error:  # one codec failing on one file is a note, not the end of the run
                     notes.append(f"{path}: {codec.name} at quality {quality:g} failed: {error}")
     return EvalResult(rows, notes, failed)

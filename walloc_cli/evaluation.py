@@ -143,6 +143,27 @@ def bd_rate(anchor: list[Point], test: list[Point], method: str = "pchip") -> fl
     )
 
 
+def ssim_missing() -> str | None:
+    """Why :func:`ssim` cannot run here (a one-line note naming the package to install), or None.
+    ``walloc eval`` checks this once per run and leaves the SSIM column out instead of failing
+    every point: pytorch-msssim is an optional extra, the default install lacks it."""
+    try:
+        import pytorch_msssim  # noqa: F401
+    except ImportError:
+        return "SSIM not measured: the pytorch-msssim package is not installed (pip install 'walloc[eval]')"
+    return None
+
+
+def bd_rate_missing() -> str | None:
+    """Why :func:`bd_rate_values` cannot run here (a one-line note), or None: bjontegaard is an
+    optional extra, so ``walloc eval`` skips its BD-rate tables with this note."""
+    try:
+        import bjontegaard  # noqa: F401
+    except ImportError:
+        return "BD-rate not computed: the bjontegaard package is not installed (pip install 'walloc[eval]')"
+    return None
+
+
 SSIM_WINDOW = 11  # pixels: the Gaussian window's side (sigma 1.5), as in Wang et al. 2004
 
 

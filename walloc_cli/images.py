@@ -35,23 +35,27 @@ Conversions on *read* (documented, deliberate):
 
 - palette images (``P``, ``PA``) are expanded to ``RGB`` (or ``RGBA`` when the palette has
   transparency) and restored as RGB/RGBA, not as a palette;
-- a PNG transparency key (``tRNS`` on gray/RGB 8-bit) becomes a real alpha channel (LA/RGBA);
-  on 16-bit PNGs the key is ignored;
+- a PNG transparency key (``tRNS`` on gray/RGB) becomes a real alpha channel (LA/RGBA, or
+  LA;16/RGBA;16 at 16 bits), so transparent pixels stay transparent (on 2/4-bit gray the key
+  is compared with the stored samples, before they are scaled to 8 bits);
 - CMYK (JPEG/TIFF) is converted to sRGB ``RGB`` (through its ICC profile when it has one, the
   profile is then dropped) and restored as RGB;
 - float TIFF (values must be finite and in ``[0, 1]``) is read as a 16-bit image and restored
   as 16-bit integers;
 - ``MINISWHITE`` TIFFs are inverted to the usual black-is-0 convention;
-- EXIF orientation is NOT applied: the stored pixels are returned as stored. EXIF, gamma/sRGB
-  chunks and other metadata besides the ICC profile are not kept.
+- EXIF orientation is applied: pixels are returned upright and the tag in the kept EXIF/XMP
+  blocks says 1 (why: :mod:`walloc_cli.image_meta`). EXIF and XMP blocks are kept beside the
+  pixels as ICC is; gamma/sRGB chunks and other metadata are not kept.
 
 Conversions on *write* (the format cannot hold what the data has):
 
 - JPEG: ``1`` is written as ``L``; alpha or 16 bits -> :class:`InputError`;
 - WebP: only RGB/RGBA exist, so ``1``/``L`` are written as RGB and ``LA`` as RGBA (they read
   back as RGB/RGBA); 16 bits -> :class:`InputError`;
-- BMP: ``LA`` is written as RGBA (32-bit BMP with an alpha mask); no ICC profile (dropped);
-  16 bits -> :class:`InputError`.
+- BMP: ``LA`` is written as RGBA (32-bit BMP with an alpha mask); no ICC profile, EXIF or XMP
+  (dropped); 16 bits -> :class:`InputError`;
+- EXIF/XMP go where each format keeps them (see :mod:`walloc_cli.image_meta`); a block larger
+  than a JPEG segment (64 KiB) -> :class:`InputError` for JPEG.
 """
 
 from __future__ import annotations
@@ -71,7 +75,9 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from walloc_cli import image_meta
 from walloc_cli.errors import InputError
+from walloc_cli.header import MODES  # mode -> (colour channels, has alpha, bit depth)
 from walloc_cli.io_util import atomic_output, read_prefix
 from walloc_cli.limits import DEFAULT_MAX_PIXELS
 
@@ -112,18 +118,6 @@ OUTPUT_EXTENSIONS = {
     ".jpeg": "JPEG",
 }
 
-#: mode -> (colour channels, has alpha, bit depth)
-MODES: dict[str, tuple[int, bool, int]] = {
-    "1": (1, False, 8),
-    "L": (1, False, 8),
-    "LA": (1, True, 8),
-    "RGB": (3, False, 8),
-    "RGBA": (3, True, 8),
-    "I;16": (1, False, 16),
-    "LA;16": (1, True, 16),
-    "RGB;16": (3, False, 16),
-    "RGBA;16": (3, True, 16),
-}
 
 _MODE_FOR = {  # (colour channels, has alpha, bit depth) -> mode; "1" is never inferred
     (c, a, b): m for m, (c, a, b) in MODES.items() if m != "1"
@@ -161,6 +155,8 @@ class ImageData:
         icc_profile: the embedded ICC profile, raw bytes, or ``None``.
         source_format: ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"WEBP"``, ``"BMP"``, or ``"ARRAY"``
             for images built by :func:`image_from_array`.
+        exif: the EXIF block (TIFF-structured, no ``Exif\\0\\0`` prefix), or ``None``.
+        xmp: the XMP packet (UTF-8 XML), or ``None``.
     """
 
     pixels: np.ndarray
@@ -169,6 +165,8 @@ class ImageData:
     mode: str
     icc_profile: bytes | None = None
     source_format: str = "ARRAY"
+    exif: bytes | None = None
+    xmp: bytes | None = None
 
     def __post_init__(self) -> None:
         # Validate shapes once here (dataclasses.replace runs it too) so that a mismatch between
@@ -318,10 +316,11 @@ def read_image(path: Path, also_accepted: str = "", max_pixels: int = DEFAULT_MA
     token = _MAX_PIXELS.set(max_pixels)
     try:
         if fmt == "TIFF":
-            return _read_tiff(path)
-        if fmt == "PNG":
-            return _read_png(path, prefix)
-        return _read_pillow(path, fmt)
+            data = _read_tiff(path)
+        elif fmt == "PNG":
+            data = _read_png(path, prefix)
+        else:
+            data = _read_pillow(path, fmt)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own guard, in case ours was bypassed
@@ -332,6 +331,7 @@ def read_image(path: Path, also_accepted: str = "", max_pixels: int = DEFAULT_MA
         raise InputError(f"corrupt or truncated {fmt} image ({_reason(exc, path)})") from exc
     finally:
         _MAX_PIXELS.reset(token)
+    return image_meta.upright(data)
 
 
 def _reason(exc: BaseException, path: Path) -> str:
@@ -391,22 +391,71 @@ def _open_pillow(path: Path, fmt: str) -> Iterator[Image.Image]:
 def _read_png(path: Path, prefix: bytes) -> ImageData:
     """PNG: 16-bit through imagecodecs (Pillow would reduce it to 8 bits), the rest via Pillow."""
     # IHDR is always the first chunk: length(4) type(4) width(4) height(4) depth(1) colour(1)
-    if len(prefix) < 26 or prefix[12:16] != b"IHDR":
+    # compression(1) filter(1) interlace(1)
+    if len(prefix) < 29 or prefix[12:16] != b"IHDR":
         raise InputError("corrupt or truncated PNG image (no IHDR header)")
-    width, height, depth, colour_type = struct.unpack(">IIBB", prefix[16:26])
+    width, height, depth, colour_type, compression, filtering, interlace = struct.unpack(">IIBBBBB", prefix[16:29])
+    _check_png_header(depth, colour_type, compression, filtering, interlace)
     _check_dims(width, height)  # before Pillow: refuse by the header, with the size in the message
     if depth != 16:
-        return _read_pillow(path, "PNG")
+        # Pillow compares a gray tRNS key with samples it has already scaled to 8 bits (a 2-bit
+        # 1 is 85 by then) but leaves the key unscaled: scale it too, else transparent pixels
+        # would come back opaque (PngSuite tbbn0g04).
+        key_scale = 255 // ((1 << depth) - 1) if colour_type == 0 and depth in (2, 4) else 1
+        return _read_pillow(path, "PNG", key_scale)
     with _open_pillow(path, "PNG") as image:  # header only: ICC profile and frame count
         _refuse_animation(image, "PNG")
         icc = image.info.get("icc_profile") or None
-    array = imagecodecs.png_decode(path.read_bytes())
-    colour = {0: 1, 4: 1, 2: 3, 6: 3}.get(colour_type)
-    if colour is None:
-        raise InputError(f"corrupt PNG image (colour type {colour_type} with 16-bit samples)")
+    data = path.read_bytes()
+    exif, xmp = image_meta.png_metadata(data)
+    try:
+        array = imagecodecs.png_decode(data)
+    except UnicodeDecodeError as exc:  # imagecodecs could not even decode libpng's error text
+        raise InputError("corrupt or truncated PNG image (libpng cannot decode the pixel data)") from exc
+    del data  # the compressed file: not kept beside the decoded samples
+    colour = {0: 1, 4: 1, 2: 3, 6: 3}[colour_type]  # 16 bits: _check_png_header excluded palettes
     samples = colour + (colour_type in (4, 6))
-    array = array.reshape(height, width, samples)  # also checks the decoded size
-    return _from_hwc(array.astype(np.uint16, copy=False), colour, 16, icc, "PNG")
+    if array.ndim == 2:
+        array = array[..., None]
+    # libpng turns a tRNS key on 16-bit gray/RGB into an alpha channel (0 where a pixel equals
+    # the key, 65535 elsewhere): one sample more than the colour type has (PngSuite tbbn2c16).
+    keyed = samples + 1 if colour_type in (0, 2) else samples
+    if array.shape[:2] != (height, width) or array.shape[2] not in (samples, keyed):
+        raise InputError(
+            f"corrupt or truncated PNG image (decoded {'x'.join(map(str, array.shape))} samples, "
+            f"the header says {height}x{width}x{samples})"
+        )
+    image = _from_hwc(array.astype(np.uint16, copy=False), colour, 16, icc, "PNG")
+    image.exif, image.xmp = exif, xmp
+    return image
+
+
+# PNG colour type -> (name, allowed bit depths), from the PNG specification's IHDR table.
+_PNG_COLOUR_TYPES = {
+    0: ("gray", (1, 2, 4, 8, 16)),
+    2: ("RGB", (8, 16)),
+    3: ("palette", (1, 2, 4, 8)),
+    4: ("gray + alpha", (8, 16)),
+    6: ("RGBA", (8, 16)),
+}
+
+
+def _check_png_header(depth: int, colour_type: int, compression: int, filtering: int, interlace: int) -> None:
+    """Refuse an IHDR the PNG specification does not allow, naming the field (Pillow would only
+    say it "cannot identify" the file)."""
+    if colour_type not in _PNG_COLOUR_TYPES:
+        raise InputError(f"corrupt PNG image (colour type {colour_type} does not exist; PNG has 0, 2, 3, 4 and 6)")
+    name, depths = _PNG_COLOUR_TYPES[colour_type]
+    if depth not in depths:
+        raise InputError(
+            f"corrupt PNG image (bit depth {depth} is not allowed for colour type {colour_type}, "
+            f"{name}: only {', '.join(map(str, depths))})"
+        )
+    if compression != 0 or filtering != 0 or interlace > 1:
+        raise InputError(
+            f"corrupt PNG image (compression method {compression}, filter method {filtering}, "
+            f"interlace method {interlace}: PNG defines 0, 0 and 0 or 1)"
+        )
 
 
 def _refuse_animation(image: Image.Image, fmt: str) -> None:
@@ -419,15 +468,20 @@ def _refuse_animation(image: Image.Image, fmt: str) -> None:
         )
 
 
-def _read_pillow(path: Path, fmt: str) -> ImageData:
-    """1/8-bit images of any format, decoded by Pillow and normalised to our modes."""
+def _read_pillow(path: Path, fmt: str, key_scale: int = 1) -> ImageData:
+    """1/8-bit images of any format, decoded by Pillow and normalised to our modes, with their
+    EXIF and XMP. ``key_scale`` multiplies an integer transparency key (see :func:`_read_png`)."""
     with _open_pillow(path, fmt) as image:
         if fmt in ("PNG", "WEBP"):
             # JPEG is exempt: MPO files (phone cameras) hold previews/depth as extra "frames";
             # the primary image is the photo. TIFF pages were counted by tifffile already.
             _refuse_animation(image, fmt)
         image.load()  # decode now, inside our error translation (truncation shows up here)
-        return _from_pillow(image, fmt)
+        if key_scale != 1 and isinstance(image.info.get("transparency"), int):
+            image.info["transparency"] *= key_scale
+        data = _from_pillow(image, fmt)
+        data.exif, data.xmp = image_meta.pillow_metadata(image)
+        return data
 
 
 def _from_pillow(image: Image.Image, fmt: str) -> ImageData:
@@ -441,6 +495,8 @@ def _from_pillow(image: Image.Image, fmt: str) -> ImageData:
         target = "LA" if image.has_transparency_data else mode
         if target != mode:
             image = image.convert(target)
+    elif mode in ("P", "PA") and image.palette is None:  # Pillow would fail an assertion
+        raise InputError(f"corrupt {fmt} image (palette image without a palette)")
     elif mode in ("P", "PA", "RGB", "RGBX", "RGBa", "YCbCr"):
         # palettes are expanded (RGBA when the palette or a tRNS key carries transparency)
         target = "RGBA" if image.has_transparency_data else "RGB"
@@ -522,7 +578,11 @@ _TIFF_PLAIN = (
 
 def _read_tiff(path: Path) -> ImageData:
     """TIFF: tifffile counts pages and reads 16-bit/float; 1/8-bit pages go through Pillow."""
-    with tifffile.TiffFile(path) as tif:
+    try:
+        opened = tifffile.TiffFile(path)
+    except TypeError as exc:  # tifffile compares a tag it expects single-valued: a damaged file
+        raise InputError(f"corrupt TIFF image (a tag holds an impossible value: {exc})") from exc
+    with opened as tif:
         pages = tif.pages
         main_pages = 0
         for page_or_frame in pages:
@@ -536,9 +596,13 @@ def _read_tiff(path: Path) -> ImageData:
                     )
         page = pages[0]  # the first page is always a full TiffPage (later ones may be frames)
         assert isinstance(page, tifffile.TiffPage)
+        if not isinstance(page.imagewidth, int) or not isinstance(page.imagelength, int):
+            raise InputError("corrupt TIFF image (the image width or length holds several values)")
         _check_dims(int(page.imagewidth), int(page.imagelength))
         photometric = int(page.photometric)
         samples = int(page.samplesperpixel)
+        if not isinstance(page.bitspersample, int):  # tifffile gives a tuple when samples differ
+            raise InputError(f"unsupported TIFF: samples of different bit depths {tuple(page.bitspersample)}")
         bits = int(page.bitspersample)
         sample_format = int(page.sampleformat)
         colour = 3 if photometric == tifffile.PHOTOMETRIC.RGB else 1
@@ -547,15 +611,37 @@ def _read_tiff(path: Path) -> ImageData:
                 f"this TIFF has {samples} samples per pixel: a multi-band (e.g. hyperspectral) "
                 "cube is a volume, not an image"
             )
+        data = None
         if sample_format == tifffile.SAMPLEFORMAT.UINT and bits <= 8:
             try:
-                return _tiff_via_pillow(path)
+                data = _tiff_via_pillow(path)
             except _DECODE_ERRORS:
                 # Pillow lacks some codecs (e.g. zstd, some extra-sample layouts) that tifffile
                 # has; plain 8-bit gray/RGB can still be read that way, anything else is corrupt.
                 if bits != 8 or photometric not in _TIFF_PLAIN:
                     raise
-        return _tiff_via_tifffile(page, colour, samples, bits, sample_format)
+        if data is None:
+            data = _tiff_via_tifffile(page, colour, samples, bits, sample_format)
+        data.exif, data.xmp = _tiff_metadata(path, page)
+        return data
+
+
+def _tiff_metadata(path: Path, page: tifffile.TiffPage) -> tuple[bytes | None, bytes | None]:
+    """EXIF (camera tags, EXIF and GPS sub-IFDs) and XMP (tag 700) of a TIFF's first page."""
+    xmp_tag = page.tags.get(700)
+    xmp = bytes(xmp_tag.value) if xmp_tag is not None and isinstance(xmp_tag.value, bytes) and xmp_tag.value else None
+    try:
+        with _open_pillow(path, "TIFF") as image:  # the tags only: no pixels are decoded
+            exif = image_meta.tiff_exif(image)
+    except _DECODE_ERRORS:
+        exif = None
+    if exif is None:
+        # Pillow cannot open every TIFF tifffile reads (e.g. float RGB) nor rewrite damaged
+        # tags: the orientation, at least, is never lost
+        orientation = page.tags.get(image_meta.ORIENTATION_TAG)
+        value = orientation.value if orientation is not None else None
+        exif = image_meta.orientation_exif(int(value)) if isinstance(value, int) else None
+    return exif, xmp
 
 
 def _tiff_via_pillow(path: Path) -> ImageData:
@@ -675,6 +761,7 @@ def write_image(path: Path, data: ImageData, overwrite: bool = False) -> None:
     path = Path(path)
     fmt = _format_for_path(path)
     out_mode = _output_mode(data.mode, fmt)
+    _check_side(data, fmt)
     if path.exists() and not overwrite:  # fail before spending time encoding
         raise FileExistsError(f"{path}: already exists (use -f to overwrite)")
     payload = _encode(data, fmt, out_mode)  # encode fully first: errors leave no file at all
@@ -689,7 +776,24 @@ def image_bytes(data: ImageData, fmt: str = "PNG") -> bytes:
     """
     if fmt not in set(OUTPUT_EXTENSIONS.values()):
         raise InputError(f"unsupported output format {fmt!r}")
-    return _encode(data, fmt, _output_mode(data.mode, fmt))
+    out_mode = _output_mode(data.mode, fmt)
+    _check_side(data, fmt)
+    return _encode(data, fmt, out_mode)
+
+
+# Largest side each format's encoder takes (PNG, TIFF and BMP hold more than MAX_PIXELS allows).
+_MAX_OUTPUT_SIDE = {"WEBP": 16383, "JPEG": 65535}
+
+
+def _check_side(data: ImageData, fmt: str) -> None:
+    """InputError, before encoding, for an image too wide or tall for ``fmt`` (libwebp's error
+    would otherwise surface as a ValueError after the work)."""
+    limit = _MAX_OUTPUT_SIDE.get(fmt)
+    if limit is not None and max(data.width, data.height) > limit:
+        raise InputError(
+            f"the {fmt} format holds at most {limit} pixels per side, this image is "
+            f"{data.width}x{data.height}; write a .png or .tif file"
+        )
 
 
 def quantise(pixels: np.ndarray, depth: int) -> np.ndarray:
@@ -732,11 +836,11 @@ def _encode(data: ImageData, fmt: str, out_mode: str) -> bytes:
     if icc and icc[16:20] == b"GRAY" and MODES[out_mode][0] == 3:
         icc = None  # a gray profile cannot describe the RGB we write for WebP/BMP: drop it
     if fmt == "TIFF":
-        return _encode_tiff(array, out_mode, icc)
+        return _encode_tiff(array, out_mode, icc, data.exif, data.xmp)
     if fmt == "PNG" and (MODES[out_mode][2] == 16 or out_mode != "1"):
         # libpng through imagecodecs straight from the samples: Pillow would first copy them
         # into its own image (4 bytes a pixel for RGB: 1 GB more for a 268 MP decode)
-        return _encode_png16(array, icc)
+        return image_meta.splice_png(_encode_png16(array, icc), image_meta.png_metadata_chunks(data.exif, data.xmp))
     if fmt == "BMP" and out_mode == "RGBA":
         return _encode_bmp_rgba(array)
     image = Image.fromarray(array if array.ndim == 2 or array.shape[-1] > 1 else array[..., 0])
@@ -748,8 +852,11 @@ def _encode(data: ImageData, fmt: str, out_mode: str) -> bytes:
         options.update(quality=95, subsampling=0)  # 4:4:4: do not blur colour edges further
     elif fmt == "WEBP":
         options.update(lossless=True, exact=True)  # exact: keep RGB under fully transparent px
+    options.update(image_meta.pillow_save_options(fmt, data.exif, data.xmp))  # JPEG and WebP
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
+    if fmt == "PNG":  # Pillow's PNG writer takes EXIF but not XMP: both are spliced in alike
+        return image_meta.splice_png(buffer.getvalue(), image_meta.png_metadata_chunks(data.exif, data.xmp))
     return buffer.getvalue()
 
 
@@ -775,8 +882,9 @@ def _encode_png16(array: np.ndarray, icc: bytes | None) -> bytes:
     return encoded[:33] + chunk + encoded[33:]
 
 
-def _encode_tiff(array: np.ndarray, out_mode: str, icc: bytes | None) -> bytes:
-    """Deflate-compressed TIFF via tifffile; alpha as an unassociated extra sample."""
+def _encode_tiff(array: np.ndarray, out_mode: str, icc: bytes | None, exif: bytes | None = None, xmp: bytes | None = None) -> bytes:
+    """Deflate-compressed TIFF via tifffile; alpha as an unassociated extra sample; EXIF's camera
+    tags and sub-IFDs and XMP as in :func:`walloc_cli.image_meta.tiff_extratags`."""
     colour, has_alpha, _ = MODES[out_mode]
     options: dict[str, object] = {
         "photometric": "rgb" if colour == 3 else "minisblack",
@@ -793,9 +901,12 @@ def _encode_tiff(array: np.ndarray, out_mode: str, icc: bytes | None) -> bytes:
         options["extrasamples"] = ["unassalpha"]
     if icc:
         options["iccprofile"] = icc
+    extratags = image_meta.tiff_extratags(exif, xmp)
+    if extratags:
+        options["extratags"] = extratags
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, array, **options)  # type: ignore[arg-type]  # options are per-call keyword values
-    return buffer.getvalue()
+    return image_meta.tiff_link_exif(buffer.getvalue(), exif) if exif else buffer.getvalue()
 
 
 def _encode_bmp_rgba(array: np.ndarray) -> bytes:

@@ -47,11 +47,11 @@ import numpy as np
 
 from walloc_cli.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
+from walloc_cli.header import MODALITIES, check_codec_matches, chunk_tally, validate_header
 from walloc_cli.payload import PayloadError, decode_planes
 
 Source = str | Path | bytes | bytearray | memoryview | BinaryIO
 Latents = np.ndarray | list[np.ndarray]
-MODALITIES = ("image", "audio", "volume")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,20 +126,20 @@ def index_bits(companding_bits: int, step: float) -> int:
     return math.ceil(qmax / step - 1e-9).bit_length() + 1
 
 
-def _codec_config(header: dict[str, Any]) -> dict[str, Any]:
-    """The model's configuration: from its installed card (JSON only, no weights) when the
-    SHA-256 matches, else the header's ``codec`` table."""
+def codec_config(header: dict[str, Any]) -> dict[str, Any]:
+    """The model's configuration of a validated header: from its installed card (JSON only, no
+    weights) when the SHA-256 matches, after checking that the header's ``codec`` copy agrees
+    with it, else the header's ``codec`` table."""
     from walloc_cli.codec import CodecConfig
     from walloc_cli.registry import available_models
 
     sha = header["model"]["sha256"]
     for card in available_models():
         if card.sha256 == sha:
-            return dataclasses.asdict(card.config)
-    try:
-        return dataclasses.asdict(CodecConfig.from_dict(header["codec"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise FormatError(f"invalid header: codec table ({error}) and model {header['model']['name']!r} is not installed") from None
+            config = dataclasses.asdict(card.config)
+            check_codec_matches(header, config)
+            return config
+    return dataclasses.asdict(CodecConfig.from_dict(header["codec"]))  # validated (header.validate_codec)
 
 
 def _open(source: Source) -> tuple[WlcReader, Any]:
@@ -177,14 +177,12 @@ def read_latents(source: Source) -> tuple[Latents, LatentInfo]:
     """
     reader, handle = _open(source)
     try:
-        modality = reader.header.get("modality")
+        modality = validate_header(reader.header)  # every field, before any is used
         if modality == "image":
             return _image_latents(reader)
         if modality == "audio":
             return _audio_latents(reader)
-        if modality == "volume":
-            return _volume_latents(reader)
-        raise FormatError(f"modality {modality!r} is not supported by this walloc (reads {', '.join(MODALITIES)})")
+        return _volume_latents(reader)
     finally:
         if handle is not None:
             handle.close()
@@ -205,11 +203,10 @@ def _check_bits(latent: dict[str, Any], codec: dict[str, Any]) -> None:
 
 
 def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
-    from walloc_cli.api import image_latents, validate_image_header
+    from walloc_cli.api import image_latents
 
     header = reader.header
-    validate_image_header(header)
-    codec = _codec_config(header)
+    codec = codec_config(header)
     if codec["dims"] != 2:
         raise FormatError(f"invalid header: an image file names a {codec['dims']}-D model")
     meta, latent = header["image"], header["latent"]
@@ -223,11 +220,10 @@ def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
 
 
 def _volume_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
-    from walloc_cli.volume_api import validate_volume_header, volume_latents
+    from walloc_cli.volume_api import volume_latents
 
     header = reader.header
-    validate_volume_header(header)
-    codec = _codec_config(header)
+    codec = codec_config(header)
     if codec["dims"] != 3:
         raise FormatError(f"invalid header: a volume file names a {codec['dims']}-D model")
     _check_bits(header["latent"], codec)
@@ -235,12 +231,10 @@ def _volume_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
 
 
 def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
-    from walloc_cli.audio_api import validate_audio_header
     from walloc_cli.audio_codec import parse_block, stream_count
 
     header = reader.header
-    validate_audio_header(header)
-    codec = _codec_config(header)
+    codec = codec_config(header)
     if codec["dims"] != 1:
         raise FormatError(f"invalid header: an audio file names a {codec['dims']}-D model")
     audio, latent = header["audio"], header["latent"]
@@ -250,9 +244,11 @@ def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
     arrays: list[np.ndarray] = []
     blocks: list[AudioBlock] = []
     written = 0
+    tally = chunk_tally(header)
+    expected = -(-audio["frames"] // latent["block"])
     for chunk in reader.iter_chunks():
-        if chunk.type != "AUDB":
-            continue
+        if tally.add(chunk.type) > expected:
+            raise FormatError(f"more AUDB chunks than the {expected} the header declares")
         head, images = parse_block(chunk.data, latent["block"], latent["margin"])
         if head.first != written or written + head.frames > audio["frames"]:
             raise FormatError(f"audio block at frame {head.first} is out of place (expected frame {written})")
@@ -318,4 +314,4 @@ def export_npy(src: Path, dst: Path, *, dequantized: bool = False, overwrite: bo
     return array, info
 
 
-__all__ = ["AudioBlock", "LatentInfo", "audio_timeline", "dequantize", "export_npy", "index_bits", "learning_array", "read_latents"]
+__all__ = ["AudioBlock", "LatentInfo", "audio_timeline", "codec_config", "dequantize", "export_npy", "index_bits", "learning_array", "read_latents"]

@@ -26,7 +26,7 @@ Arrays:
 * volumes out: the 3-D array in coding order (slices or bands first), original dtype.
 
 Metadata (:func:`decompress`): a dict with ``modality``, the file's ``header``, and for images
-``mode``, ``bit_depth``, ``icc_profile``; for audio ``samplerate``, ``channels``, ``frames``,
+``mode``, ``bit_depth``, ``icc_profile``, ``exif``, ``xmp`` (raw bytes or None); for audio ``samplerate``, ``channels``, ``frames``,
 ``subtype``, ``format``; for volumes ``axes`` (of the array), ``file_axes``, ``kind``, ``meta``.
 """
 
@@ -94,8 +94,9 @@ def compress(
     an ``(H, W, C)`` image. Images of more than ``max_pixels`` pixels and volumes of more than
     ``max_voxels`` voxels are refused (:mod:`walloc_cli.limits`).
     """
-    from walloc_cli.api import _is_audio, _is_volume, compress_image
+    from walloc_cli.api import compress_image
     from walloc_cli.images import image_from_array, read_image
+    from walloc_cli.sniff import Kind, detect
 
     if path is not None and Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (use overwrite=True)")
@@ -111,13 +112,16 @@ def compress(
         encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels).data
     else:
         with _as_path(data) as source:
-            if axes is not None or _is_volume(source):
+            kind = detect(source)  # the order compress, batch, eval and info use
+            if kind is Kind.WLC:
+                raise InputError("already a .wlc file (walloc.decompress decodes it)")
+            if axes is not None or kind is Kind.VOLUME:
                 if target_psnr is not None or target_size is not None:
                     raise InputError("target_psnr and target_size are for images; use quality for volumes")
                 from walloc_cli.volumes import read_volume
 
                 encoded = _compress_volume(read_volume(source, axes=axes), quality, model, payload, effort, max_voxels)
-            elif _is_audio(source):
+            elif kind is Kind.AUDIO:
                 if target_psnr is not None or target_size is not None:
                     raise InputError("target_psnr and target_size are for images; use quality for audio")
                 from walloc_cli.audio_api import compress_audio
@@ -181,7 +185,7 @@ def decompress(source: Source, *, model: str | None = None, max_pixels: int = DE
         modality = header.get("modality")
         if modality == "image":
             image = _decode_image(reader, model, max_pixels)
-            meta = {"modality": "image", "mode": image.mode, "bit_depth": image.bit_depth, "icc_profile": image.icc_profile, "header": header}
+            meta = {"modality": "image", "mode": image.mode, "bit_depth": image.bit_depth, "icc_profile": image.icc_profile, "exif": image.exif, "xmp": image.xmp, "header": header}
             return image_to_array(image), meta
         if modality == "audio":
             return _decompress_audio(reader, model)

@@ -26,6 +26,7 @@ from PIL import Image, ImageFile
 
 from walloc_cli.container import MAGIC, WlcReader
 from walloc_cli.errors import WallocError
+from walloc_cli.header import validate_header
 
 FORMAT = "WLC"
 EXTENSION = ".wlc"
@@ -49,13 +50,15 @@ class WlcImageFile(ImageFile.ImageFile):
             header = WlcReader(cast(BinaryIO, self.fp)).header
         except WallocError as error:
             raise SyntaxError(f"not a valid .wlc file: {error}") from None
-        image = header.get("image")
-        if header.get("modality") != "image" or not isinstance(image, dict):
+        if header.get("modality") != "image":
             raise SyntaxError(f"a .wlc file of modality {header.get('modality')!r}, not an image")
-        mode = _PIL_MODES.get(image.get("mode"))  # type: ignore[arg-type]
-        width, height = image.get("width"), image.get("height")
-        if mode is None or not isinstance(width, int) or not isinstance(height, int):
-            raise SyntaxError("invalid .wlc image header")
+        try:
+            validate_header(header, "image")
+        except WallocError as error:
+            raise SyntaxError(f"invalid .wlc image header: {error}") from None
+        image = header["image"]
+        mode = _PIL_MODES[image["mode"]]
+        width, height = image["width"], image["height"]
         self._mode = mode
         self._size = (width, height)
         self.info["walloc_header"] = header

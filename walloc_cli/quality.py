@@ -22,7 +22,7 @@ import math
 from typing import Callable
 
 from walloc_cli.errors import InputError, ModelError
-from walloc_cli.registry import ModelCard, available_models
+from walloc_cli.registry import ModelCard, available_models, quality_entries
 
 DEFAULT_QUALITY = 75.0
 # q moves in rungs of 4 (26 settings): at finer spacing the lossless WebP stage's own size noise
@@ -81,11 +81,12 @@ def trained_steps(card: ModelCard) -> tuple[float, float]:
 
 def stanzas(card: ModelCard) -> list[dict[str, object]]:
     """The card's ``quality`` entries: one per family the model serves (an RGB model also
-    serves the high end of the gray scale, coding gray as three equal planes)."""
-    spec = card.card.get("quality")
-    if isinstance(spec, dict):
-        return [spec]
-    return [s for s in spec if isinstance(s, dict)] if isinstance(spec, list) else []
+    serves the high end of the gray scale, coding gray as three equal planes), in the one shape
+    :func:`walloc_cli.registry.quality_entries` accepts (:class:`ModelError` otherwise)."""
+    try:
+        return quality_entries(card.card)
+    except ModelError as error:
+        raise ModelError(f"model card {card.name}: {error}") from None
 
 
 def ladder(family: str, cards: list[ModelCard] | None = None) -> list[Stretch]:
@@ -167,10 +168,10 @@ def monotone_setting(quality: float, family: str, size_of: Callable[[Setting], i
     return chosen
 
 
-def candidate_ranges(family: str, model: ModelCard | None = None, widen: float = 1.0) -> list[Stretch]:
+def candidate_ranges(family: str, model: ModelCard | None = None) -> list[Stretch]:
     """Per model, the whole trained step range (wider than its stretch of the q scale): the
-    target searches may use any of it. ``widen`` > 1 stretches it by that factor at both ends
-    (within the format's 0.25..16): a step-aware decoder still works a little past its training."""
+    range both target searches (``--target-psnr``, ``--target-size``) walk, and never leave: a
+    decoder is only known to work at the steps it was trained on."""
     if model is not None:
         cards = [model]
     else:
@@ -180,8 +181,6 @@ def candidate_ranges(family: str, model: ModelCard | None = None, widen: float =
     ranges = []
     for card in cards:
         largest, smallest = trained_steps(card)
-        if widen > 1 and card.config.step_input:
-            largest, smallest = min(16.0, largest * widen), max(0.25, smallest / widen)
         ranges.append(Stretch(card.name, 0, 100, largest, smallest))
     return ranges
 

@@ -72,10 +72,33 @@ def read_card(path: Path) -> ModelCard:
     return _parse_card(Path(path), stat.st_mtime_ns, stat.st_size)
 
 
+def quality_entries(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """A card's ``quality`` field, checked: a list (one entry per family the model serves) of
+    ``{"family": str, "q": [lo, hi], "step": [coarsest, finest]}`` with 0 <= lo < hi <= 100 and
+    positive steps; ``[]`` when the card has none (a fixed-rate model). One shape only, so every
+    reader of the field (the quality ladder, ``walloc models``, the man-page test) sees the same
+    thing; :class:`ModelError` for anything else."""
+    spec = card.get("quality", [])
+
+    def numbers(value: Any) -> bool:
+        return isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+
+    if not isinstance(spec, list):
+        raise ModelError(f"quality must be a list of {{family, q, step}} entries, not {type(spec).__name__}")
+    for entry in spec:
+        if not (isinstance(entry, dict) and isinstance(entry.get("family"), str) and numbers(entry.get("q")) and numbers(entry.get("step"))):
+            raise ModelError(f"quality entry {entry!r} is not {{\"family\": name, \"q\": [lo, hi], \"step\": [coarsest, finest]}}")
+        (q_lo, q_hi), steps = entry["q"], entry["step"]
+        if not (0 <= q_lo < q_hi <= 100 and all(0 < s < float("inf") for s in steps)):
+            raise ModelError(f"quality entry {entry!r}: q must rise within 0..100 and steps be positive")
+    return spec
+
+
 @functools.lru_cache(maxsize=64)
 def _parse_card(path: Path, mtime_ns: int, size: int) -> ModelCard:
     try:
         card = json.loads(path.read_text())
+        quality_entries(card)
         return ModelCard(
             name=card["name"],
             modality=card["modality"],
@@ -84,7 +107,7 @@ def _parse_card(path: Path, mtime_ns: int, size: int) -> ModelCard:
             weights=path.parent / card["weights"],
             card=card,
         )
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, ModelError) as error:
         raise ModelError(f"model card {path} is unreadable: {error}") from None
 
 
@@ -181,4 +204,4 @@ def default_model(modality: str) -> str:
         raise ModelError(f"no shipped model for {modality} inputs yet") from None
 
 
-__all__ = ["ModelCard", "available_models", "find_card", "load_model", "load_by_identity", "export_model", "sha256_file", "models_dir", "default_model"]
+__all__ = ["ModelCard", "available_models", "find_card", "load_model", "load_by_identity", "export_model", "sha256_file", "models_dir", "default_model", "quality_entries"]

@@ -4,8 +4,9 @@
 
 1. the container (:class:`walloc_cli.container.WlcReader`): signature, format version, header
    length and CRC, the JSON header, every chunk's framing and CRC-32, the END chunk, no
-   trailing bytes; then the header fields of an image or audio file (sizes within limits,
-   before anything is allocated; other modalities are checked by their decoder in step 3);
+   trailing bytes; then every header field (:func:`walloc_cli.header.validate_header`: types,
+   sizes within limits, before anything is allocated) and the chunk types and counts the
+   modality allows;
 2. the model: named in the header with the SHA-256 of its weights, installed (or given as
    ``model``) with exactly those weights;
 3. the payload: the whole file is decoded by :func:`walloc_cli.api.decompress_file`, the same
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from walloc_cli.errors import FormatError, WallocError
+from walloc_cli.errors import FormatError, WallocError, internal_error
 from walloc_cli.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
 
 
@@ -55,11 +56,12 @@ def _problem(error: BaseException) -> str:
 
 def verify_file(path: Path | str, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_voxels: int = DEFAULT_MAX_VOXELS) -> VerifyReport:
     """Verify ``path`` (see the module docstring). Problems with the file are reported in the
-    result, never raised; any other exception is a bug in walloc. A file declaring more than
+    result, never raised; any other exception is a bug in walloc, reported in the result too,
+    as ``internal error (TYPE: message); please report it``. A file declaring more than
     ``max_pixels``/``max_voxels`` is reported as a problem (it is not decoded)."""
-    from walloc_cli.api import decompress_file, validate_image_header
-    from walloc_cli.audio_api import validate_audio_header
+    from walloc_cli.api import decompress_file
     from walloc_cli.container import WlcReader
+    from walloc_cli.header import chunk_tally, validate_header
     from walloc_cli.registry import load_by_identity
 
     path = Path(path)
@@ -68,17 +70,16 @@ def verify_file(path: Path | str, model: str | None = None, max_pixels: int = DE
     try:
         with open(path, "rb") as handle:
             reader = WlcReader(handle)
-            report.chunks = sum(1 for _ in reader.iter_chunks())
+            chunks = list(chunk.type for chunk in reader.iter_chunks())
         header = reader.header
+        report.chunks = len(chunks)
         report.bytes, report.format_version = path.stat().st_size, ".".join(map(str, reader.version))
         report.modality = header.get("modality") if isinstance(header.get("modality"), str) else None
-        if report.modality == "image":
-            validate_image_header(header)
-        elif report.modality == "audio":
-            validate_audio_header(header)
-        identity = header.get("model")
-        if not (isinstance(identity, dict) and isinstance(identity.get("name"), str) and isinstance(identity.get("sha256"), str)):
-            raise FormatError("invalid header: no model name and SHA-256")
+        validate_header(header)
+        tally = chunk_tally(header)
+        for chunk_type in chunks:
+            tally.add(chunk_type)
+        identity = header["model"]
         report.model = identity["name"]
         load_by_identity(identity["name"], identity["sha256"], model)
         with tempfile.TemporaryDirectory(prefix="walloc-verify-") as folder:
@@ -90,6 +91,8 @@ def verify_file(path: Path | str, model: str | None = None, max_pixels: int = DE
         report.ok = True
     except (WallocError, OSError) as error:
         report.problem = _problem(error)
+    except Exception as error:  # noqa: BLE001 - a bug in walloc: reported as such, for this file only
+        report.problem = internal_error(error)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -23,6 +23,7 @@ from walloc_cli.container import WlcReader, WlcWriter
 from walloc_cli.io_util import CountingWriter
 from walloc_cli.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
+from walloc_cli.header import check_codec_matches, chunk_tally, validate_header
 from walloc_cli.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, index_dtype
 from walloc_cli.quality import DEFAULT_QUALITY, Setting, setting_for_quality, trained_steps
 from walloc_cli.registry import find_card, load_by_identity, load_model
@@ -30,7 +31,6 @@ from walloc_cli.volume_codec import (
     CONDITIONS,
     DECODE_MARGIN,
     ENCODE_MARGIN,
-    MAX_TILE_CONTEXT,
     TILE,
     Normalisation,
     check_voxels,
@@ -45,7 +45,7 @@ from walloc_cli.volume_codec import (
     tiles,
     unpack_tile,
 )
-from walloc_cli.volumes import DTYPES, MAX_AXIS, MAX_VOXELS, VolumeData
+from walloc_cli.volumes import DTYPES, VolumeData
 
 
 
@@ -128,8 +128,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     step = setting.step
     effort = int(card.card.get("payload_effort", DEFAULT_EFFORT)) if effort is None else effort
     norm = Normalisation.of(array)
-    if not (math.isfinite(norm.low) and math.isfinite(norm.high)):
-        raise InputError("volume holds NaN or infinite values")
+    norm.check()
     shape = tuple(int(s) for s in array.shape)
     grid = latent_grid(shape, codec.cfg.block)
     bits = codec.index_bits(step)
@@ -165,62 +164,19 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         quality=quality_used, seconds=time.perf_counter() - started, peak=norm.high - norm.low,
     )
     if q is not None:  # from the indices themselves: the lossless stage is exact
+        # Errors in units of the data range: squaring raw differences overflows float64 for
+        # values past about 1e154, which a float64 volume may hold.
+        unit = report.peak if report.peak > 0 else 1.0
         squared = 0.0
         for done, tile in enumerate(tiles(grid), total // 2 + 1):
             where = tile_voxels(tile, shape, codec.cfg.block)
             decoded = norm.inverse(decode_tile(codec, q, shape, tile, step, condition=condition), array.dtype)
-            squared += float(((decoded.astype(np.float64) - np.asarray(array[where], np.float64)) ** 2).sum())
+            squared += float((((decoded.astype(np.float64) - np.asarray(array[where], np.float64)) / unit) ** 2).sum())
             if progress is not None:
                 progress(done, total)
-        mse = squared / max(1, array.size)
-        report.psnr = 10 * math.log10(report.peak**2 / mse) if mse > 0 and report.peak > 0 else math.inf
+        mse = squared / max(1, array.size)  # of the error / peak
+        report.psnr = -10 * math.log10(mse) if mse > 0 and report.peak > 0 else math.inf
     return report
-
-
-def _positive(value: Any, what: str) -> float:
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
-        raise FormatError(f"invalid header: {what}={value!r}")
-    return float(value)
-
-
-def validate_volume_header(header: dict[str, Any]) -> None:
-    """Every field the decoder relies on, checked before anything is allocated."""
-    from walloc_cli.api import MAX_STEP, MIN_STEP, PAYLOAD_MAX_BITS, _int_field, _require
-
-    volume, latent, model, norm = (header.get(k) for k in ("volume", "latent", "model", "normalisation"))
-    _require(all(isinstance(t, dict) for t in (volume, latent, model, norm)), "missing volume/latent/model/normalisation table")
-    assert isinstance(volume, dict) and isinstance(latent, dict) and isinstance(model, dict) and isinstance(norm, dict)
-    shape = volume.get("shape")
-    _require(isinstance(shape, list) and len(shape) == 3, f"shape={shape!r}")
-    sides = [_int_field({"side": s}, "side", 1, MAX_AXIS) for s in shape]  # type: ignore[union-attr]
-    _require(math.prod(sides) <= MAX_VOXELS, f"shape={shape!r} is more than {MAX_VOXELS} voxels")
-    _require(volume.get("dtype") in DTYPES, f"dtype={volume.get('dtype')!r}")
-    for key in ("axes", "coding_axes", "format", "kind"):
-        _require(isinstance(volume.get(key), str), f"{key}={volume.get(key)!r}")
-    coding, axes = volume["coding_axes"], volume["axes"]
-    _require(coding in ("ZYX", "CYX"), f"coding_axes={coding!r}")
-    _require(len(axes) == 3 and sorted(axes) == sorted(coding), f"axes={axes!r} for coding axes {coding}")
-    meta = volume.get("meta")
-    _require(isinstance(meta, dict), "meta")
-    stored = meta.get("shape")  # type: ignore[union-attr]
-    if stored is not None:
-        _require(isinstance(stored, list) and 1 <= len(stored) <= 8 and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_AXIS for n in stored), f"meta.shape={stored!r}")
-    tile = latent.get("tile")
-    _require(isinstance(tile, list) and len(tile) == 3, f"tile={tile!r}")
-    for side in tile:  # type: ignore[union-attr]
-        _int_field({"tile": side}, "tile", 1, 1024)
-    margin = _int_field(latent, "decode_margin", 0, 64)
-    context = math.prod(side + 2 * margin for side in tile)  # type: ignore[union-attr]
-    _require(context <= MAX_TILE_CONTEXT, f"tile={tile!r} with decode_margin={margin} needs {context} latents of decoder context, more than {MAX_TILE_CONTEXT}")
-    _int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
-    _require(latent.get("payload") in PAYLOAD_CODECS, f"payload={latent.get('payload')!r}")
-    for key in ("step", "condition"):  # condition (1.1) defaults to the step
-        value = latent.get(key, latent.get("step"))
-        _require(isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_STEP <= value <= MAX_STEP, f"{key}={value!r}")
-    low, high = _positive(norm.get("min"), "min"), _positive(norm.get("max"), "max")
-    _positive(norm.get("offset"), "offset")
-    _require(low <= high and _positive(norm.get("scale"), "scale") > 0, "normalisation range")
-    _require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
 
 
 def decode_volume(reader: WlcReader, *, model: str | None = None, progress: Progress | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> VolumeData:
@@ -228,9 +184,10 @@ def decode_volume(reader: WlcReader, *, model: str | None = None, progress: Prog
     of the original shape, dtype, axes and metadata; ``progress(done, total)`` after each tile.
     A file declaring more than ``max_voxels`` voxels is refused from its header."""
     header = reader.header
-    validate_volume_header(header)
+    validate_header(header, "volume")
     check_voxels(tuple(header["volume"]["shape"]), max_voxels)
     codec, _ = load_by_identity(header["model"]["name"], header["model"]["sha256"], model)
+    check_codec_matches(header, dataclasses.asdict(codec.cfg))
     if codec.cfg.dims != 3 or codec.cfg.channels != 1:
         raise FormatError("invalid header: the model is not a volume model")
     latent = header["latent"]
@@ -255,9 +212,9 @@ def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray
     grid = latent_grid(shape, block)
     expected = tile_count(grid, size)  # type: ignore[arg-type]
     parsed = []
+    tally = chunk_tally(header)
     for chunk in reader.iter_chunks():
-        if chunk.type != "VOLT":
-            continue
+        tally.add(chunk.type)
         if len(parsed) == expected:
             raise FormatError(f"more volume tiles than the {expected} the header declares")
         parsed.append(parse_tile(chunk.data, grid, size))  # type: ignore[arg-type]

@@ -49,6 +49,7 @@ import torch
 from walloc_cli.codec import WallocCodec
 from walloc_cli.container import Chunk
 from walloc_cli.errors import FormatError, InputError
+from walloc_cli.header import MAX_TILE_CONTEXT
 from walloc_cli.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.payload import PayloadError, decode_planes, encode_planes, pack_images, unpack_images
 from walloc_cli.tiles import Tile, latent_grid, tile_samples
@@ -58,11 +59,6 @@ from walloc_cli.tiles import tile_count as shared_tile_count
 from walloc_cli.tiles import tiles as shared_tiles
 
 TILE = (16, 32, 32)  # latents per axis of one tile (64 x 128 x 128 voxels at J = 2)
-# Largest decoder context a file may ask for: prod(tile + 2 * decode_margin) latents (normative,
-# formats/wlc.md). The default tile and margin need 73,728; at the limit one tile's decoder
-# activations are 16 MiB per layer for the shipped 32-channel decoders, where a file declaring
-# a 1024**3 volume as one tile asked for 16.7 M latents (GBs, then a crash).
-MAX_TILE_CONTEXT = 1 << 17
 ENCODE_MARGIN = 16  # voxels of context around a tile for the analysis transform
 DECODE_MARGIN = 8  # latents of context around a tile for the decoder CNN
 PROBE_TILES = 4  # regions on which the encoder compares decoder conditions (choose_condition)
@@ -87,17 +83,42 @@ class Normalisation:
         deviations and ``offset`` = mean - 3 of them, so that the bulk of any volume fills about
         [-0.5, 0.5] whatever its range (a bright and a dark scene, or a CT, look alike to the
         model; min-max scaling let a few saturated pixels squeeze a whole scene into a tenth of
-        the range). Read slab by slab so a memory-mapped volume is never copied whole."""
-        low, high, total, squares, count = math.inf, -math.inf, 0.0, 0.0, 0
+        the range). Read slab by slab so a memory-mapped volume is never copied whole.
+
+        float64 values beyond about 1e154 overflow a sum of squares: the statistics are then
+        taken of the values divided by a power of two (exact), so a volume of finite values
+        normalises whenever ``6 * std`` is finite (values up to about 1e307); past that, and for
+        NaN or infinite samples, the result is not finite and :meth:`check` refuses it."""
+        low, high = math.inf, -math.inf
+        for slab in range(0, array.shape[0], 16):
+            part = np.asarray(array[slab : slab + 16])
+            low, high = min(low, float(part.min())), max(high, float(part.max()))
+        largest = max(abs(low), abs(high))
+        # 2**500 squared is 2**1000, below float64's 2**1024: smaller volumes are summed as
+        # they are (bit for bit what they always gave); larger ones at a power-of-two scale.
+        unit = 2.0 ** (math.frexp(largest)[1] - 1) if math.isfinite(largest) and largest > 2.0**500 else 1.0
+        total, squares, count = 0.0, 0.0, 0
         for slab in range(0, array.shape[0], 16):
             part = np.asarray(array[slab : slab + 16], dtype=np.float64)
-            low, high = min(low, float(part.min())), max(high, float(part.max()))
+            if unit != 1.0:
+                part = part / unit
             total, squares, count = total + float(part.sum()), squares + float(np.square(part).sum()), count + part.size
         mean = total / max(count, 1)
         std = math.sqrt(max(squares / max(count, 1) - mean * mean, 0.0))
+        mean, std = mean * unit, std * unit
         if not std > 0 or not math.isfinite(std):
-            return cls(low - 0.5 if math.isfinite(low) else 0.0, 1.0, low, high)  # constant volume (or NaN: the caller refuses it)
+            return cls(low - 0.5 if math.isfinite(low) else 0.0, 1.0, low, high)  # constant volume (or NaN: check refuses it)
         return cls(mean - 3 * std, 6 * std, low, high)
+
+    def check(self) -> None:
+        """Raise :class:`InputError` unless the model's signal stays finite for every value in
+        ``[low, high]`` (NaN or infinite samples; magnitudes near float64's limit, where
+        ``6 * std`` or ``value - offset`` overflows)."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise InputError("volume holds NaN or infinite values")
+        ends = [(v - self.offset) / self.scale for v in (self.low, self.high)]
+        if not all(math.isfinite(v) for v in (self.offset, self.scale, *ends)) or self.scale <= 0 or max(abs(e) for e in ends) > 1e30:  # the model's input is float32
+            raise InputError(f"volume values {self.low:.4g}..{self.high:.4g} are too large to normalise (float64 overflows; magnitudes up to about 1e307 are coded)")
 
     def forward(self, values: np.ndarray) -> np.ndarray:
         """Original values (any shape) to the model's float32 signal in about [-0.5, 0.5]."""
