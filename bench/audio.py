@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from walloc_cli.audio_api import compress_audio, decompress_audio
-from walloc_cli.container import WlcReader
+from walloc_cli.codecs.audio import compress_audio, decompress_audio
+from walloc_cli.format.container import WlcReader
 
 
 def snr_psnr(reference: np.ndarray, decoded: np.ndarray) -> tuple[float, float]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from walloc_cli.wpt import iwpt, wpt
+from walloc_cli.model.wpt import iwpt, wpt
 
 FRAME = 16
 STEP = 0.125  # quantisation step in wavelet units (about 30 dB overall)

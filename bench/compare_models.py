@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from walloc_cli.codec import CodecConfig, WallocCodec
-from walloc_cli.evaluation import Point, baseline_points, bd_rate
-from walloc_cli.registry import load_model
-from walloc_cli.training import load_checkpoint, load_photos, validate
+from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.eval.measures import Point, baseline_points, bd_rate
+from walloc_cli.model.zoo import load_model
+from walloc_cli.train.loop import load_checkpoint, load_photos, validate
 
 
 def load(spec: str) -> tuple[WallocCodec, str]:

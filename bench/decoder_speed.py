@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from walloc_cli.codec import CodecConfig, WallocCodec
+from walloc_cli.model.network import CodecConfig, WallocCodec
 
 HEIGHT, WIDTH = 1920, 2136
 

@@ -6,7 +6,7 @@ info, verify and latents, in-process, in several worker processes.
 Each input is one of the reference files of ``formats/reference/`` (images, ``audio/``,
 ``volume/``; with ``--volume-meta`` also TIFF, OME-TIFF and NIfTI volumes made at start, whose
 headers carry the metadata those writers restore) mutated by one strategy, written to a temporary file and given to one command of
-the ``walloc`` CLI (:data:`walloc_cli.cli.app`, run through Typer's ``CliRunner``: the same code as
+the ``walloc`` CLI (:data:`walloc_cli.cli.app.app`, run through Typer's ``CliRunner``: the same code as
 the console script, without a process per input). The only acceptable outcomes are exit 0 (the
 file was valid) or exit 1 with exactly one line ``walloc: FILE: problem`` on standard error.
 Anything else is a finding: an exception escaping the command (a traceback for a user), an
@@ -57,7 +57,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from walloc_cli.container import MAGIC, Chunk, dumps, loads  # noqa: E402
+from walloc_cli.format.container import MAGIC, Chunk, dumps, loads  # noqa: E402
 
 REFERENCE = REPO / "formats" / "reference"
 COMMANDS = ("decompress", "info", "verify", "latents")
@@ -86,7 +86,7 @@ def volume_meta_sources() -> dict[str, bytes]:
     import numpy as np
     import tifffile
 
-    from walloc_cli.api import compress_file
+    from walloc_cli.codecs.image import compress_file
 
     z, y, x = np.mgrid[0:6, 0:20, 0:24]
     volume = (1000 * np.sin(x / 5 + y / 7 + z / 3)).astype(np.int16)
@@ -273,7 +273,7 @@ def run_cli(command: str, target: Path, scratch: Path, timeout: float) -> tuple[
     """
     from typer.testing import CliRunner
 
-    from walloc_cli.cli import app
+    from walloc_cli.cli.app import app
 
     out = scratch / "out"
     shutil.rmtree(out, ignore_errors=True)

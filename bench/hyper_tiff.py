@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from walloc_cli.volumes import volume_from_array, write_volume
+from walloc_cli.files.volumes import volume_from_array, write_volume
 
 
 def main() -> None:

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from walloc_cli.api import decode_image, encode_image, quantized
-from walloc_cli.images import read_image
+from walloc_cli.codecs.image import decode_image, encode_image, quantized
+from walloc_cli.files.images import read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.registry import available_models
+from walloc_cli.model.zoo import available_models
 
 
 def webp_curve(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,13 +39,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from walloc_cli.api import encode_image  # noqa: E402
-from walloc_cli.container import Chunk, dumps, loads  # noqa: E402
-from walloc_cli.images import image_from_array  # noqa: E402
-from walloc_cli.payload import encode_planes, pack_images  # noqa: E402
-from walloc_cli.registry import load_model  # noqa: E402
-from walloc_cli.volume_codec import TILE  # noqa: E402
-from walloc_cli.tiles import latent_grid, tiles  # noqa: E402
+from walloc_cli.codecs.image import encode_image  # noqa: E402
+from walloc_cli.format.container import Chunk, dumps, loads  # noqa: E402
+from walloc_cli.files.images import image_from_array  # noqa: E402
+from walloc_cli.format.payload import encode_planes, pack_images  # noqa: E402
+from walloc_cli.model.zoo import load_model  # noqa: E402
+from walloc_cli.codecs.volume_tiles import TILE  # noqa: E402
+from walloc_cli.codecs.tiles import latent_grid, tiles  # noqa: E402
 
 MIB = 1 << 20
 

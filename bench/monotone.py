@@ -2,7 +2,7 @@
 
 For every photo under the given folders (default: the test, validation and training photos of
 ``walloc data photos``), codes it at every rung q = 0, 4, ..., 100 through
-:func:`walloc_cli.api.compress_image` (exactly what ``walloc compress -q`` does, the monotone
+:func:`walloc_cli.codecs.image.compress_image` (exactly what ``walloc compress -q`` does, the monotone
 guard included), as RGB and as gray (the photo converted to one channel), and prints the rungs
 where the size falls, if any, plus how many extra encodes the guard spent.
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from walloc_cli import api
-from walloc_cli.images import ImageData, read_image
-from walloc_cli.quality import QUALITY_RUNG
+from walloc_cli.codecs import image as api
+from walloc_cli.files.images import ImageData, read_image
+from walloc_cli.model.quality import QUALITY_RUNG
 
 
 def gray_version(image: ImageData) -> ImageData:

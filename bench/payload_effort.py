@@ -1,7 +1,7 @@
 """Lossless-WebP effort for the latent payload: bytes and encode time per method/quality.
 
 Encodes each photo of DIR with each shipped image model, then codes its latent planes (the
-RGB-packed layout of walloc_cli/payload.py) with every WebP lossless method, and as PNG.
+RGB-packed layout of walloc_cli/format/payload.py) with every WebP lossless method, and as PNG.
 Total bytes and total encode seconds over the photos; best of 2 runs.
 
     python bench/payload_effort.py [DIR]
@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from walloc_cli.images import read_image
-from walloc_cli.payload import _to_plane
-from walloc_cli.registry import available_models, load_model
+from walloc_cli.files.images import read_image
+from walloc_cli.format.payload import _to_plane
+from walloc_cli.model.zoo import available_models, load_model
 
 
 def main(folder: Path) -> None:

@@ -6,7 +6,7 @@ For every photo in DIR (default: the 8 held-out test photos of ``walloc data pho
   rate = bytes of the whole ``.wlc`` file * 8 / pixels; PSNR over the 8-bit R, G, B samples,
   peak 255. ICC profiles are dropped on every side, so all rates count pixels only.
 * monotonicity: the file size at every integer q 0..100 must not fall as q rises;
-* baselines on the same uint8 pixels (``walloc_cli.evaluation``): WebP (method 6), JPEG
+* baselines on the same uint8 pixels (``walloc_cli.eval.measures``): WebP (method 6), JPEG
   (libjpeg-turbo, optimised), AVIF (libavif speed 6), JPEG XL (libjxl) over their quality
   ranges;
 * BD-rate (``bjontegaard``, pchip, over the PSNR range both curves cover) of walloc against each
@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from walloc_cli.api import compress_image, decode_image, quantized
-from walloc_cli.evaluation import Point, baseline_codecs, baseline_points, bd_rate
-from walloc_cli.images import image_from_array, read_image
+from walloc_cli.codecs.image import compress_image, decode_image, quantized
+from walloc_cli.eval.measures import Point, baseline_codecs, baseline_points, bd_rate
+from walloc_cli.files.images import image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.quality import rung
+from walloc_cli.model.quality import rung
 
 BASELINE_QUALITIES = {
     "webp": list(range(0, 101, 5)),

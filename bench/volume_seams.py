@@ -1,7 +1,7 @@
 """Are tile faces visible? Error at the voxels next to tile boundaries against the error elsewhere.
 
 Codes each volume (default: the held-out CT slices and the MNI152 MRI of ``walloc data volumes``)
-with ``walloc_cli.volume_api.compress_volume`` at the given qualities, decodes it, and splits the
+with ``walloc_cli.codecs.volume.compress_volume`` at the given qualities, decodes it, and splits the
 squared error by position: voxels within 2 of a tile face (tiles are ``TILE`` latents = 64 x 128
 x 128 voxels for the shipped J = 2 models) versus all others. Faces may fall on busy anatomy (the
 middle of a head), so the fair reference is the same volume coded *untiled* (one encode and one
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from walloc_cli.container import WlcReader
-from walloc_cli.volume_api import compress_volume, volume_latents, synthesize_volume
-from walloc_cli.volume_codec import TILE, Normalisation
-from walloc_cli.volumes import read_volume
-from walloc_cli.registry import load_by_identity
+from walloc_cli.format.container import WlcReader
+from walloc_cli.codecs.volume import compress_volume, volume_latents, synthesize_volume
+from walloc_cli.codecs.volume_tiles import TILE, Normalisation
+from walloc_cli.files.volumes import read_volume
+from walloc_cli.model.zoo import load_by_identity
 
 
 def face_mask(shape: tuple[int, ...], block: int, width: int = 2) -> np.ndarray:

@@ -68,7 +68,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import walloc_cli
-from walloc_cli.torch_dataset import WlcDataset
+from walloc_cli.api.dataset import WlcDataset
 
 ROTATIONS = (0, 90, 180, 270)
 ZOOMS = (1, 2, 4)

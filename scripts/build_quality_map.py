@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from walloc_cli.api import decode_image, encode_image, quantized
-from walloc_cli.images import ImageData, image_from_array, read_image
+from walloc_cli.codecs.image import decode_image, encode_image, quantized
+from walloc_cli.files.images import ImageData, image_from_array, read_image
 from walloc_cli.metrics import bits_per_pixel, psnr
-from walloc_cli.quality import QUALITY_RUNG, trained_steps
-from walloc_cli.registry import find_card, models_dir, quality_entries
+from walloc_cli.model.quality import QUALITY_RUNG, trained_steps
+from walloc_cli.model.zoo import find_card, models_dir, quality_entries
 
 
 def load_photos(folders: list[Path], limit: int | None = None, channels: int = 3) -> dict[str, ImageData]:

@@ -17,14 +17,14 @@ import argparse
 import json
 from pathlib import Path
 
-from walloc_cli.codec import WallocCodec
-from walloc_cli.registry import export_model
-from walloc_cli.train_run import card_extras, read_run_config
-from walloc_cli.training import hardware_description, load_checkpoint
+from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.zoo import export_model
+from walloc_cli.train.run import card_extras, read_run_config
+from walloc_cli.train.loop import hardware_description, load_checkpoint
 
 DATA = (
     "real photos built by `walloc data photos` from Debian lomiri-wallpapers-16.04, mate-backgrounds, "
-    "opencv-doc and the scikit-image wheel, downscaled 2-4x with Lanczos; split fixed in walloc_cli/datasets.py"
+    "opencv-doc and the scikit-image wheel, downscaled 2-4x with Lanczos; split fixed in walloc_cli/data/photos.py"
 )
 
 

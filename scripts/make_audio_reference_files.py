@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from walloc_cli.audio_api import compress_audio, decompress_audio
-from walloc_cli.container import WlcReader
+from walloc_cli.codecs.audio import compress_audio, decompress_audio
+from walloc_cli.format.container import WlcReader
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "formats" / "reference" / "audio"

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from walloc_cli.api import decode_image, encode_image
-from walloc_cli.images import ImageData, image_from_array, read_image, write_image
+from walloc_cli.codecs.image import decode_image, encode_image
+from walloc_cli.files.images import ImageData, image_from_array, read_image, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "formats" / "reference"

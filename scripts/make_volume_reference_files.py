@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from walloc_cli.container import WlcReader
-from walloc_cli.volume_api import compress_volume, decode_volume
-from walloc_cli.volumes import volume_from_array
+from walloc_cli.format.container import WlcReader
+from walloc_cli.codecs.volume import compress_volume, decode_volume
+from walloc_cli.files.volumes import volume_from_array
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "formats" / "reference" / "volume"

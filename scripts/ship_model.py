@@ -5,7 +5,7 @@ from ``--coarsest`` at LO (default: its largest trained step) to ``--finest`` at
 smallest trained step; pick it larger where the validation points show PSNR no longer rising, so
 that q does not buy rate for nothing). Hand-overs between the models of a family are chosen from
 their validation points (where the next model gives at least the rate and PSNR of the previous
-one); ``walloc_cli.quality.monotone_setting`` guards each image at run time. Data paths in the
+one); ``walloc_cli.model.quality.monotone_setting`` guards each image at run time. Data paths in the
 card are made relative to the repository. The image ladders were laid out by
 ``scripts/build_quality_map.py`` from measured curves of many photos.
 

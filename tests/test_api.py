@@ -1,4 +1,4 @@
-"""Library API (walloc_cli.api): in-memory round trips, file handling and the measured report.
+"""Library API (walloc_cli.codecs.image): in-memory round trips, file handling and the measured report.
 
 The shipped model is being retrained, so quality bounds are loose (PSNR well below what the
 model reaches) and compressed sizes are never asserted exactly; what is asserted exactly is
@@ -17,19 +17,19 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms
 
-from walloc_cli import api
-from walloc_cli.api import (
+from walloc_cli.codecs import image as api
+from walloc_cli.codecs.image import (
     compress_file,
     decode_image,
     decompress_file,
     describe,
     encode_image,
 )
-from walloc_cli.container import MAGIC, loads
+from walloc_cli.format.container import MAGIC, loads
 from walloc_cli.errors import FormatError, InputError, WallocError
-from walloc_cli.images import ImageData, image_from_array
-from walloc_cli.quality import DEFAULT_QUALITY, setting_for_quality
-from walloc_cli.registry import find_card
+from walloc_cli.files.images import ImageData, image_from_array
+from walloc_cli.model.quality import DEFAULT_QUALITY, setting_for_quality
+from walloc_cli.model.zoo import find_card
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from walloc_cli import audio_data
-from walloc_cli.audio import read_audio
-from walloc_cli.audio_data import _Source
+from walloc_cli.data import audio as audio_data
+from walloc_cli.files.audio import read_audio
+from walloc_cli.data.audio import _Source
 from walloc_cli.errors import InputError
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from walloc_cli.audio import (
+from walloc_cli.files.audio import (
     OUTPUT_EXTENSIONS,
     PCM_BITS,
     AudioInfo,

@@ -13,16 +13,16 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from walloc_cli.audio_api import (
+from walloc_cli.codecs.audio import (
     compress_audio,
     decode_audio_range,
     decode_audio_seconds,
     decompress_audio,
     seconds_to_frames,
 )
-from walloc_cli.audio_codec import BLOCK
-from walloc_cli.cli import app
-from walloc_cli.container import WlcReader
+from walloc_cli.codecs.audio_blocks import BLOCK
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
 
 RATE = 44100
@@ -195,7 +195,7 @@ def test_cli_start_and_duration_write_exactly_that_stretch(tmp_path: Path, coded
     assert late.exit_code == 1 and "past the end" in late.stderr and not (tmp_path / "late.wav").exists()
     assert "Traceback" not in late.output
     # the library report says that only a stretch was written (not a stand-in for the .wlc)
-    from walloc_cli.api import decompress_file
+    from walloc_cli.codecs.image import decompress_file
 
     report = decompress_file(wlc, tmp_path / "lib.wav", start=0.5)
     assert report.partial and report.frames == FRAMES - RATE // 2  # type: ignore[union-attr]

@@ -1,4 +1,4 @@
-"""Batch conversion (walloc_cli/batch.py and the compress/decompress loop of walloc_cli/cli.py):
+"""Batch conversion (walloc_cli/api/batch.py and the compress/decompress loop of walloc_cli/cli/app.py):
 input expansion (files, quoted globs, folders with -r, unsupported files skipped), -O mirroring,
 --jobs in spawned processes, --json records, --delete-input only after verification, the same
 input and output refused, exit codes 0/1/2, and Ctrl-C leaving no partial file.
@@ -22,11 +22,11 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from walloc_cli import batch
-from walloc_cli.batch import Item, Task, convert_one, expand_inputs, plan, progress_bar
-from walloc_cli.cli import app
-from walloc_cli.container import MAGIC
-from walloc_cli.verify import VerifyReport
+from walloc_cli.api import batch
+from walloc_cli.api.batch import Item, Task, convert_one, expand_inputs, plan, progress_bar
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import MAGIC
+from walloc_cli.api.verify import VerifyReport
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -239,9 +239,9 @@ def test_delete_input_after_verified_output(tree: Path, tmp_path: Path) -> None:
 
 
 def test_delete_input_keeps_the_input_when_verification_fails(tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import walloc_cli.verify
+    import walloc_cli.api.verify
 
-    monkeypatch.setattr(walloc_cli.verify, "verify_file", lambda path, model=None: VerifyReport(str(path), False, "chunk 1 (LATN) is corrupt: CRC mismatch"))
+    monkeypatch.setattr(walloc_cli.api.verify, "verify_file", lambda path, model=None: VerifyReport(str(path), False, "chunk 1 (LATN) is corrupt: CRC mismatch"))
     png = tree / "a.png"
     outcome = convert_one(Task("compress", png, tmp_path / "a.wlc", options={"measure": False}, delete_input=True))
     assert outcome.error == f"{png}: input kept: the written {tmp_path / 'a.wlc'} does not verify (chunk 1 (LATN) is corrupt: CRC mismatch)"
@@ -292,12 +292,12 @@ def test_a_full_disk_is_one_line_and_leaves_no_file(tmp_path: Path) -> None:
 
 def test_ctrl_c_in_any_command_prints_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Typer turns KeyboardInterrupt into a silent exit 130; every command must say why."""
-    import walloc_cli.api
+    import walloc_cli.codecs.image
 
     def interrupted(src: Path) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(walloc_cli.api, "describe", interrupted)
+    monkeypatch.setattr(walloc_cli.codecs.image, "describe", interrupted)
     result = invoke("info", AUDIO_WLC)
     assert result.exit_code == 130 and result.stderr.splitlines() == ["walloc: interrupted"]
 
@@ -362,8 +362,8 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, jobs: int) -> None:
 
 
 def test_interrupt_while_the_temporary_file_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from walloc_cli import io_util
-    from walloc_cli.io_util import atomic_output
+    from walloc_cli.files import safe_io as io_util
+    from walloc_cli.files.safe_io import atomic_output
 
     real = io_util._create
 

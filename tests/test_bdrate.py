@@ -1,4 +1,4 @@
-"""BD-rate (``walloc_cli.evaluation.bd_rate_values``) against worked examples and exact cases.
+"""BD-rate (``walloc_cli.eval.measures.bd_rate_values``) against worked examples and exact cases.
 
 Published inputs:
 
@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("bjontegaard")
 
 from walloc_cli.errors import InputError
-from walloc_cli.evaluation import Point, bd_rate, bd_rate_values, monotone_curve
+from walloc_cli.eval.measures import Point, bd_rate, bd_rate_values, monotone_curve
 
 M33_ANCHOR = ([686.76, 309.58, 157.11, 85.95], [40.28, 37.18, 34.24, 31.42])
 M33_TEST = ([893.34, 407.80, 204.93, 112.75], [40.39, 37.21, 34.17, 31.24])

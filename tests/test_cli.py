@@ -1,6 +1,6 @@
 """The ``walloc`` command: CliRunner for breadth, real subprocesses for the entry points.
 
-Error contract (walloc_cli/cli.py): every failed input gives exactly one line
+Error contract (walloc_cli/cli/app.py): every failed input gives exactly one line
 ``walloc: <path>: <problem>`` on stderr, exit code 1 (2 for usage errors), no traceback, and no
 output file (temporary ``.part`` files included).
 """
@@ -22,10 +22,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from walloc_cli import __version__
-from walloc_cli.cli import app
-from walloc_cli.container import MAGIC, dumps, loads
-from walloc_cli.quality import DEFAULT_QUALITY, setting_for_quality
-from walloc_cli.registry import find_card
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import MAGIC, dumps, loads
+from walloc_cli.model.quality import DEFAULT_QUALITY, setting_for_quality
+from walloc_cli.model.zoo import find_card
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = setting_for_quality(DEFAULT_QUALITY, "rgb")  # what `compress` uses with no -q/-m

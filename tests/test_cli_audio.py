@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from walloc_cli.audio_codec import BLOCK, MARGIN
-from walloc_cli.cli import app
+from walloc_cli.codecs.audio_blocks import BLOCK, MARGIN
+from walloc_cli.cli.app import app
 
 
 def music(frames: int, rate: int, channels: int, seed: int = 0) -> np.ndarray:
@@ -133,7 +133,7 @@ def test_keep_going_decodes_around_a_damaged_block(tmp_path: Path) -> None:
     frames = 3 * BLOCK + 100
     src = write(tmp_path / "k.wav", music(frames, 44100, 2, seed=9), 44100, "PCM_16")
     assert run("compress", src).exit_code == 0
-    from walloc_cli.container import loads
+    from walloc_cli.format.container import loads
 
     data = bytearray((tmp_path / "k.wlc").read_bytes())
     _, chunks = loads(bytes(data))

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli.cli import app
-from walloc_cli.quality import ladder
-from walloc_cli.registry import available_models
+from walloc_cli.cli.app import app
+from walloc_cli.model.quality import ladder
+from walloc_cli.model.zoo import available_models
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "photo.png"
 
@@ -73,8 +73,8 @@ def test_an_unreachable_target_psnr_keeps_the_best_and_warns(tmp_path: Path) -> 
 def test_target_psnr_and_target_size_search_the_same_trained_steps(tmp_path: Path) -> None:
     """A very low PSNR target gives the smallest file, which is exactly the smallest file the size
     search says it can make; neither leaves the trained step range the README documents."""
-    from walloc_cli.quality import trained_steps
-    from walloc_cli.registry import find_card
+    from walloc_cli.model.quality import trained_steps
+    from walloc_cli.model.zoo import find_card
 
     code, record, stderr = _compress(SAMPLE, "--target-psnr", "10", "-o", tmp_path / "t.wlc")
     assert code == 0, stderr

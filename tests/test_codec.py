@@ -1,4 +1,4 @@
-"""Tests of the WaLLoC model (``walloc_cli/codec.py``) and the model registry it is loaded from."""
+"""Tests of the WaLLoC model (``walloc_cli/model/network.py``) and the model registry it is loaded from."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import shutil
 import pytest
 import torch
 
-from walloc_cli.codec import CodecConfig, WallocCodec
+from walloc_cli.model.network import CodecConfig, WallocCodec
 from walloc_cli.errors import ModelError
-from walloc_cli.registry import available_models, load_model, models_dir
+from walloc_cli.model.zoo import available_models, load_model, models_dir
 
 # Small configs: (config, input shape without batch).
 SMALL = {

@@ -1,4 +1,4 @@
-"""Tests of the ``.wlc`` framing (``walloc_cli/container.py``) against ``formats/wlc.md``.
+"""Tests of the ``.wlc`` framing (``walloc_cli/format/container.py``) against ``formats/wlc.md``.
 
 Files with unusual layouts (other versions, unknown chunk types, corrupt lengths) are built here
 by ``_frame``/``_file``, a second, independent implementation of the spec, so the tests do not
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from walloc_cli import container as wlc
-from walloc_cli.container import (
+from walloc_cli.format import container as wlc
+from walloc_cli.format.container import (
     Chunk,
     WlcReader,
     WlcWriter,
@@ -251,7 +251,7 @@ def test_golden_matches_spec_hexdump() -> None:
 
 def test_spec_keeps_lead_sections() -> None:
     text = SPEC.read_text(encoding="utf-8")
-    assert "## Header fields (v1)\n\nDefined by walloc_cli/api.py; see below.\n" in text
+    assert "## Header fields (v1)\n\nDefined by walloc_cli/codecs/image.py; see below.\n" in text
     assert "## Boundary extension" in text
 
 

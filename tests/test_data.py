@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli import datasets
-from walloc_cli.cli import app
+from walloc_cli.data import photos as datasets
+from walloc_cli.cli.app import app
 
 
 def _fake_sources(folder: Path) -> list[tuple[str, Path]]:

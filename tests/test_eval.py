@@ -18,10 +18,10 @@ import soundfile as sf
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli.cli import app
+from walloc_cli.cli.app import app
 from walloc_cli.errors import InputError
-from walloc_cli.eval_codecs import CODECS, Codec, OpusAudio, Sample, register
-from walloc_cli.eval_run import (
+from walloc_cli.eval.codecs import CODECS, Codec, OpusAudio, Sample, register
+from walloc_cli.eval.run import (
     bd_table,
     load_sample,
     parse_qualities,
@@ -213,7 +213,7 @@ def test_a_codec_failing_on_a_file_is_a_note(folder: Path) -> None:
 def test_plots_are_skipped_with_a_note_without_matplotlib(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from walloc_cli.eval_run import plot_curves
+    from walloc_cli.eval.run import plot_curves
 
     rows = run_eval([folder / "photo.png"], ["jpeg"], {"jpeg": [30, 60]}).rows
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from walloc_cli import __version__
-from walloc_cli.api import decode_image, encode_image
-from walloc_cli.container import WlcWriter, dumps, loads
-from walloc_cli.images import read_image
-from walloc_cli.payload import decode_planes
+from walloc_cli.codecs.image import decode_image, encode_image
+from walloc_cli.format.container import WlcWriter, dumps, loads
+from walloc_cli.files.images import read_image
+from walloc_cli.format.payload import decode_planes
 
 REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference"
 INDEX = json.loads((REFERENCE / "index.json").read_text())
@@ -41,7 +41,7 @@ def _latents(data: bytes) -> np.ndarray:
 
 
 def test_there_are_reference_files_for_each_shipped_image_model() -> None:
-    from walloc_cli.registry import available_models
+    from walloc_cli.model.zoo import available_models
 
     assert {case["model"] for case in INDEX.values()} >= {c.name for c in available_models() if c.modality == "image"}
     assert any(case.get("step", 1.0) < 1 for case in INDEX.values()) and any(case.get("step", 1.0) > 1 for case in INDEX.values())
@@ -85,7 +85,7 @@ def test_encoder_reproduces_reference_header_and_latents(name: str) -> None:
 def test_reference_metadata_comes_back_upright() -> None:
     """Format 1.2: the exif and xmp chunks hold the source's blocks with orientation 1, and the
     pixels are stored upright (the source PNG is stored sideways with orientation 6)."""
-    from walloc_cli.image_meta import exif_orientation
+    from walloc_cli.files.image_meta import exif_orientation
 
     tagged = [name for name in INDEX if "exif" in name]
     assert tagged
@@ -106,7 +106,7 @@ AUDIO_INDEX = json.loads((AUDIO / "index.json").read_text())
 
 
 def test_there_are_audio_reference_files_for_each_shipped_audio_model() -> None:
-    from walloc_cli.registry import available_models
+    from walloc_cli.model.zoo import available_models
 
     assert {case["model"] for case in AUDIO_INDEX.values()} >= {c.name for c in available_models() if c.modality == "audio"}
 
@@ -115,8 +115,8 @@ def test_there_are_audio_reference_files_for_each_shipped_audio_model() -> None:
 def test_audio_reference_file_decodes_to_its_recorded_output(name: str, tmp_path: Path) -> None:
     import soundfile as sf
 
-    from walloc_cli.audio_api import decompress_audio
-    from walloc_cli.container import WlcReader
+    from walloc_cli.codecs.audio import decompress_audio
+    from walloc_cli.format.container import WlcReader
 
     with open(AUDIO / f"{name}.wlc", "rb") as handle:
         reader = WlcReader(handle)
@@ -134,15 +134,15 @@ VOLUME_INDEX = json.loads((VOLUME / "index.json").read_text())
 
 
 def test_there_are_volume_reference_files_for_each_shipped_volume_model() -> None:
-    from walloc_cli.registry import available_models
+    from walloc_cli.model.zoo import available_models
 
     assert {case["model"] for case in VOLUME_INDEX.values()} >= {c.name for c in available_models() if c.modality == "volume"}
 
 
 @pytest.mark.parametrize("name", sorted(VOLUME_INDEX))
 def test_volume_reference_file_decodes_to_its_recorded_output(name: str) -> None:
-    from walloc_cli.container import WlcReader
-    from walloc_cli.volume_api import decode_volume
+    from walloc_cli.format.container import WlcReader
+    from walloc_cli.codecs.volume import decode_volume
 
     with open(VOLUME / f"{name}.wlc", "rb") as handle:
         reader = WlcReader(handle)

@@ -4,7 +4,7 @@ decompression bombs, and every header field set to an absurd value (0, -1, 2**31
 the bare token and as a string, text, booleans, null, huge numbers, lists, objects, missing)
 through the four reading commands of the CLI. The only acceptable outcomes are a decode or a
 clean walloc error: one line ``walloc: FILE: problem`` and exit code 1 (checked through
-:func:`walloc_cli.verify.verify_file`, which runs the ``decompress`` code path, or through the
+:func:`walloc_cli.api.verify.verify_file`, which runs the ``decompress`` code path, or through the
 ``walloc`` app itself; any other exception fails the test). ``bench/fuzz.py`` runs the same
 ideas through the CLI on 100,000 inputs.
 """
@@ -28,11 +28,11 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli.api import decode_image, decompress_file, describe
-from walloc_cli.cli import app
-from walloc_cli.container import MAGIC, Chunk, dumps, loads
+from walloc_cli.codecs.image import decode_image, decompress_file, describe
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import MAGIC, Chunk, dumps, loads
 from walloc_cli.errors import FormatError
-from walloc_cli.verify import verify_file
+from walloc_cli.api.verify import verify_file
 
 REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference"
 FILES = sorted(REFERENCE.glob("*.wlc")) + sorted((REFERENCE / "audio").glob("*.wlc")) + sorted((REFERENCE / "volume").glob("*.wlc"))

@@ -1,4 +1,4 @@
-"""One header validator for every reader (walloc_cli/header.py), the chunk rules of each modality,
+"""One header validator for every reader (walloc_cli/format/header.py), the chunk rules of each modality,
 and a batch that one bad file cannot stop (issue 14, items 3, 8 and 13).
 
 Every bad file here is CRC-valid: the framing is intact, only what the header or the chunks say
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from walloc_cli import api
-from walloc_cli.cli import app
-from walloc_cli.container import Chunk, dumps, loads
+from walloc_cli.codecs import image as api
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import Chunk, dumps, loads
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "formats" / "reference"
@@ -113,7 +113,7 @@ def test_every_reader_refuses_a_bad_header_field_in_one_line(tmp_path: Path, sou
 
 
 def test_the_validator_imports_no_torch() -> None:
-    code = "import sys, walloc_cli.header; assert not {'torch', 'soundfile', 'tifffile'} & set(sys.modules), sorted(sys.modules)"
+    code = "import sys, walloc_cli.format.header; assert not {'torch', 'soundfile', 'tifffile'} & set(sys.modules), sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
@@ -217,7 +217,7 @@ def test_an_unexpected_exception_is_one_internal_error_line(tmp_path: Path, monk
 def test_an_unexpected_exception_in_a_reading_command_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
     """info, verify and latents: a bug (injected where each reads the header) is one internal
     error line for its file, and the next file is still read."""
-    from walloc_cli import header as header_module
+    from walloc_cli.format import header as header_module
 
     real = header_module.validate_header
 
@@ -226,7 +226,7 @@ def test_an_unexpected_exception_in_a_reading_command_is_one_line(tmp_path: Path
             raise KeyError("width")
         return real(header, modality)
 
-    for module in ("walloc_cli.header", "walloc_cli.api", "walloc_cli.verify", "walloc_cli.latents"):
+    for module in ("walloc_cli.format.header", "walloc_cli.codecs.image", "walloc_cli.api.verify", "walloc_cli.api.latents"):
         monkeypatch.setattr(f"{module}.validate_header", buggy, raising=False)
     (tmp_path / "buggy.wlc").write_bytes(GRAY.read_bytes())
     (tmp_path / "fine.wlc").write_bytes(IMAGE.read_bytes())

@@ -1,4 +1,4 @@
-"""EXIF orientation, EXIF/XMP kept beside the pixels, and ``--metadata`` (walloc_cli.image_meta).
+"""EXIF orientation, EXIF/XMP kept beside the pixels, and ``--metadata`` (walloc_cli.files.image_meta).
 
 Orientation is applied to the pixels when an image is read (so it is never lost, whatever is
 kept); EXIF and XMP travel in the ancillary ``exif``/``xmp `` chunks (format 1.2) and come back in
@@ -17,13 +17,13 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps
 from typer.testing import CliRunner
 
-from walloc_cli import container
-from walloc_cli.api import compress_file, decode_image, decompress_file, describe
-from walloc_cli.cli import app
-from walloc_cli.container import Chunk, loads
+from walloc_cli.format import container
+from walloc_cli.codecs.image import compress_file, decode_image, decompress_file, describe
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import Chunk, loads
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.image_meta import exif_orientation, metadata_orientation, orient, parse_metadata
-from walloc_cli.images import ImageData, image_to_array, read_image, write_image
+from walloc_cli.files.image_meta import exif_orientation, metadata_orientation, orient, parse_metadata
+from walloc_cli.files.images import ImageData, image_to_array, read_image, write_image
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 XMP = (
@@ -104,7 +104,7 @@ def test_orientation_of_16_bit_png_after_its_pixels_is_applied(tmp_path: Path) -
     """16-bit PNGs are decoded by imagecodecs: their eXIf is read from the chunks, wherever it is."""
     import imagecodecs
 
-    from walloc_cli.image_meta import png_metadata_chunks
+    from walloc_cli.files.image_meta import png_metadata_chunks
 
     samples = (photo(5, 7).astype(np.uint16) * 257)
     png = bytes(imagecodecs.png_encode(samples))
@@ -323,7 +323,7 @@ def test_damaged_exif_is_kept_as_bytes_and_refused_only_by_tiff(tmp_path: Path) 
 
 
 def _png_with_exif(array: np.ndarray, exif: bytes) -> bytes:
-    from walloc_cli.image_meta import png_metadata_chunks, splice_png
+    from walloc_cli.files.image_meta import png_metadata_chunks, splice_png
 
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")

@@ -1,4 +1,4 @@
-"""Round trips and refusals of the image I/O layer (walloc_cli.images)."""
+"""Round trips and refusals of the image I/O layer (walloc_cli.files.images)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import tifffile
 from PIL import Image, ImageCms
 
 from walloc_cli.errors import InputError
-from walloc_cli.images import (
+from walloc_cli.files.images import (
     MAX_PIXELS,
     MODES,
     ImageData,

@@ -1,4 +1,4 @@
-"""Latents without decoding (walloc_cli.latents) and the ``walloc latents`` command.
+"""Latents without decoding (walloc_cli.api.latents) and the ``walloc latents`` command.
 
 What is asserted: the latents read from a file are exactly the indices the encoder produced;
 reading never loads model weights; dequantisation is the exact inverse of the companding; audio
@@ -17,20 +17,22 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from walloc_cli import library, registry
-from walloc_cli.cli import app
-from walloc_cli.container import Chunk, dumps, loads
+from walloc_cli.api import arrays as library
+
+from walloc_cli.model import zoo as registry
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import Chunk, dumps, loads
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.images import image_from_array
-from walloc_cli.latents import (
+from walloc_cli.files.images import image_from_array
+from walloc_cli.api.latents import (
     audio_timeline,
     dequantize,
     export_npy,
     index_bits,
     read_latents,
 )
-from walloc_cli.registry import load_model
-from walloc_cli.wpt import pad_to_multiple, wpt_project
+from walloc_cli.model.zoo import load_model
+from walloc_cli.model.wpt import pad_to_multiple, wpt_project
 
 
 def photo(height: int, width: int, seed: int = 0) -> np.ndarray:

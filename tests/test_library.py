@@ -1,4 +1,4 @@
-"""The one-shot Python API (walloc_cli.library): compress, decompress, read_latents, decode_latents.
+"""The one-shot Python API (walloc_cli.api.arrays): compress, decompress, read_latents, decode_latents.
 
 Every function is exercised with bytes, path and file-object sources; decoding latents read
 without the decoder must give exactly what decompression gives; outputs are never clobbered.
@@ -18,8 +18,8 @@ import soundfile as sf
 from PIL import Image
 
 import walloc_cli
-from walloc_cli import library
-from walloc_cli.container import MAGIC
+from walloc_cli.api import arrays as library
+from walloc_cli.format.container import MAGIC
 from walloc_cli.errors import FormatError, InputError
 
 

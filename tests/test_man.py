@@ -1,6 +1,6 @@
 """The manual page ``man/walloc.1`` documents the live CLI, and renders without warnings.
 
-The option lists come from the Typer app itself, so adding an option to ``walloc_cli/cli.py``
+The option lists come from the Typer app itself, so adding an option to ``walloc_cli/cli/app.py``
 without documenting it (or documenting one that does not exist) fails here.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import typer.main
 
-import walloc_cli.cli
+import walloc_cli.cli.app
 
 PAGE = Path(__file__).resolve().parent.parent / "man" / "walloc.1"
-ROOT = typer.main.get_command(walloc_cli.cli.app)
+ROOT = typer.main.get_command(walloc_cli.cli.app.app)
 
 
 def _flatten(group: Any, prefix: str = "") -> dict[str, Any]:
@@ -207,7 +207,7 @@ def _help(*words: str) -> str:
     """``walloc WORDS --help`` as a user at an 80-column terminal sees it."""
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(walloc_cli.cli.app, [*words, "--help"], env={"COLUMNS": HELP_WIDTH, "TERMINAL_WIDTH": HELP_WIDTH})
+    result = CliRunner().invoke(walloc_cli.cli.app.app, [*words, "--help"], env={"COLUMNS": HELP_WIDTH, "TERMINAL_WIDTH": HELP_WIDTH})
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -221,7 +221,7 @@ def _shipped_models() -> list[dict[str, Any]]:
 
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(walloc_cli.cli.app, ["models", "--json"])
+    result = CliRunner().invoke(walloc_cli.cli.app.app, ["models", "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -326,7 +326,7 @@ def test_every_option_of_help_is_in_the_man_page(source: str, name: str) -> None
 
 
 def test_eval_help_lists_every_codec() -> None:
-    from walloc_cli.eval_codecs import codec_names
+    from walloc_cli.eval.codecs import codec_names
 
     text = _help("eval")
     for codec in codec_names():

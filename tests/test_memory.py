@@ -19,13 +19,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from walloc_cli import image_codec, tiles
-from walloc_cli.api import compress_image, decode_image, decoded_psnr, decompress_file, encode_image
-from walloc_cli.cli import app
-from walloc_cli.container import dumps, loads
+from walloc_cli.codecs import image_tiles as image_codec
+
+from walloc_cli.codecs import tiles
+from walloc_cli.codecs.image import compress_image, decode_image, decoded_psnr, decompress_file, encode_image
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import dumps, loads
 from walloc_cli.errors import InputError
-from walloc_cli.images import image_from_array, read_image
-from walloc_cli.registry import load_model
+from walloc_cli.files.images import image_from_array, read_image
+from walloc_cli.model.zoo import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "samples" / "photo.png"
@@ -230,7 +232,7 @@ def test_reading_an_image_does_not_change_pillows_global_limit(tmp_path: Path) -
     program; now the limit is lifted for one read at a time and put back."""
     from PIL import Image
 
-    code = "import PIL.Image as I; before = I.MAX_IMAGE_PIXELS; import walloc_cli.api, walloc_cli.images; print(before == I.MAX_IMAGE_PIXELS)"
+    code = "import PIL.Image as I; before = I.MAX_IMAGE_PIXELS; import walloc_cli.codecs.image, walloc_cli.files.images; print(before == I.MAX_IMAGE_PIXELS)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.decode().strip() == "True"
     saved = Image.MAX_IMAGE_PIXELS

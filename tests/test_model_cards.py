@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from walloc_cli.errors import ModelError
-from walloc_cli.quality import ladder, stanzas
-from walloc_cli.registry import available_models, models_dir, read_card
+from walloc_cli.model.quality import ladder, stanzas
+from walloc_cli.model.zoo import available_models, models_dir, read_card
 
 CARDS = sorted(models_dir().glob("*.json"))
 

@@ -23,10 +23,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli import api
-from walloc_cli.cli import app
+from walloc_cli.codecs import image as api
+from walloc_cli.cli.app import app
 from walloc_cli.errors import OutputError
-from walloc_cli.io_util import CheckedFile, atomic_output
+from walloc_cli.files.safe_io import CheckedFile, atomic_output
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "formats" / "reference"

@@ -1,4 +1,4 @@
-"""Tests of the lossless latent payload (``walloc_cli/payload.py``).
+"""Tests of the lossless latent payload (``walloc_cli/format/payload.py``).
 
 The normative plane layout is rebuilt here independently (``expected_plane``) and compared with
 what a generic image decoder (Pillow) reads back from the chunks, so a layout change that the
@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from walloc_cli import payload as P
-from walloc_cli.payload import MAX_SIDE, PayloadError, decode_planes, encode_planes
+from walloc_cli.format import payload as P
+from walloc_cli.format.payload import MAX_SIDE, PayloadError, decode_planes, encode_planes
 
 CODECS = ("webp", "png")
 

@@ -15,8 +15,8 @@ import soundfile as sf
 from PIL import Image, UnidentifiedImageError
 
 import walloc_cli  # noqa: F401  (registers the plugin)
-from walloc_cli import library
-from walloc_cli.container import MAGIC
+from walloc_cli.api import arrays as library
+from walloc_cli.format.container import MAGIC
 
 
 def photo(height: int, width: int, samples: int = 3) -> np.ndarray:

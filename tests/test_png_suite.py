@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from walloc_cli.cli import app
+from walloc_cli.cli.app import app
 from walloc_cli.errors import InputError
-from walloc_cli.images import image_to_array, read_image, write_image
+from walloc_cli.files.images import image_to_array, read_image, write_image
 
 # Adam7 passes: (first column, first row, column step, row step)
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))

@@ -1,4 +1,4 @@
-"""The quality knob and the target searches (walloc_cli.quality), on made-up model cards."""
+"""The quality knob and the target searches (walloc_cli.model.quality), on made-up model cards."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from walloc_cli.codec import CodecConfig
+from walloc_cli.model.network import CodecConfig
 from walloc_cli.errors import InputError, ModelError
-from walloc_cli.evaluation import Point, bd_rate
-from walloc_cli.quality import (
+from walloc_cli.eval.measures import Point, bd_rate
+from walloc_cli.model.quality import (
     Setting,
     Stretch,
     Trial,
@@ -19,7 +19,7 @@ from walloc_cli.quality import (
     search_size,
     setting_for_quality,
 )
-from walloc_cli.registry import ModelCard
+from walloc_cli.model.zoo import ModelCard
 
 
 def _card(name: str, q: tuple[int, int] | None, steps: tuple[float, float], step_range: tuple[float, float] = (1.0, 4.0), family: str = "rgb") -> ModelCard:
@@ -34,7 +34,7 @@ ZOO = [_card("low", (0, 40), (4.0, 1.0)), _card("mid", (40, 76), (3.0, 1.0), (0.
 
 @pytest.fixture()
 def zoo(monkeypatch: pytest.MonkeyPatch) -> list[ModelCard]:
-    monkeypatch.setattr("walloc_cli.quality.available_models", lambda: ZOO)
+    monkeypatch.setattr("walloc_cli.model.quality.available_models", lambda: ZOO)
     return ZOO
 
 
@@ -127,7 +127,8 @@ def test_bd_rate_is_nan_without_a_shared_psnr_range() -> None:
 def test_a_target_in_a_gap_between_models_stays_within_the_trained_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """A target no trained step hits exactly is met by the smallest file that reaches it, inside
     the trained steps: never by a step the decoder was not trained on."""
-    from walloc_cli import api, quality
+    from walloc_cli.codecs import image as api
+    from walloc_cli.model import quality
 
     gap = [_card("a", (0, 50), (4.0, 1.0)), _card("b", (50, 100), (3.0, 0.5), (0.5, 3.0))]
     for card in gap:
@@ -158,7 +159,7 @@ def _dipping_size(setting: Setting) -> int:
 
 
 def test_the_guard_keeps_size_rising_across_a_dipping_hand_over(zoo: list[ModelCard]) -> None:
-    from walloc_cli.quality import monotone_setting
+    from walloc_cli.model.quality import monotone_setting
 
     plain = [_dipping_size(setting_for_quality(q, "rgb")) for q in range(0, 101, 4)]
     assert any(b < a for a, b in zip(plain, plain[1:]))  # the ladder alone would dip at q 40
@@ -169,7 +170,7 @@ def test_the_guard_keeps_size_rising_across_a_dipping_hand_over(zoo: list[ModelC
 
 
 def test_the_guard_looks_one_rung_down_away_from_hand_overs(zoo: list[ModelCard]) -> None:
-    from walloc_cli.quality import monotone_setting
+    from walloc_cli.model.quality import monotone_setting
 
     asked: list[Setting] = []
 
@@ -188,7 +189,7 @@ def test_the_guard_looks_one_rung_down_away_from_hand_overs(zoo: list[ModelCard]
 def test_a_coarser_step_that_costs_more_is_refined(zoo: list[ModelCard]) -> None:
     """Within one model, a rung whose file comes out smaller than the rung below's (a lossless
     coder's heuristics) is coded finer until it is not."""
-    from walloc_cli.quality import monotone_setting
+    from walloc_cli.model.quality import monotone_setting
 
     below = setting_for_quality(60, "rgb")
 

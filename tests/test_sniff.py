@@ -1,4 +1,4 @@
-"""One file, one kind: walloc_cli/sniff.py decides image / audio / volume / .wlc by content, and
+"""One file, one kind: walloc_cli/files/sniff.py decides image / audio / volume / .wlc by content, and
 compress (one file and ``-r`` batches), eval's file listing, info and the library API all follow
 it. A stack of gray TIFF pages is slices (the CT/MRI model) unless the file names its axis
 bands (ImageJ/OME channels, samples per pixel).
@@ -19,13 +19,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import walloc_cli
-from walloc_cli.api import compress_file, describe
-from walloc_cli.cli import app
-from walloc_cli.container import WlcReader
+from walloc_cli.codecs.image import compress_file, describe
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.eval_run import expand_inputs as eval_inputs
-from walloc_cli.eval_run import load_sample
-from walloc_cli.sniff import Kind, detect
+from walloc_cli.eval.run import expand_inputs as eval_inputs
+from walloc_cli.eval.run import load_sample
+from walloc_cli.files.sniff import Kind, detect
 
 
 def mri_stack(slices: int = 62) -> np.ndarray:

@@ -12,9 +12,9 @@ import soundfile as sf
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli.cli import app
+from walloc_cli.cli.app import app
 from walloc_cli.errors import InputError
-from walloc_cli.speed import _mirror_tile, make_audio, make_image, run_bench, worker
+from walloc_cli.eval.speed import _mirror_tile, make_audio, make_image, run_bench, worker
 
 PHOTO = Path(__file__).resolve().parent.parent / "samples" / "photo.png"
 runner = CliRunner()

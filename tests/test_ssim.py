@@ -1,4 +1,4 @@
-"""SSIM (``walloc_cli.evaluation.ssim``) against scikit-image's reference implementation and
+"""SSIM (``walloc_cli.eval.measures.ssim``) against scikit-image's reference implementation and
 exact cases."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from PIL import Image
 
 pytest.importorskip("pytorch_msssim")
 
-from walloc_cli.evaluation import ssim
+from walloc_cli.eval.measures import ssim
 
 PHOTO = Path(__file__).resolve().parent.parent / "samples" / "photo.png"
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from walloc_cli import library
+from walloc_cli.api import arrays as library
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.latents import dequantize, read_latents
-from walloc_cli.torch_dataset import WlcDataset, pad_collate
+from walloc_cli.api.latents import dequantize, read_latents
+from walloc_cli.api.dataset import WlcDataset, pad_collate
 
 
 def patch(size: tuple[int, int], seed: int) -> np.ndarray:

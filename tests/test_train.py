@@ -17,7 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from walloc_cli.cli import app
+from walloc_cli.cli.app import app
 
 
 def _photos(folder: Path, count: int = 2) -> Path:

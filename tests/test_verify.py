@@ -1,4 +1,4 @@
-"""``walloc verify`` and :func:`walloc_cli.verify.verify_file`: every reference file (images and
+"""``walloc verify`` and :func:`walloc_cli.api.verify.verify_file`: every reference file (images and
 audio) verifies; each kind of damage is named; nothing is written; exit 1 when any file is bad."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from walloc_cli.cli import app
-from walloc_cli.container import Chunk, dumps, loads
+from walloc_cli.cli.app import app
+from walloc_cli.format.container import Chunk, dumps, loads
 from walloc_cli.errors import FormatError
-from walloc_cli.verify import check_decoded_output, verify_file
+from walloc_cli.api.verify import check_decoded_output, verify_file
 
 REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference"
 IMAGE = REFERENCE / "rgb-16x-48x40.wlc"
@@ -112,7 +112,7 @@ def test_cli_verify_json_and_recursive(tmp_path: Path) -> None:
 
 
 def test_check_decoded_output(tmp_path: Path) -> None:
-    from walloc_cli.api import decompress_file
+    from walloc_cli.codecs.image import decompress_file
 
     report = decompress_file(IMAGE, tmp_path / "x.png")
     check_decoded_output(report)
@@ -132,7 +132,7 @@ def test_check_decoded_output(tmp_path: Path) -> None:
 def test_check_decoded_output_refuses_a_partial_decode(tmp_path: Path) -> None:
     """The output of a --start/--duration decode is consistent with its report, yet it is not the
     whole input: the check that gates --delete-input must fail."""
-    from walloc_cli.api import decompress_file
+    from walloc_cli.codecs.image import decompress_file
 
     report = decompress_file(AUDIO, tmp_path / "x.wav", start=0.1, duration=0.2)
     assert report.partial and report.frames == 1600

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from walloc_cli.codec import CodecConfig, WallocCodec
+from walloc_cli.model.network import CodecConfig, WallocCodec
 from walloc_cli.errors import FormatError
-from walloc_cli.volume_codec import (
+from walloc_cli.codecs.volume_tiles import (
     Normalisation,
     Tile,
     decode_tile,

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from walloc_cli.api import compress_file, decompress_file
-from walloc_cli.container import WlcReader, dumps, read
+from walloc_cli.codecs.image import compress_file, decompress_file
+from walloc_cli.format.container import WlcReader, dumps, read
 from walloc_cli.errors import FormatError
-from walloc_cli.volume_codec import CONDITIONS
+from walloc_cli.codecs.volume_tiles import CONDITIONS
 
 REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference" / "volume"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from walloc_cli import volume_data
+from walloc_cli.data import volume as volume_data
 from walloc_cli.errors import InputError
-from walloc_cli.volumes import read_volume
+from walloc_cli.files.volumes import read_volume
 
 _MISSING = volume_data._missing_packages()
 needs_packages = pytest.mark.skipif(

@@ -17,9 +17,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from walloc_cli import volumes
+from walloc_cli.files import volumes
 from walloc_cli.errors import InputError
-from walloc_cli.volumes import (
+from walloc_cli.files.volumes import (
     VolumeData,
     default_volume_suffix,
     read_volume,

@@ -1,4 +1,4 @@
-"""Tests of the wavelet packet transform (``walloc_cli/wpt.py``).
+"""Tests of the wavelet packet transform (``walloc_cli/model/wpt.py``).
 
 The lifting code is checked against PyWavelets (one level, both boundary rules), and the fast
 polyphase path against an nD reference built here from ``packet_lifting`` one axis at a time.
@@ -14,7 +14,7 @@ import pytest
 import pywt
 import torch
 
-from walloc_cli import wpt as W
+from walloc_cli.model import wpt as W
 
 BOUNDARIES = ("symmetric", "periodic")
 

@@ -2,18 +2,18 @@
 
 __version__ = "0.1.0"
 
-# The Python API (walloc_cli.library, walloc_cli.latents, walloc_cli.torch_dataset) is exported
+# The Python API (walloc_cli.api.arrays, walloc_cli.api.latents, walloc_cli.api.dataset) is exported
 # lazily: `import walloc_cli` (and so every `walloc` command) must not pay for importing torch.
 _LAZY = {
-    "compress": "walloc_cli.library",
-    "decompress": "walloc_cli.library",
-    "read_latents": "walloc_cli.library",
-    "decode_latents": "walloc_cli.library",
-    "dequantize": "walloc_cli.latents",
-    "audio_timeline": "walloc_cli.latents",
-    "LatentInfo": "walloc_cli.latents",
-    "WlcDataset": "walloc_cli.torch_dataset",
-    "pad_collate": "walloc_cli.torch_dataset",
+    "compress": "walloc_cli.api.arrays",
+    "decompress": "walloc_cli.api.arrays",
+    "read_latents": "walloc_cli.api.arrays",
+    "decode_latents": "walloc_cli.api.arrays",
+    "dequantize": "walloc_cli.api.latents",
+    "audio_timeline": "walloc_cli.api.latents",
+    "LatentInfo": "walloc_cli.api.latents",
+    "WlcDataset": "walloc_cli.api.dataset",
+    "pad_collate": "walloc_cli.api.dataset",
 }
 __all__ = [  # noqa: RUF022 (grouped as _LAZY is)
     "__version__", "compress", "decompress", "read_latents", "decode_latents", "dequantize",
@@ -23,9 +23,9 @@ __all__ = [  # noqa: RUF022 (grouped as _LAZY is)
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from walloc_cli.latents import LatentInfo, audio_timeline, dequantize
-    from walloc_cli.library import compress, decode_latents, decompress, read_latents
-    from walloc_cli.torch_dataset import WlcDataset, pad_collate
+    from walloc_cli.api.latents import LatentInfo, audio_timeline, dequantize
+    from walloc_cli.api.arrays import compress, decode_latents, decompress, read_latents
+    from walloc_cli.api.dataset import WlcDataset, pad_collate
 
 
 def __getattr__(name: str) -> object:
@@ -38,7 +38,7 @@ def __getattr__(name: str) -> object:
 
 def _register_pillow_plugin() -> None:
     """Make `PIL.Image.open("x.wlc")` work; imports Pillow and the container only, not torch."""
-    from walloc_cli.pil_plugin import register
+    from walloc_cli.api.pil_plugin import register
 
     register()
 

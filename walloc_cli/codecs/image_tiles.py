@@ -1,0 +1,155 @@
+"""Images through WaLLoC tile by tile: bounded memory, the bytes and pixels of a whole-image pass.
+
+An image's latents are one ``(L, ceil(H / 2**J), ceil(W / 2**J))`` array in the file (``LATN``
+chunks, :mod:`walloc_cli.format.payload`); the format knows no tiles. The coder still works on
+:data:`TILE` x :data:`TILE` latent tiles with matched boundaries (:mod:`walloc_cli.codecs.tiles`, the
+same code the volumes use), so that its working set is one tile, whatever the image size:
+
+* the encoder converts one tile of samples (plus the transform's context) at a time to float
+  and writes its indices into a compact int8/int16 array (:func:`image_indices`);
+* the decoder rebuilds one tile (plus the decoder's context) at a time and rounds it straight
+  into the integer samples of the output (:func:`synthesize_samples`).
+
+Before, a 150 MP RGB photo was one float32 tensor of 1.8 GB on each side of the model, with
+several temporaries of that size (a 616-byte file declaring 16384 x 16384 pixels went past
+8 GB). Images up to one tile are coded in one piece, exactly as before.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from walloc_cli.model.network import WallocCodec
+from walloc_cli.files.images import ImageData, quantise
+from walloc_cli.format.payload import index_dtype
+from walloc_cli.codecs.tiles import Reader, companded_tile, decode_margin, decode_tile, encode_margin, latent_grid, tile_samples, tiles
+
+# Latents per side of a tile: 1024 x 1024 pixels at J = 3. Measured on a 3.8 MP photo through
+# rgb-4x-v, 1 thread, two runs each: decode 2.5-2.8 s in 128-latent tiles, 3.0-3.9 s in one
+# piece, 3.3-3.5 s in 256-latent tiles and 5.2-5.6 s in 64-latent ones (there the decoder's
+# 14 latents of context on each side double the work). Smaller tiles stay in cache; the working
+# set of one tile is ~100 MB, where 256-latent tiles took ~300 MB.
+TILE = 128
+# Companded latents (float32) are kept across the settings a quality search tries when they
+# take at most this much (a 22 MP photo through rgb-4x-v); larger images run the encoder again
+# per setting instead. At 256 MiB the cache alone was 201 MB of a 67 MP compress.
+CACHE_BYTES = 64 << 20
+# Samples compared at a time when measuring PSNR: float64 scratch of 8 MiB, not the image.
+_PSNR_BATCH = 1 << 20
+
+
+def signal_reader(image: ImageData, channels: int) -> Reader:
+    """The model's signal ``x - 0.5`` ``(channels, h, w)`` float32 for a region of ``image``:
+    a gray image goes through an RGB model as three equal planes, an RGB image holding a gray
+    picture through a gray model as its first plane."""
+
+    def read(where: tuple[slice, ...]) -> np.ndarray:
+        x = image.float_pixels((where[0], where[1]))
+        if x.shape[0] == 1 and channels == 3:
+            x = np.repeat(x, 3, axis=0)
+        elif x.shape[0] == 3 and channels == 1:
+            x = x[:1]
+        return x - np.float32(0.5)
+
+    return read
+
+
+def image_indices(codec: WallocCodec, image: ImageData, step: float, cache: dict[Any, Any], key: Any, tile: int = TILE) -> np.ndarray:
+    """Latent indices ``(L, ceil(H / 2**J), ceil(W / 2**J))`` of ``image`` at ``step``, as
+    :func:`walloc_cli.format.payload.index_dtype` (int8 at 8-bit indices), computed tile by tile.
+
+    ``cache`` (a dict kept across calls for the same image) holds the companded latents under
+    ``key`` when they fit :data:`CACHE_BYTES`, so another step costs only the quantisation.
+    """
+    shape = (image.height, image.width)
+    grid = latent_grid(shape, codec.cfg.block)
+    read = signal_reader(image, codec.cfg.channels)
+    margin = encode_margin(codec.cfg.levels)
+    q = np.empty((codec.cfg.latent_dim, *grid), index_dtype(codec.index_bits(step)))
+    cached = cache.get(key)
+    if cached is None and q.size * 4 <= CACHE_BYTES:
+        cached = np.empty((codec.cfg.latent_dim, *grid), np.float32)
+        for part in tiles(grid, (tile, tile)):
+            cached[(slice(None), *part.slices())] = companded_tile(codec, read, shape, part, margin).numpy()
+        cache[key] = cached
+    for part in tiles(grid, (tile, tile)):
+        where = (slice(None), *part.slices())
+        if cached is not None:
+            u = torch.from_numpy(cached[where])
+        else:
+            u = companded_tile(codec, read, shape, part, margin)
+        q[where] = codec.quantize(u, step).numpy()
+    return q
+
+
+def synthesized_tiles(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+    """Indices ``q`` ``(L, h, w)`` to integer samples, one tile at a time: ``(rows and columns
+    of the tile, samples (h', w', channels))`` uint8 or uint16 at ``bit_depth``. Each tile is
+    decoded with its neighbours' latents as context (:func:`walloc_cli.codecs.tiles.decode_tile`),
+    clipped to ``[0, 1]``, brought to ``channels`` (the mean of a colour model's planes for gray,
+    the gray plane repeated for colour) and rounded by :func:`walloc_cli.files.images.quantise`, the
+    rule files are written with."""
+    shape = (height, width)
+    grid = latent_grid(shape, codec.cfg.block)
+    margin = decode_margin(codec.cfg)
+    for part in tiles(grid, (tile, tile)):
+        x = torch.from_numpy(decode_tile(codec, q, shape, part, step, margin))
+        pixels = (x + 0.5).clamp(0, 1).numpy()
+        if channels == 1 and pixels.shape[0] != 1:
+            pixels = pixels.mean(axis=0, keepdims=True)
+        elif pixels.shape[0] == 1 and channels != 1:
+            pixels = np.repeat(pixels, channels, axis=0)
+        yield tile_samples(part, shape, codec.cfg.block), quantise(pixels.astype(np.float32), bit_depth)
+
+
+def synthesize_samples(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:
+    """Indices ``q`` ``(L, h, w)`` to integer samples ``(channels, height, width)`` (uint8 or
+    uint16 at ``bit_depth``), tile by tile (:func:`synthesized_tiles`).
+
+    The result is a ``(C, H, W)`` view of an ``(H, W, C)`` array: the layout image writers take,
+    so writing the output costs no further copy of it.
+    """
+    out = np.empty((height, width, channels), np.uint8 if bit_depth == 8 else np.uint16)
+    for where, samples in synthesized_tiles(codec, q, height, width, channels, bit_depth, step, tile):
+        out[where] = samples
+    return np.moveaxis(out, -1, 0)
+
+
+def tiles_psnr(reference: ImageData, decoded: Iterable[tuple[tuple[slice, ...], np.ndarray]]) -> float:
+    """PSNR (dB) of decoded tiles (:func:`synthesized_tiles`) against ``reference``'s colour
+    samples, peak ``2**bit_depth - 1``: the measurement of a decode that is never held whole
+    (at 150 MP that is 450 MB less than decoding, then comparing)."""
+    total = 0.0
+    for where, samples in decoded:
+        diff = np.moveaxis(samples, -1, 0).astype(np.float64) - reference.pixels[(slice(None), *where)]
+        total += float(np.square(diff).sum())
+    return _psnr(total / max(1, reference.pixels.size), reference.peak)
+
+
+def _psnr(error: float, peak: int) -> float:
+    """10 log10(peak^2 / MSE); ``inf`` for no error (as :func:`walloc_cli.metrics.psnr`)."""
+    return math.inf if error == 0 else 10.0 * math.log10(peak * peak / error)
+
+
+def squared_error(reference: ImageData, test: ImageData) -> float:
+    """Sum of squared differences of the colour samples of two images of the same shape, in
+    float64 over bands of rows (no float copy of either image)."""
+    a, b = reference.pixels, test.pixels
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {a.shape} vs {b.shape}")
+    rows = max(1, _PSNR_BATCH // max(1, a.shape[0] * a.shape[2]))
+    total = 0.0
+    for top in range(0, a.shape[1], rows):
+        diff = a[:, top : top + rows].astype(np.float64) - b[:, top : top + rows]
+        total += float(np.square(diff).sum())
+    return total
+
+
+def sample_psnr(reference: ImageData, test: ImageData) -> float:
+    """PSNR (dB) of ``test`` against ``reference`` over colour samples, peak ``2**bit_depth - 1``
+    (as :func:`walloc_cli.metrics.psnr`, measured band by band)."""
+    return _psnr(squared_error(reference, test) / max(1, reference.pixels.size), reference.peak)
