@@ -1,73 +1,97 @@
-"""The quality knob and the target searches (walloc_cli.model.quality), on made-up model cards."""
+"""The quality knob and the target searches (walloc_cli.model.quality) with the shipped model cards.
+
+Nothing here patches a module attribute: the ladder tests read the real cards, the searches and
+the monotone guard take their codec as a callback (as :mod:`walloc_cli.codecs.image` supplies
+it), and the search range is checked end to end through the public :func:`walloc_cli.compress`
+on a crop of the sample photo.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from walloc_cli.model.network import CodecConfig
+import walloc_cli
 from walloc_cli.errors import InputError, ModelError
 from walloc_cli.eval.measures import Point, bd_rate
 from walloc_cli.model.quality import (
+    GUARD_RUNGS,
+    QUALITY_RUNG,
     Setting,
     Stretch,
     Trial,
+    candidate_ranges,
     ladder,
+    monotone_setting,
     search_psnr,
     search_size,
     setting_for_quality,
+    trained_steps,
 )
-from walloc_cli.model.zoo import ModelCard
+from walloc_cli.model.zoo import find_card
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "photo.png"
+RUNGS = range(0, 101, QUALITY_RUNG)
 
 
-def _card(name: str, q: tuple[int, int] | None, steps: tuple[float, float], step_range: tuple[float, float] = (1.0, 4.0), family: str = "rgb") -> ModelCard:
-    card: dict = {"steps": {"min": step_range[0], "max": step_range[1]}}
-    if q is not None:
-        card["quality"] = [{"family": family, "q": list(q), "step": list(steps)}]
-    return ModelCard(name, "image", CodecConfig(), "0" * 64, Path(f"{name}.safetensors"), card)
+@pytest.mark.parametrize("family", ["rgb", "gray"])
+def test_quality_walks_the_shipped_ladder_from_coarse_to_fine(family: str) -> None:
+    """Guards the q -> setting map on the shipped ladder: q 0 is the first model's coarsest step
+    and q 100 the last model's finest; a hand-over q belongs to the higher-rate model; q moves in
+    rungs of 4 (26 settings); no rung is coarser than the one below; the step is geometric within
+    a stretch (halfway in q is halfway in log step)."""
+    stretches = ladder(family)
+    assert len(stretches) >= 2  # hand-overs to check
+    settings = {q: setting_for_quality(q, family) for q in range(101)}
+    assert settings[0] == Setting(stretches[0].model, stretches[0].step_lo)
+    assert settings[100] == Setting(stretches[-1].model, stretches[-1].step_hi)
+    for lower, upper in zip(stretches, stretches[1:]):
+        hand_over = int(upper.q_lo)
+        assert settings[hand_over] == Setting(upper.model, upper.step_lo)
+        assert settings[hand_over - 1].model == lower.model
+    assert len({settings[q] for q in RUNGS}) == 26 and all(settings[q] == settings[QUALITY_RUNG * (q // QUALITY_RUNG)] for q in range(100))
+    order = {s.model: i for i, s in enumerate(stretches)}
+    for a, b in zip(RUNGS, RUNGS[1:]):
+        assert (order[settings[a].model], -settings[a].step) < (order[settings[b].model], -settings[b].step)
+    middle = next(s for s in stretches if (s.q_lo + s.q_hi) / 2 % QUALITY_RUNG == 0)
+    assert settings[int((middle.q_lo + middle.q_hi) / 2)].step == pytest.approx(math.sqrt(middle.step_lo * middle.step_hi), rel=1e-3)
 
 
-ZOO = [_card("low", (0, 40), (4.0, 1.0)), _card("mid", (40, 76), (3.0, 1.0), (0.5, 3.0)), _card("high", (76, 100), (2.0, 0.5), (0.5, 2.0))]
-
-
-@pytest.fixture()
-def zoo(monkeypatch: pytest.MonkeyPatch) -> list[ModelCard]:
-    monkeypatch.setattr("walloc_cli.model.quality.available_models", lambda: ZOO)
-    return ZOO
-
-
-def test_quality_walks_the_ladder_from_coarse_to_fine(zoo: list[ModelCard]) -> None:
-    settings = [setting_for_quality(q, "rgb") for q in range(101)]
-    assert settings[0] == Setting("low", 4.0) and settings[100] == Setting("high", 0.5)
-    assert settings[40] == Setting("mid", 3.0)  # a boundary belongs to the higher-rate model
-    assert settings[39].model == "low" and settings[75].model == "mid" and settings[76].model == "high"
-    # q moves in rungs of 4: 26 distinct settings
-    assert len(set(settings)) == 26 and settings[41] == settings[40] == settings[43]
-    order = {"low": 0, "mid": 1, "high": 2}
-    for a, b in zip(settings, settings[1:]):
-        assert (order[a.model], -a.step) <= (order[b.model], -b.step)  # never back to a coarser setting
-    assert settings[20].step == pytest.approx(2.0, rel=1e-3)  # geometric: halfway in q, halfway in log step
-
-
-def test_an_explicit_model_spans_its_own_trained_range(zoo: list[ModelCard]) -> None:
-    assert setting_for_quality(0, "rgb", ZOO[1]) == Setting("mid", 3.0)
-    assert setting_for_quality(100, "rgb", ZOO[1]) == Setting("mid", 0.5)
+def test_an_explicit_model_spans_its_own_trained_range() -> None:
+    """Guards ``-q`` with ``--model``: q 0..100 spans that model's trained steps (not its stretch
+    of the family ladder), and the step chosen is the one the file records."""
+    card = find_card("rgb-4x-v")
+    largest, smallest = trained_steps(card)
+    assert (largest, smallest) == (card.card["steps"]["max"], card.card["steps"]["min"])
+    assert setting_for_quality(0, "rgb", card) == Setting("rgb-4x-v", largest)
+    assert setting_for_quality(100, "rgb", card) == Setting("rgb-4x-v", smallest)
+    assert largest > ladder("rgb")[1].step_lo  # wider than its stretch: the test tells them apart
+    _, info = walloc_cli.read_latents(walloc_cli.compress(crop(), quality=0, model="rgb-4x-v"))
+    assert (info.model, info.step) == ("rgb-4x-v", largest)
 
 
 @pytest.mark.parametrize("quality", [-1, 100.5, math.nan])
-def test_quality_out_of_range_is_refused(zoo: list[ModelCard], quality: float) -> None:
+def test_quality_out_of_range_is_refused(quality: float) -> None:
     with pytest.raises(InputError, match="quality must be 0..100"):
         setting_for_quality(quality, "rgb")
 
 
 def test_a_ladder_with_a_gap_is_an_error() -> None:
-    gappy = [_card("a", (0, 40), (4.0, 1.0)), _card("b", (50, 100), (2.0, 0.5))]
+    """Guards the ladder's check that the cards' stretches tile 0..100: shipped cards with one
+    stretch moved so that q 36..40 belongs to no model."""
+    cards = [find_card(name) for name in ("rgb-16x-v", "rgb-4x-v", "rgb-2x-v")]
+    assert ladder("rgb", cards) == ladder("rgb")
+    stanzas = [dict(s, q=[40, 84]) if s["family"] == "rgb" else s for s in cards[1].card["quality"]]
+    gappy = [cards[0], dataclasses.replace(cards[1], card={**cards[1].card, "quality": stanzas}), cards[2]]
     with pytest.raises(ModelError, match="does not tile 0..100"):
         ladder("rgb", gappy)
-    with pytest.raises(ModelError, match="no shipped gray models"):
-        ladder("gray", gappy)
+    with pytest.raises(ModelError, match="no shipped ms models"):
+        ladder("ms", gappy)
 
 
 # --- searches on a synthetic codec: PSNR and size rise smoothly as the step falls -----------
@@ -124,77 +148,129 @@ def test_bd_rate_is_nan_without_a_shared_psnr_range() -> None:
     assert math.isnan(bd_rate(ANCHOR, far))
 
 
-def test_a_target_in_a_gap_between_models_stays_within_the_trained_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A target no trained step hits exactly is met by the smallest file that reaches it, inside
-    the trained steps: never by a step the decoder was not trained on."""
-    from walloc_cli.codecs import image as api
-    from walloc_cli.model import quality
-
-    gap = [_card("a", (0, 50), (4.0, 1.0)), _card("b", (50, 100), (3.0, 0.5), (0.5, 3.0))]
-    for card in gap:
-        object.__setattr__(card, "config", CodecConfig(step_input=True))
-    monkeypatch.setattr(quality, "available_models", lambda: gap)
-    monkeypatch.setattr(api, "find_card", lambda name: next(c for c in gap if c.name == name))
-
-    def fake_encode(image, model, payload, step, effort, cache=None, max_pixels=None):  # trained: "a" 18..30 dB, "b" 34..49.5 dB
-        score = 30.0 - 6.0 * math.log2(step) if model == "a" else 34.0 - 6.0 * math.log2(step / 3.0)
-        return f"{model}:{step}:{score}".encode() + b"x" * int(1000 / step)
-
-    monkeypatch.setattr(api, "encode_image", fake_encode)
-    monkeypatch.setattr(api, "decoded_psnr", lambda data, image, model=None, max_pixels=None: float(data.split(b":")[2].split(b"x")[0]))
-
-    class Image:
-        channels, bit_depth, pixels, width, height = 3, 8, None, 8, 8
-
-    monkeypatch.setattr(api, "_family", lambda image, card: "rgb")
-    encoded = api.compress_image(Image(), target_psnr=32.0)  # type: ignore[arg-type]
-    assert encoded.target_reached and encoded.psnr == pytest.approx(34.0)
-    assert encoded.setting == Setting("b", 3.0)  # "b"'s largest trained step: its smallest file
+# --- the search range, end to end through the public API --------------------------------------
+def crop() -> np.ndarray:
+    """(48, 64, 3) uint8: a textured corner of the sample photo (small, so each trial is quick)."""
+    return np.asarray(Image.open(SAMPLE).convert("RGB"))[100:148, 200:264].copy()
 
 
-def _dipping_size(setting: Setting) -> int:
-    """A photo on which each model starts 7-10% below where the one before ends; size rises with q elsewhere."""
-    scale = {"low": 1000.0, "mid": 2400.0, "high": 4300.0}[setting.model]
-    return int(scale / setting.step)
+def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
+    error = np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2)
+    return 10 * math.log10(255.0**2 / error)
 
 
-def test_the_guard_keeps_size_rising_across_a_dipping_hand_over(zoo: list[ModelCard]) -> None:
-    from walloc_cli.model.quality import monotone_setting
+def test_the_searches_walk_each_models_whole_trained_range() -> None:
+    """Guards the widening of the search range: both target searches walk each ladder model's
+    whole trained step range (wider than its stretch of the q scale, so a target between two
+    models' stretches is still met) and never a step past it."""
+    stretches = ladder("rgb")
+    ranges = candidate_ranges("rgb")
+    assert [r.model for r in ranges] == [s.model for s in stretches]
+    for stretch, searched in zip(stretches, ranges):
+        largest, smallest = trained_steps(find_card(stretch.model))
+        assert (searched.step_at(0), searched.step_at(100)) == (largest, smallest)
+    assert any(r.step_at(0) > s.step_lo or r.step_at(100) < s.step_hi for r, s in zip(ranges, stretches))
+    own = candidate_ranges("rgb", find_card("rgb-2x-v"))
+    assert [(r.model, r.step_at(0), r.step_at(100)) for r in own] == [("rgb-2x-v", *trained_steps(find_card("rgb-2x-v")))]
 
-    plain = [_dipping_size(setting_for_quality(q, "rgb")) for q in range(0, 101, 4)]
-    assert any(b < a for a, b in zip(plain, plain[1:]))  # the ladder alone would dip at q 40
-    sizes = [_dipping_size(monotone_setting(q, "rgb", _dipping_size)) for q in range(0, 101, 4)]
+
+def test_a_low_target_psnr_gives_the_smallest_file_at_a_trained_step() -> None:
+    """Guards that a target every model reaches even at its coarsest trained step gives the
+    smallest of those files: never a coarser step the decoder was not trained on (the search
+    used to extrapolate past the trained steps for targets between models)."""
+    image = crop()
+    coarsest = {s.model: walloc_cli.compress(image, quality=0, model=s.model) for s in ladder("rgb")}  # q 0 of a named model: its largest trained step
+    data = walloc_cli.compress(image, target_psnr=5.0)
+    _, info = walloc_cli.read_latents(data)
+    assert info.step == trained_steps(find_card(info.model))[0]
+    assert data == min(coarsest.values(), key=len)
+
+
+def test_an_unreachable_target_psnr_keeps_the_best_trained_setting() -> None:
+    """Guards the out-of-reach case: the best file any model gives within its trained steps, at
+    a trained step (no finer, untrained one), and it does not reach the target."""
+    image = crop()
+    data = walloc_cli.compress(image, target_psnr=150.0)
+    _, info = walloc_cli.read_latents(data)
+    assert info.step == trained_steps(find_card(info.model))[1]
+    finest = max(psnr(image, walloc_cli.decompress(walloc_cli.compress(image, quality=100, model=s.model))[0]) for s in ladder("rgb"))
+    assert psnr(image, walloc_cli.decompress(data)[0]) == pytest.approx(finest, abs=1e-9) and finest < 150
+
+
+def test_a_reachable_target_psnr_is_met_within_the_trained_steps() -> None:
+    """Guards ``--target-psnr`` on a real photo: the target is reached, closely (the bisection
+    lands within its tolerance of 0.1 dB; 1 dB allows for the step's rounding), at a step the
+    chosen model was trained on."""
+    image = crop()
+    data = walloc_cli.compress(image, target_psnr=34.0)
+    _, info = walloc_cli.read_latents(data)
+    largest, smallest = trained_steps(find_card(info.model))
+    assert smallest <= info.step <= largest
+    assert 34.0 <= psnr(image, walloc_cli.decompress(data)[0]) <= 34.0 + 1.0
+
+
+# --- the monotone guard on the shipped ladder, with a made-up size per setting ---------------
+def hand_overs(family: str = "rgb") -> list[int]:
+    """The q where the family's ladder moves to the next model."""
+    return [int(s.q_lo) for s in ladder(family)[1:]]
+
+
+def dipping_sizes(family: str = "rgb", dip: float = 0.92) -> dict[str, float]:
+    """Per model, the ``scale`` of a size ``scale / step`` that rises within each model and drops
+    by ``1 - dip`` at every hand-over of the shipped ladder (a photo unlike the tuning photos)."""
+    stretches = ladder(family)
+    scales = {stretches[0].model: 1000.0}
+    for lower, upper, q in zip(stretches, stretches[1:], hand_overs(family)):
+        below, at = setting_for_quality(q - QUALITY_RUNG, family), setting_for_quality(q, family)
+        scales[upper.model] = dip * scales[lower.model] / below.step * at.step
+    return scales
+
+
+def dipping_size(setting: Setting) -> int:
+    return int(dipping_sizes()[setting.model] / setting.step)
+
+
+def test_the_guard_keeps_size_rising_across_a_dipping_hand_over() -> None:
+    """Guards :func:`monotone_setting` at the shipped hand-overs: where the plain ladder would give
+    a smaller file one rung up, the guard codes the same model finer, so size never falls."""
+    plain = [dipping_size(setting_for_quality(q, "rgb")) for q in RUNGS]
+    assert sum(b < a for a, b in zip(plain, plain[1:])) == len(hand_overs())  # the ladder alone dips at each
+    sizes = [dipping_size(monotone_setting(q, "rgb", dipping_size)) for q in RUNGS]
     assert all(b >= a for a, b in zip(sizes, sizes[1:]))
-    guarded = monotone_setting(40, "rgb", _dipping_size)
-    assert guarded.model == "mid" and guarded.step < setting_for_quality(40, "rgb").step  # finer, same model
+    for q in hand_overs():
+        guarded, plain_setting = monotone_setting(q, "rgb", dipping_size), setting_for_quality(q, "rgb")
+        assert guarded.model == plain_setting.model and guarded.step < plain_setting.step  # finer, same model
 
 
-def test_the_guard_looks_one_rung_down_away_from_hand_overs(zoo: list[ModelCard]) -> None:
-    from walloc_cli.model.quality import monotone_setting
-
+def test_the_guard_looks_one_rung_down_away_from_hand_overs() -> None:
+    """Guards the guard's cost: q 0 codes once, a rung well inside a stretch checks only the rung
+    below, and a rung just after a hand-over is walked from the rung below the hand-over."""
     asked: list[Setting] = []
 
     def size_of(setting: Setting) -> int:
         asked.append(setting)
-        return _dipping_size(setting)
+        return dipping_size(setting)
 
+    first = hand_overs()[0]
+    inside = first + (GUARD_RUNGS + 1) * QUALITY_RUNG
+    assert all(not inside < h + GUARD_RUNGS * QUALITY_RUNG for h in hand_overs() if h <= inside) and inside + QUALITY_RUNG < hand_overs()[1]
     assert monotone_setting(0, "rgb", size_of) == setting_for_quality(0, "rgb") and not asked
-    assert monotone_setting(64, "rgb", size_of) == setting_for_quality(64, "rgb")
-    assert set(asked) == {setting_for_quality(60, "rgb"), setting_for_quality(64, "rgb")}
+    assert monotone_setting(inside, "rgb", size_of) == setting_for_quality(inside, "rgb")
+    assert set(asked) == {setting_for_quality(inside - QUALITY_RUNG, "rgb"), setting_for_quality(inside, "rgb")}
     asked.clear()
-    monotone_setting(44, "rgb", size_of)  # two rungs above the q 40 hand-over: walked from q 36
-    assert asked[0] == setting_for_quality(36, "rgb")
+    monotone_setting(first + 2 * QUALITY_RUNG, "rgb", size_of)  # two rungs above the hand-over
+    assert asked[0] == setting_for_quality(first - QUALITY_RUNG, "rgb")
 
 
-def test_a_coarser_step_that_costs_more_is_refined(zoo: list[ModelCard]) -> None:
+def test_a_coarser_step_that_costs_more_is_refined() -> None:
     """Within one model, a rung whose file comes out smaller than the rung below's (a lossless
     coder's heuristics) is coded finer until it is not."""
-    from walloc_cli.model.quality import monotone_setting
-
-    below = setting_for_quality(60, "rgb")
+    q = hand_overs()[0] + (GUARD_RUNGS + 1) * QUALITY_RUNG
+    below, plain = setting_for_quality(q - QUALITY_RUNG, "rgb"), setting_for_quality(q, "rgb")
+    floor = int(dipping_size(plain) * 1.08)  # the rung below happens to cost 8% more
 
     def size_of(setting: Setting) -> int:
-        return 1800 if setting == below else _dipping_size(setting)  # q 60 happens to cost 8% more than q 64
+        return floor if setting == below else dipping_size(setting)
 
-    chosen = monotone_setting(64, "rgb", size_of)
-    assert size_of(chosen) >= 1800 and chosen.model == "mid" and chosen.step < setting_for_quality(64, "rgb").step
+    chosen = monotone_setting(q, "rgb", size_of)
+    assert size_of(chosen) >= floor and chosen.model == plain.model and chosen.step < plain.step
