@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from walloc_cli.model.network import CodecConfig
+from walloc_cli.model.config import CodecConfig
 from walloc_cli.errors import InputError, ModelError
 from walloc_cli.eval.measures import Point, bd_rate
 from walloc_cli.model.quality import (
