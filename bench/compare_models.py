@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.network import WallocCodec
 from walloc_cli.eval.measures import Point, baseline_points, bd_rate
 from walloc_cli.model.zoo import load_model
 from walloc_cli.train.loop import load_checkpoint, load_photos, validate

@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.network import WallocCodec
 
 HEIGHT, WIDTH = 1920, 2136
 

@@ -10,7 +10,8 @@ import shutil
 import pytest
 import torch
 
-from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.network import WallocCodec
 from walloc_cli.errors import ModelError
 from walloc_cli.model.zoo import available_models, load_model, models_dir
 

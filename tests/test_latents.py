@@ -28,9 +28,9 @@ from walloc_cli.api.latents import (
     audio_timeline,
     dequantize,
     export_npy,
-    index_bits,
     read_latents,
 )
+from walloc_cli.model.config import index_bits
 from walloc_cli.model.zoo import load_model
 from walloc_cli.model.wpt import pad_to_multiple, wpt_project
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.network import WallocCodec
 from walloc_cli.errors import FormatError
 from walloc_cli.codecs.volume_tiles import (
     Normalisation,

@@ -24,7 +24,7 @@ What a file gives, by the header's ``modality``:
 * anything else: :class:`FormatError` naming the modality.
 
 Dequantisation (:func:`dequantize`) inverts the companding, as the codec's bottleneck defines it
-(:class:`walloc_cli.model.network.WallocCodec`)::
+(:mod:`walloc_cli.model.config`, the arithmetic :class:`walloc_cli.model.network.WallocCodec` uses)::
 
     u = index * step                        (companded value; clipped to +-qmax, what the decoder saw in training)
     z = s * sqrt(2) * erfinv(u / lmax)      (the linear encoder's output)
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,6 +48,7 @@ from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import MODALITIES, check_codec_matches, chunk_tally, validate_header
 from walloc_cli.format.payload import PayloadError, decode_planes
+from walloc_cli.model import config as model_config
 
 Source = str | Path | bytes | bytearray | memoryview | BinaryIO
 Latents = np.ndarray | list[np.ndarray]
@@ -70,7 +70,7 @@ class LatentInfo:
     """What :func:`read_latents` knows about the latents besides their values.
 
     ``header`` is the file's whole JSON header; ``codec`` the model's configuration (a dict of
-    :class:`walloc_cli.model.network.CodecConfig` fields); ``extra`` the file's other chunks (alpha
+    :class:`walloc_cli.model.config.CodecConfig` fields); ``extra`` the file's other chunks (alpha
     plane, ICC profile) that :func:`walloc_cli.api.arrays.decode_latents` needs to give back
     exactly what decompression gives.
     """
@@ -97,19 +97,19 @@ class LatentInfo:
     @property
     def reduction(self) -> float:
         """Dimensionality reduction: signal values per latent value."""
-        return int(self.codec["channels"]) * 2 ** (int(self.codec["dims"]) * int(self.codec["levels"])) / self.latent_dim
+        return model_config.CodecConfig.from_dict(self.codec).reduction
 
     @property
     def lmax(self) -> float:
-        return 2 ** (int(self.codec["bits"]) - 1) - 0.5
+        return model_config.compand_lmax(int(self.codec["bits"]))
 
     @property
     def qmax(self) -> int:
-        return 2 ** (int(self.codec["bits"]) - 1) - 1
+        return model_config.compand_qmax(int(self.codec["bits"]))
 
     @property
     def compand_scale(self) -> float:
-        return 2 * self.lmax / math.sqrt(2 * math.pi)
+        return model_config.compand_scale(int(self.codec["bits"]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (what ``walloc latents`` writes beside each ``.npy``)."""
@@ -120,17 +120,10 @@ class LatentInfo:
         }
 
 
-def index_bits(companding_bits: int, step: float) -> int:
-    """Bits of a signed latent index at ``step`` (as :meth:`WallocCodec.index_bits`, without a model)."""
-    qmax = 2 ** (companding_bits - 1) - 1
-    return math.ceil(qmax / step - 1e-9).bit_length() + 1
-
-
 def codec_config(header: dict[str, Any]) -> dict[str, Any]:
     """The model's configuration of a validated header: from its installed card (JSON only, no
     weights) when the SHA-256 matches, after checking that the header's ``codec`` copy agrees
     with it, else the header's ``codec`` table."""
-    from walloc_cli.model.network import CodecConfig
     from walloc_cli.model.zoo import available_models
 
     sha = header["model"]["sha256"]
@@ -139,7 +132,7 @@ def codec_config(header: dict[str, Any]) -> dict[str, Any]:
             config = dataclasses.asdict(card.config)
             check_codec_matches(header, config)
             return config
-    return dataclasses.asdict(CodecConfig.from_dict(header["codec"]))  # validated (header.validate_codec)
+    return dataclasses.asdict(model_config.CodecConfig.from_dict(header["codec"]))  # validated (header.validate_codec)
 
 
 def _open(source: Source) -> tuple[WlcReader, Any]:
@@ -197,7 +190,7 @@ def _info(header: dict[str, Any], codec: dict[str, Any], **extra: Any) -> Latent
 
 
 def _check_bits(latent: dict[str, Any], codec: dict[str, Any]) -> None:
-    expected = index_bits(int(codec["bits"]), float(latent["step"]))
+    expected = model_config.index_bits(int(codec["bits"]), float(latent["step"]))
     if latent["bits"] != expected:
         raise FormatError(f"invalid header: latent bits {latent['bits']} do not match step {latent['step']} for this model ({expected})")
 
@@ -285,13 +278,10 @@ def audio_timeline(latents: Iterable[np.ndarray], info: LatentInfo) -> np.ndarra
 def dequantize(latents: np.ndarray, info: LatentInfo) -> np.ndarray:
     """Integer indices (any shape) to the encoder's output ``z`` through the companding inverse.
 
-    Returns float32 of the same shape: ``z = s sqrt2 erfinv(clip(index*step, +-qmax) / lmax)``.
+    Returns float32 of the same shape: ``z = s sqrt2 erfinv(clip(index*step, +-qmax) / lmax)``
+    (:func:`walloc_cli.model.config.dequantize`; torch is not imported).
     """
-    import torch  # erfinv; scipy is not a dependency
-
-    u = np.clip(np.asarray(latents, dtype=np.float64) * info.step, -info.qmax, info.qmax)
-    z = info.compand_scale * math.sqrt(2.0) * torch.erfinv(torch.from_numpy(u / info.lmax))
-    return z.numpy().astype(np.float32)
+    return model_config.dequantize(latents, int(info.codec["bits"]), info.step)
 
 
 def learning_array(latents: Latents, info: LatentInfo, dequantized: bool = False) -> np.ndarray:
@@ -314,4 +304,4 @@ def export_npy(src: Path, dst: Path, *, dequantized: bool = False, overwrite: bo
     return array, info
 
 
-__all__ = ["AudioBlock", "LatentInfo", "audio_timeline", "codec_config", "dequantize", "export_npy", "index_bits", "learning_array", "read_latents"]
+__all__ = ["AudioBlock", "LatentInfo", "audio_timeline", "codec_config", "dequantize", "export_npy", "learning_array", "read_latents"]

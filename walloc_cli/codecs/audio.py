@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import io
 import math
-import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +50,7 @@ from walloc_cli.codecs.audio_blocks import (
     stream_layout,
     synthesize_block,
 )
+from walloc_cli.format.chunks import AUDIO_BLOCK_SPAN_SIZE, audio_block_span
 from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
@@ -263,9 +263,6 @@ def seconds_to_frames(samplerate: int, start: float = 0.0, duration: float | Non
     return first, None if duration is None else max(1, round(duration * samplerate))
 
 
-_FIRST_FRAMES = struct.Struct("<QI")  # the start of every AUDB chunk: first frame, frames
-
-
 def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: int, damaged: list[str] | None) -> Iterator[np.ndarray]:
     """Frames ``start .. stop`` of the file as consecutive ``(channels, n)`` float64 blocks.
 
@@ -296,12 +293,10 @@ def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: in
             pos += count
 
     def before_range(kind: str, head: bytes) -> bool:
-        if kind != "AUDB" or len(head) < _FIRST_FRAMES.size:
-            return False
-        first, frames = _FIRST_FRAMES.unpack_from(head)
-        return first + frames <= start
+        span = audio_block_span(head) if kind == "AUDB" else None
+        return span is not None and span[0] + span[1] <= start
 
-    chunks = reader.iter_chunks(pending.append if damaged is not None else None, before_range if start > 0 else None, _FIRST_FRAMES.size)
+    chunks = reader.iter_chunks(pending.append if damaged is not None else None, before_range if start > 0 else None, AUDIO_BLOCK_SPAN_SIZE)
     tally = chunk_tally(reader.header)
     for chunk in chunks:
         if tally.add(chunk.type) > decoding.blocks:

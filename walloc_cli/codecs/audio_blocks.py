@@ -26,13 +26,13 @@ Memory is one block at a time on both sides, whatever the duration.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 import numpy as np
 import torch
 
 from walloc_cli.files.audio import AudioReader
 from walloc_cli.model.network import WallocCodec
+from walloc_cli.format.chunks import AUDIO_BLOCK_HEAD_SIZE, AudioBlockHead, pack_audio_block_head, unpack_audio_block_head
 from walloc_cli.format.container import Chunk
 from walloc_cli.errors import FormatError
 from walloc_cli.format.header import MAX_GAIN, stream_layout  # noqa: F401 (stream_layout: part of this module's API)
@@ -40,7 +40,6 @@ from walloc_cli.format.payload import PayloadError, decode_planes, encode_planes
 
 BLOCK = 1 << 16  # frames per chunk: 1.5 s at 44.1 kHz
 MARGIN = 1024  # context frames on each side of a block
-_HEAD = struct.Struct("<QIII")
 
 
 def to_streams(block: np.ndarray, layout: str) -> np.ndarray:
@@ -102,19 +101,17 @@ def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: floa
     planes = encode_planes(q.reshape(-1, q.shape[-1]).numpy(), model.index_bits(step), payload, effort)  # type: ignore[arg-type]
     header = BlockHeader(first, frames, first - start, stop - start)
     kept = samples[:, header.lead : header.lead + frames]
-    return EncodedBlock(Chunk("AUDB", _HEAD.pack(first, frames, header.lead, header.extent) + pack_images(planes)), header, q, kept)
+    return EncodedBlock(Chunk("AUDB", pack_audio_block_head(AudioBlockHead(first, frames, header.lead, header.extent)) + pack_images(planes)), header, q, kept)
 
 
 def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGIN) -> tuple[BlockHeader, list[bytes]]:
     """Split an ``AUDB`` chunk into its header and latent images; every size is checked against
     the header's limits and the chunk's length before anything is allocated."""
-    if len(data) < _HEAD.size:
-        raise FormatError("audio block chunk is too short")
-    first, frames, lead, extent = _HEAD.unpack_from(data)
+    first, frames, lead, extent = unpack_audio_block_head(data)
     if not (0 < frames <= block_limit and lead <= margin_limit and lead + frames <= extent <= frames + 2 * margin_limit):
         raise FormatError(f"audio block at frame {first} declares impossible sizes ({frames} frames, lead {lead}, extent {extent})")
     try:
-        images = unpack_images(data, _HEAD.size)
+        images = unpack_images(data, AUDIO_BLOCK_HEAD_SIZE)
     except PayloadError as error:
         raise FormatError(f"audio block at frame {first}: {error}") from None
     return BlockHeader(first, frames, lead, extent), images

@@ -30,7 +30,8 @@ from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, METADATA
 from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, image_bytes, read_image, write_image
 from walloc_cli.files.safe_io import STDIO, check_writable, output_stream
 from walloc_cli.metrics import bits_per_pixel
-from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.network import WallocCodec
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas

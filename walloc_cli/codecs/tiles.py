@@ -31,7 +31,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.network import WallocCodec
 
 
 @dataclass(frozen=True)

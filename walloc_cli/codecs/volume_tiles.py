@@ -39,7 +39,6 @@ original dtype, plus one tile in float32.
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -47,6 +46,7 @@ import numpy as np
 import torch
 
 from walloc_cli.model.network import WallocCodec
+from walloc_cli.format.chunks import VOLUME_TILE_HEAD_SIZE, VolumeTileHead, pack_volume_tile_head, unpack_volume_tile_head
 from walloc_cli.format.container import Chunk
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import MAX_TILE_CONTEXT
@@ -65,7 +65,6 @@ PROBE_TILES = 4  # regions on which the encoder compares decoder conditions (cho
 PROBE_EXTENT = (4, 12, 12)  # latents per axis of one region (16 x 48 x 48 voxels at J = 2)
 PROBE_MARGIN = 4  # latents of real context around a region, for its encoder and decoder
 CONDITIONS = (0.25, 0.5, 1.0, 2.0, 4.0)  # decoder conditions tried besides the true step
-_HEAD = struct.Struct("<6I")
 
 
 @dataclass(frozen=True)
@@ -166,21 +165,18 @@ def encode_tile(model: WallocCodec, volume: np.ndarray, norm: Normalisation, til
 def pack_tile(tile: Tile, q: torch.Tensor, bits: int, payload: str, effort: int) -> Chunk:
     """One tile's indices ``(L, *tile.extent)`` into a ``VOLT`` chunk."""
     planes = encode_planes(q.numpy(), bits, payload, effort)  # type: ignore[arg-type]
-    return Chunk("VOLT", _HEAD.pack(*tile.origin, *tile.extent) + pack_images(planes))
+    return Chunk("VOLT", pack_volume_tile_head(VolumeTileHead(tile.origin, tile.extent)) + pack_images(planes))
 
 
 def parse_tile(data: bytes, grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) -> tuple[Tile, list[bytes]]:
     """Split a ``VOLT`` chunk; every size is checked against the grid and the chunk length
     before anything is allocated."""
-    if len(data) < _HEAD.size:
-        raise FormatError("volume tile chunk is too short")
-    values = _HEAD.unpack_from(data)
-    origin, extent = tuple(values[:3]), tuple(values[3:])
+    origin, extent = unpack_volume_tile_head(data)
     for o, e, g, t in zip(origin, extent, grid, size):
         if not (0 < e <= t and o % t == 0 and o + e <= g):
             raise FormatError(f"volume tile at {origin} declares impossible sizes {extent} for a latent grid of {grid}")
     try:
-        images = unpack_images(data, _HEAD.size)
+        images = unpack_images(data, VOLUME_TILE_HEAD_SIZE)
     except PayloadError as error:
         raise FormatError(f"volume tile at {origin}: {error}") from None
     return Tile(origin, extent), images  # type: ignore[arg-type]

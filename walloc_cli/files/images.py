@@ -78,6 +78,7 @@ from PIL import Image
 from walloc_cli.files import image_meta
 from walloc_cli.errors import InputError
 from walloc_cli.format.header import MODES  # mode -> (colour channels, has alpha, bit depth)
+from walloc_cli.format.pixels import pillow_samples
 from walloc_cli.files.safe_io import atomic_output, read_prefix
 from walloc_cli.format.limits import DEFAULT_MAX_PIXELS
 
@@ -517,24 +518,6 @@ def _from_pillow(image: Image.Image, fmt: str) -> ImageData:
         array = np.asarray(image).astype(np.uint16)  # native byte order
         return _from_hwc(array[..., None], 1, 16, icc, fmt)
     raise InputError(f"unsupported {fmt} colour mode {mode!r}")
-
-
-def pillow_samples(image: Image.Image) -> np.ndarray:
-    """The samples of a loaded 8-bit Pillow image (``L``, ``LA``, ``RGB``, ``RGBA``) as
-    ``(H, W)`` or ``(H, W, S)`` uint8, copied in bands of rows into one array.
-
-    ``np.asarray(image)`` goes through ``tobytes()``, which joins a list of pieces into one
-    bytes object: twice the samples at once, beside Pillow's own 4 bytes a pixel (a 67 MP
-    photo peaked 638 MB above the interpreter to read, against 470 MB this way).
-    """
-    width, height = image.size
-    bands = len(image.getbands())
-    out = np.empty((height, width, bands) if bands > 1 else (height, width), np.uint8)
-    rows = max(1, (8 << 20) // max(1, width * bands))  # 8 MiB of bytes at a time
-    for top in range(0, height, rows):
-        bottom = min(height, top + rows)
-        out[top:bottom] = np.frombuffer(image.crop((0, top, width, bottom)).tobytes(), np.uint8).reshape(out[top:bottom].shape)
-    return out
 
 
 def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, None]:

@@ -1,1 +1,18 @@
-"""format"""
+"""Layer 1, the ``.wlc`` format: bytes in, bytes out (normative spec: ``formats/wlc.md``).
+
+What it holds:
+
+* :mod:`~walloc_cli.format.container`: the framing (signature, version, JSON header, typed
+  chunks with CRCs, ``END``), writer and streaming reader;
+* :mod:`~walloc_cli.format.header`: validation of every header field, for every modality, and
+  the bounds the format sets (codec table, steps, tiles);
+* :mod:`~walloc_cli.format.chunks`: the heads of the self-describing ``AUDB``/``VOLT`` chunks;
+* :mod:`~walloc_cli.format.payload`: the lossless coding of integer latents as WebP/PNG planes,
+  and the image list of a chunk; :mod:`~walloc_cli.format.pixels`: Pillow image -> samples;
+* :mod:`~walloc_cli.format.limits`: the decoder's default resource limits.
+
+What it may import: the standard library, numpy and Pillow, and from walloc only
+:mod:`walloc_cli.errors` (and the other modules of this layer). Never torch, an audio or volume
+library, or a layer above (``model``, ``files``, ``codecs``, ...): a reader of ``.wlc`` bytes
+needs none of them. ``tests/test_layers.py`` checks it.
+"""

@@ -90,7 +90,7 @@ _DTYPE_RANGE: dict[str, tuple[float, float]] = {
     "float32": (-3.4028234663852886e38, 3.4028234663852886e38), "float64": (-math.inf, math.inf),
 }
 
-# --- the codec table (also the bounds of a model card's config, walloc_cli.model.network.CodecConfig) --
+# --- the codec table (also the bounds of a model card's config, walloc_cli.model.config.CodecConfig) --
 # Bounds of every integer field, far beyond any trained model (the shipped ones use levels 3-5,
 # latent_dim <= 96, 64 decoder channels). bits: companding needs a non-zero range (2) and the
 # payload packs at most walloc_cli.format.payload.MAX_BITS (15).
@@ -183,7 +183,7 @@ def stream_layout(channels: int) -> str:
 # --- shared tables ---------------------------------------------------------------------------
 def validate_codec(codec: Any, modality: str | None = None) -> None:
     """The ``codec`` table: every field known, each in range (the bounds of
-    :class:`walloc_cli.model.network.CodecConfig`), and, for a ``modality``, a model of that rank."""
+    :class:`walloc_cli.model.config.CodecConfig`), and, for a ``modality``, a model of that rank."""
     require(isinstance(codec, dict), "missing codec table")
     unknown = sorted(set(codec) - _CODEC_FIELDS)
     require(not unknown, f"unknown codec config fields: {unknown}")

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from walloc_cli.errors import WallocError
+from walloc_cli.format.pixels import pillow_samples
 
 PayloadCodec = Literal["webp", "png"]
 PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png")
@@ -182,8 +183,6 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
     expected = chunk_rows(shape, bits)
     if len(chunks) != len(expected):
         raise PayloadError(f"payload has {len(chunks)} chunks, expected {len(expected)}")
-    from walloc_cli.files.images import pillow_samples  # here: the image readers are not needed to encode
-
     width = shape[-1]
     q = np.zeros(shape, index_dtype(bits))
     start = 0

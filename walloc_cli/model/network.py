@@ -1,98 +1,24 @@
 """The WaLLoC model: WPT -> 1x1 linear encoder -> companding + rounding -> CNN decoder -> inverse WPT.
 
 One class serves 1D (audio), 2D (images) and 3D (volumes): ``CodecConfig.dims`` picks the
-convolution rank; everything else is shared. The model contract follows CompressAI: ``forward``
-returns a dict (``x_hat``, ``bits``), and inference is split into :meth:`WallocCodec.encode`
-(signal -> integer latents) and :meth:`WallocCodec.decode` (integer latents -> signal) so that the
-container can sit between them.
+convolution rank; everything else is shared. The configuration and the bottleneck's integer and
+companding arithmetic are torch-free, in :mod:`walloc_cli.model.config`. The model contract
+follows CompressAI: ``forward`` returns a dict (``x_hat``, ``bits``), and inference is split into
+:meth:`WallocCodec.encode` (signal -> integer latents) and :meth:`WallocCodec.decode` (integer
+latents -> signal) so that the container can sit between them.
 
 Signals enter normalised: ``x`` in roughly ``[-0.5, 0.5]`` (see :mod:`walloc_cli.files.images`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any
 
 import torch
 from torch import nn
 
-from walloc_cli.format.header import BOUNDARIES, CODEC_INT_RANGES, MAX_WAVELET_CHANNELS
-from walloc_cli.model.wpt import Boundary, crop_to, iwpt, pad_to_multiple, wpt, wpt_project
-
-# Bounds of every integer field of CodecConfig, its boundaries and its wavelet channel limit are
-# the format's (a .wlc header carries the config): walloc_cli.format.header holds them.
-
-
-@dataclasses.dataclass(frozen=True)
-class CodecConfig:
-    """Everything needed to rebuild a model; stored in model cards and ``.wlc`` headers."""
-
-    dims: int = 2  # spatial rank: 1 audio, 2 image, 3 volume
-    channels: int = 3  # signal channels the model codes together (RGB = 3)
-    levels: int = 3  # WPT levels J
-    latent_dim: int = 12  # latent channels; DR = channels * 2**(dims*levels) / latent_dim
-    bits: int = 8  # companded latents are integers in [-(2**(bits-1)-1), 2**(bits-1)-1]
-    decoder_channels: int = 128
-    decoder_blocks: int = 4
-    boundary: Boundary = "symmetric"
-    # The decoder also sees log2(step) as one extra constant input channel, so that a
-    # variable-rate model can dequantise differently at each step (a value of 4 means
-    # "between 2 and 6" at step 4 but "between 3.5 and 4.5" at step 1).
-    step_input: bool = False
-
-    def __post_init__(self) -> None:
-        """Refuse configurations no model can have, before anything derived is computed.
-
-        Configs come from model cards and ``.wlc`` headers, i.e. from files: a ``levels`` of
-        2**40 would make ``wavelet_channels`` a number with 10**12 digits (a hang), and a few
-        thousand overflows the ``reduction`` float. Raises ``ValueError`` naming the field.
-        """
-        for name, low, high in CODEC_INT_RANGES:
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
-                raise ValueError(f"codec {name}={value!r} is not an integer in {low}..{high}")
-        if self.boundary not in BOUNDARIES:
-            raise ValueError(f"codec boundary={self.boundary!r} is not one of {', '.join(BOUNDARIES)}")
-        if not isinstance(self.step_input, bool):
-            raise ValueError(f"codec step_input={self.step_input!r} is not true or false")
-        if self.wavelet_channels > MAX_WAVELET_CHANNELS:  # safe to compute: dims <= 3, levels <= 8
-            raise ValueError(f"codec channels * 2**(dims*levels) = {self.wavelet_channels} exceeds {MAX_WAVELET_CHANNELS}")
-
-    @property
-    def decoder_inputs(self) -> int:
-        """Channels the decoder takes: the latents, plus the step plane when ``step_input``."""
-        return self.latent_dim + int(self.step_input)
-
-    @property
-    def wavelet_channels(self) -> int:
-        return self.channels * 2 ** (self.dims * self.levels)
-
-    @property
-    def reduction(self) -> float:
-        """Dimensionality reduction: input values per latent value."""
-        return self.wavelet_channels / self.latent_dim
-
-    @property
-    def block(self) -> int:
-        """Spatial downsampling factor along each axis (``2**levels``)."""
-        return 2**self.levels
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CodecConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown codec config fields: {sorted(unknown)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        if not self.step_input:
-            del data["step_input"]  # optional field: files of models without it keep their exact header bytes
-        return data
-
+from walloc_cli.model.config import CodecConfig, compand_lmax, compand_qmax, compand_scale, index_bits, index_max
+from walloc_cli.model.wpt import crop_to, iwpt, pad_to_multiple, wpt, wpt_project
 
 ConvNd = nn.Conv1d | nn.Conv2d | nn.Conv3d
 
@@ -184,10 +110,11 @@ class WallocCodec(nn.Module):
         self.decoder: Decoder = Decoder(cfg)
         self.density = LogisticMixtureDensity(cfg.latent_dim)
         # Companding: u = lmax * erf(z / (s*sqrt 2)) = lmax * (2*Phi(z/s) - 1). The scale s makes
-        # the slope at 0 exactly 1, so one integer step equals one unit of z near zero.
-        self.lmax = 2 ** (cfg.bits - 1) - 0.5
-        self.qmax = 2 ** (cfg.bits - 1) - 1
-        self.compand_scale = 2 * self.lmax / math.sqrt(2 * math.pi)
+        # the slope at 0 exactly 1, so one integer step equals one unit of z near zero. The
+        # arithmetic lives in walloc_cli.model.config, shared with the torch-free latent reader.
+        self.lmax = compand_lmax(cfg.bits)
+        self.qmax = compand_qmax(cfg.bits)
+        self.compand_scale = compand_scale(cfg.bits)
 
     # --- analysis -----------------------------------------------------------------------
     def analysis(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -202,11 +129,11 @@ class WallocCodec(nn.Module):
 
     def index_max(self, step: float = 1.0) -> int:
         """Largest magnitude of a latent index at quantisation step ``step`` (``qmax`` at 1)."""
-        return math.ceil(self.qmax / step - 1e-9)
+        return index_max(self.cfg.bits, step)
 
     def index_bits(self, step: float = 1.0) -> int:
         """Bits of a signed latent index at ``step``: ``cfg.bits`` at 1, one more per halving of it."""
-        return self.index_max(step).bit_length() + 1
+        return index_bits(self.cfg.bits, step)
 
     def quantize(self, u: torch.Tensor, step: float = 1.0) -> torch.Tensor:
         """Indices ``round(u / step)`` clamped to ``±index_max(step)``; int32.

@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
-Boundary = Literal["symmetric", "periodic"]
+from walloc_cli.model.config import Boundary
 
 # CDF 9/7 lifting coefficients (Daubechies & Sweldens 1998; JPEG 2000 Part 1, Annex F).
 ALPHA = -1.586134342059924

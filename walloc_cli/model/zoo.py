@@ -17,12 +17,13 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from safetensors.torch import load_file
-
-from walloc_cli.model.network import CodecConfig, WallocCodec
 from walloc_cli.errors import ModelError
+from walloc_cli.model.config import CodecConfig
+
+if TYPE_CHECKING:
+    from walloc_cli.model.network import WallocCodec
 
 DEFAULT_MODELS = {"image": "rgb-16x"}
 
@@ -112,9 +113,18 @@ def _parse_card(path: Path, mtime_ns: int, size: int) -> ModelCard:
 
 
 def available_models() -> list[ModelCard]:
-    """Every shipped model, sorted by name."""
-    folder = models_dir()
-    return [read_card(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    """Every shipped model, sorted by name.
+
+    The folder is listed and its cards parsed once per process (a photo's compress asks for
+    the list six times); the weights are still verified, by SHA-256, whenever they are loaded.
+    """
+    return list(_cards_in(models_dir()))
+
+
+@functools.lru_cache(maxsize=4)
+def _cards_in(folder: Path) -> tuple[ModelCard, ...]:
+    """The parsed cards of ``folder``, sorted by file name; cached per folder."""
+    return tuple(read_card(p) for p in sorted(folder.glob("*.json"))) if folder.is_dir() else ()
 
 
 def find_card(name_or_path: str) -> ModelCard:
@@ -131,6 +141,12 @@ def find_card(name_or_path: str) -> ModelCard:
 
 @functools.lru_cache(maxsize=8)
 def _load(weights: Path, sha256: str, config: CodecConfig) -> WallocCodec:
+    # torch (through the network and safetensors) only here: listing and parsing the cards is
+    # what the latent reader and the quality ladder need, and they must not import torch.
+    from safetensors.torch import load_file
+
+    from walloc_cli.model.network import WallocCodec
+
     if not weights.exists():
         raise ModelError(f"weights file {weights} is missing")
     actual = sha256_file(weights)
@@ -193,6 +209,7 @@ def export_model(model: WallocCodec, out_dir: Path, name: str, modality: str, ex
         **extra,
     }
     (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    _cards_in.cache_clear()  # out_dir may be a listed folder: the new card must show up
     return read_card(out_dir / f"{name}.json")
 
 

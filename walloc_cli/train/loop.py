@@ -28,7 +28,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from walloc_cli.model.network import CodecConfig, WallocCodec
+from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.network import WallocCodec
 from walloc_cli.errors import InputError
 from walloc_cli.files.safe_io import atomic_write_bytes
 from walloc_cli.model.wpt import pad_to_multiple, wpt

@@ -1,7 +1,7 @@
 """Training runs: config files (TOML or JSON) and the train-then-export pipeline of ``walloc train``.
 
 A run config names the model, its modality and data folders, and holds two tables, ``[codec]``
-(:class:`~walloc_cli.model.network.CodecConfig`) and ``[train]`` (:class:`~walloc_cli.train.loop.TrainConfig`).
+(:class:`~walloc_cli.model.config.CodecConfig`) and ``[train]`` (:class:`~walloc_cli.train.loop.TrainConfig`).
 Every field has a default; unknown keys are errors so a typo never trains the wrong model. The
 configs that produced the shipped models live in ``configs/``.
 """
@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 
-from walloc_cli.model.network import CodecConfig
+from walloc_cli.model.config import CodecConfig
 from walloc_cli.errors import InputError
 from walloc_cli.model.zoo import ModelCard, export_model
 from walloc_cli.train.loop import (
