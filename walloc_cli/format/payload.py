@@ -182,7 +182,7 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
     expected = chunk_rows(shape, bits)
     if len(chunks) != len(expected):
         raise PayloadError(f"payload has {len(chunks)} chunks, expected {len(expected)}")
-    from walloc_cli.files.images import pillow_samples  # here: the image readers are not needed to encode
+    from walloc_cli.files.pillow_io import pillow_samples  # here: the image readers are not needed to encode
 
     width = shape[-1]
     q = np.zeros(shape, index_dtype(bits))
