@@ -40,6 +40,7 @@ class Score:
 
     @property
     def key(self) -> str:
+        """The source key: ``music21:`` and the corpus path."""
         return f"music21:{self.path}"
 
 

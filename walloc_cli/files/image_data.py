@@ -69,10 +69,10 @@ class ImageData:
             was 1.8 GB as float32.
         alpha: ``(H, W)`` uint8 (8-bit modes) or uint16 (16-bit modes), or ``None``.
         bit_depth: 8 or 16: the integer depth ``pixels`` are rounded to when written.
-        mode: one of :data:`MODES` (see the module docstring for palette/CMYK/float inputs).
+        mode: one of :data:`MODES` (see :mod:`walloc_cli.files.images` for palette/CMYK/float inputs).
         icc_profile: the embedded ICC profile, raw bytes, or ``None``.
         source_format: ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"WEBP"``, ``"BMP"``, or ``"ARRAY"``
-            for images built by :func:`image_from_array`.
+            for images built by :func:`~walloc_cli.files.images.image_from_array`.
         exif: the EXIF block (TIFF-structured, no ``Exif\\0\\0`` prefix), or ``None``.
         xmp: the XMP packet (UTF-8 XML), or ``None``.
     """
@@ -155,13 +155,14 @@ def check_pixels(width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS) 
         raise InputError(f"image too large: {width}x{height} = {count} pixels, more than the limit of {max_pixels} (raise it with --max-pixels)")
 
 
-# The limit :func:`read_image` was given, seen by the size checks deep in the readers.
+#: The pixel limit :func:`~walloc_cli.files.images.read_image` was given, seen by the size checks
+#: deep in the format readers (:func:`check_dims`, :func:`~walloc_cli.files.pillow_io.open_pillow`).
 pixel_limit: contextvars.ContextVar[int] = contextvars.ContextVar("walloc_max_pixels", default=DEFAULT_MAX_PIXELS)
 
 
 def check_dims(width: int, height: int, limit: int | None = None) -> None:
     """Refuse zero-size and too large images (called with header sizes, before decoding);
-    ``limit`` defaults to the one :func:`read_image` was given."""
+    ``limit`` defaults to the one :func:`~walloc_cli.files.images.read_image` was given."""
     if width <= 0 or height <= 0:
         raise InputError(f"image has zero size ({width}x{height} pixels)")
     check_pixels(width, height, pixel_limit.get() if limit is None else limit)

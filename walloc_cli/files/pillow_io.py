@@ -35,8 +35,9 @@ def open_pillow(path: Path, fmt: str) -> Iterator[Image.Image]:
     """``Image.open`` restricted to ``fmt``, with the size check applied to the header.
 
     Pillow refuses images above twice its global ``MAX_IMAGE_PIXELS`` (~179 MP by default) on
-    its own; our limit (:func:`check_pixels`) may be higher, so Pillow's is lifted for this one
-    call only and put back (changing it at import would change it for the whole host program).
+    its own; our limit (:func:`~walloc_cli.files.image_data.check_pixels`) may be higher, so
+    Pillow's is lifted for this one call only and put back (changing it at import would change
+    it for the whole host program).
     """
     with warnings.catch_warnings():
         # Pillow warns between MAX_IMAGE_PIXELS and twice that; check_dims refuses what we do not take

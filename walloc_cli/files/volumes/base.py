@@ -37,7 +37,7 @@ __all__ = [
     "volume_from_array",
 ]
 
-#: An axis the file does not name is a band axis only when it is this short (see module doc).
+#: An axis the file does not name is a band axis only when it is this short (see :mod:`walloc_cli.files.volumes`).
 BAND_AXIS_MAX = 64
 
 
@@ -57,7 +57,7 @@ class VolumeData:
             ``"XYZ"``), a permutation of ``coding_axes``.
         coding_axes: ``"ZYX"`` or ``"CYX"``: the axes of ``array``.
         format: ``"tiff"``, ``"ome-tiff"``, ``"npy"`` or ``"nifti"``.
-        meta: JSON-serialisable metadata (see the module docstring for its keys).
+        meta: JSON-serialisable metadata (its keys: :mod:`walloc_cli.files.volumes`).
         kind: ``"ct"``, ``"mri"``, ``"multispectral"`` or ``"volume"``; when not given, set by
             :func:`guess_kind` (a decoder passes the kind its header recorded instead).
     """
@@ -77,6 +77,7 @@ class VolumeData:
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        """The samples' dtype, as stored in the file."""
         return self.array.dtype
 
     @property
@@ -174,6 +175,7 @@ def parse_axes(axes: str) -> str:
 
 
 def check_dtype(dtype: np.dtype[Any]) -> None:
+    """Refuse a dtype outside :data:`DTYPES` (structured ones too), naming it."""
     if dtype.fields is not None or dtype.name not in DTYPES:
         raise InputError(
             f"unsupported sample type {dtype.name if dtype.fields is None else 'structured'} "
@@ -223,7 +225,8 @@ def reduce_to_3d(shape: tuple[int, ...], letters: str) -> tuple[tuple[int, ...],
 
 
 def guess_axes(shape: tuple[int, ...], letters: str) -> str:
-    """Fill the ``?`` of a 3-letter axes string by the module's rule (band axis or slices).
+    """Fill the ``?`` of a 3-letter axes string by the package's rule (band axis or slices;
+    :mod:`walloc_cli.files.volumes`).
 
     All unknown (``.npy``): the smallest of the first/last axes that is at most
     :data:`BAND_AXIS_MAX` long is the band axis, else ``ZYX``. One unknown beside known ``Y`` and

@@ -58,6 +58,8 @@ def _nibabel(message: str = NIBABEL_MISSING) -> ModuleType:
 
 
 def read_nifti(path: Path, axes: str | None) -> VolumeData:
+    """A NIfTI-1/-2 volume (``.nii`` memory-mapped, ``.nii.gz`` decompressed once) in coding order,
+    unscaled, with the header kept whole in ``meta``; ``axes`` overrides the stored ``XYZ``."""
     nib = _nibabel()
     gz = read_prefix(path, 2, "a volume file") == GZIP_MAGIC
     try:

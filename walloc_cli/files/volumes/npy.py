@@ -48,6 +48,8 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype[Any], int]:
 
 
 def read_npy(path: Path, axes: str | None) -> VolumeData:
+    """A 2-D or 3-D ``.npy`` (more with singleton axes), memory-mapped, in coding order; the axes
+    from ``axes`` or :func:`~walloc_cli.files.volumes.base.guess_axes`."""
     shape, dtype, present = npy_header(path)
     check_dtype(dtype)
     if len(shape) < 2:

@@ -69,6 +69,8 @@ def _quiet_tifffile() -> Iterator[None]:
 
 
 def sniff_tiff(path: Path) -> str | None:
+    """``"tiff"`` or ``"ome-tiff"`` when the TIFF at ``path`` is a volume, ``None`` when it is an
+    image (the rules: :func:`walloc_cli.files.volumes.sniff_volume`). May raise on damaged files."""
     with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         page = tif.pages.first
@@ -124,6 +126,8 @@ def _series_letters(tif: tifffile.TiffFile, series: Any) -> str:
 
 
 def read_tiff(path: Path, axes: str | None) -> VolumeData:
+    """The first series of a TIFF/OME-TIFF in coding order (memory-mapped when stored uncompressed
+    and contiguous), its axes from ImageJ/OME/tifffile's JSON or ``axes``, its tags in ``meta``."""
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -160,7 +164,7 @@ def read_tiff(path: Path, axes: str | None) -> VolumeData:
 
 
 def _tiff_meta(tif: tifffile.TiffFile, series: Any, page: Any) -> dict[str, Any]:
-    """What :func:`write_volume` needs to write the same TIFF back (JSON-serialisable)."""
+    """What :func:`~walloc_cli.files.volumes.write_volume` needs to write the same TIFF back (JSON-serialisable)."""
     meta: dict[str, Any] = {"shape": [int(n) for n in series.shape], "_ome": bool(tif.is_ome)}
     samples = int(page.samplesperpixel)
     if samples > 1 and len(series.pages) == 1:
@@ -269,6 +273,8 @@ def _ome_spacing(xml: str) -> tuple[dict[str, float], str]:
 
 
 def write_tiff(path: Path, volume: VolumeData, ome: bool, overwrite: bool) -> None:
+    """Write ``volume`` as a (OME-)TIFF, atomically, in the source's layout when it was a TIFF
+    (pages, planar or contiguous samples) with its carried tags, compression and resolution."""
     same = volume.format in ("tiff", "ome-tiff")
     meta = volume.meta if same else {}
     first = volume.coding_axes[0]
