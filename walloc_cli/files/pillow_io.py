@@ -66,7 +66,8 @@ def refuse_animation(image: Image.Image, fmt: str) -> None:
 
 def read_pillow(path: Path, fmt: str, key_scale: int = 1) -> ImageData:
     """1/8-bit images of any format, decoded by Pillow and normalised to our modes, with their
-    EXIF and XMP. ``key_scale`` multiplies an integer transparency key (see :func:`walloc_cli.files.png.read_png`)."""
+    EXIF and XMP (:func:`image_from_pillow` says what comes back). ``key_scale`` multiplies an
+    integer transparency key (see :func:`walloc_cli.files.png.read_png`)."""
     with open_pillow(path, fmt) as image:
         if fmt in ("PNG", "WEBP"):
             # JPEG is exempt: MPO files (phone cameras) hold previews/depth as extra "frames";

@@ -25,7 +25,11 @@ __all__ = ["encode_png", "read_png"]
 
 
 def read_png(path: Path, prefix: bytes) -> ImageData:
-    """PNG: 16-bit through imagecodecs (Pillow would reduce it to 8 bits), the rest via Pillow."""
+    """PNG: 16-bit through imagecodecs (Pillow would reduce it to 8 bits), the rest via Pillow.
+
+    ``prefix`` holds the file's first bytes (signature and IHDR, at least 29). Returns
+    :class:`ImageData` (``pixels`` ``(C, H, W)``, uint16 for 16-bit files) with EXIF/XMP.
+    """
     # IHDR is always the first chunk: length(4) type(4) width(4) height(4) depth(1) colour(1)
     # compression(1) filter(1) interlace(1)
     if len(prefix) < 29 or prefix[12:16] != b"IHDR":
@@ -96,7 +100,11 @@ def _check_png_header(depth: int, colour_type: int, compression: int, filtering:
 
 def encode_png(array: np.ndarray, icc: bytes | None) -> bytes:
     """8- and 16-bit PNG via imagecodecs (Pillow cannot write 16-bit colour, and copies 8-bit
-    samples into its own image first), ICC spliced in."""
+    samples into its own image first), ICC spliced in.
+
+    ``array`` is ``(H, W, S)`` uint8 or uint16 samples, ``S`` = 1 (gray), 2 (gray + alpha), 3
+    (RGB) or 4 (RGBA).
+    """
     samples = array if array.shape[-1] > 1 else array[..., 0]
     # imagecodecs checks strides literally; numpy may leave odd strides on length-1 axes of a
     # "contiguous" array (1-pixel rows/columns), so give it a freshly laid-out copy then.

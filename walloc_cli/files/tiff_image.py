@@ -30,7 +30,11 @@ _TIFF_PLAIN = (
 
 
 def read_tiff(path: Path) -> ImageData:
-    """TIFF: tifffile counts pages and reads 16-bit/float; 1/8-bit pages go through Pillow."""
+    """TIFF: tifffile counts pages and reads 16-bit/float; 1/8-bit pages go through Pillow.
+
+    Returns :class:`ImageData` (``pixels`` ``(C, H, W)``; float TIFF becomes 16-bit) with the
+    first page's EXIF/XMP. A file with more than one main page is refused (it is a volume).
+    """
     try:
         opened = tifffile.TiffFile(path)
     except TypeError as exc:  # tifffile compares a tag it expects single-valued: a damaged file
@@ -164,7 +168,11 @@ def _tiff_via_tifffile(
 
 def encode_tiff(array: np.ndarray, out_mode: str, icc: bytes | None, exif: bytes | None = None, xmp: bytes | None = None) -> bytes:
     """Deflate-compressed TIFF via tifffile; alpha as an unassociated extra sample; EXIF's camera
-    tags and sub-IFDs and XMP as in :func:`walloc_cli.files.image_meta.tiff_extratags`."""
+    tags and sub-IFDs and XMP as in :func:`walloc_cli.files.image_meta.tiff_extratags`.
+
+    ``array`` is ``(H, W, S)`` uint8/uint16 samples of ``out_mode`` (bool ``(H, W)`` for mode
+    ``1``, written as 1-bit).
+    """
     colour, has_alpha, _ = MODES[out_mode]
     options: dict[str, object] = {
         "photometric": "rgb" if colour == 3 else "minisblack",
