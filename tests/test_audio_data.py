@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from walloc_cli.data import audio as audio_data
+from walloc_cli.data import render, resample
 from walloc_cli.files.audio import read_audio
 from walloc_cli.data.audio import _Source
 from walloc_cli.errors import InputError
@@ -47,7 +48,7 @@ def _fake_music(folder: Path) -> list[_Source]:
     return sources
 
 
-def _fake_render(score: audio_data.Score, scratch: Path) -> tuple[np.ndarray, int]:
+def _fake_render(score: render.Score, scratch: Path) -> tuple[np.ndarray, int]:
     """Stands in for music21 + fluidsynth: a tone with silence around it, as float (2, n)."""
     freq = 200.0 + 10 * len(score.path)
     return np.ascontiguousarray(_tone(0.5, 44100, 2, silence=0.3, freq=freq).T.astype(np.float32)), 44100
@@ -58,7 +59,7 @@ def music(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sources = _fake_music(tmp_path / "src")
     monkeypatch.setattr(audio_data, "_missing_music_packages", list)
     monkeypatch.setattr(audio_data, "_music_sources", lambda: sources)
-    monkeypatch.setattr(audio_data, "_render_score", _fake_render)
+    monkeypatch.setattr(audio_data, "render_score", _fake_render)
     monkeypatch.setattr(audio_data, "MAX_GAME_SECONDS", 0.5)
     return tmp_path / "set"
 
@@ -108,8 +109,8 @@ def test_rebuild_removes_files_of_the_old_set(music: Path) -> None:
 
 
 def test_missing_packages_are_named_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audio_data, "FLUIDSYNTH", "no-such-fluidsynth")
-    monkeypatch.setattr(audio_data, "SOUNDFONT", tmp_path / "none.sf2")
+    monkeypatch.setattr(render, "FLUIDSYNTH", "no-such-fluidsynth")
+    monkeypatch.setattr(render, "SOUNDFONT", tmp_path / "none.sf2")
     monkeypatch.setattr(audio_data, "WARZONE_MUSIC", tmp_path / "none")
     with pytest.raises(InputError) as caught:
         audio_data.build_music_set(tmp_path / "set")
@@ -137,20 +138,20 @@ def _fake_fluidsynth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: st
     program = tmp_path / "fluidsynth"
     program.write_text("#!/bin/sh\n" + script + "\n")
     program.chmod(0o755)
-    monkeypatch.setattr(audio_data, "FLUIDSYNTH", str(program))
+    monkeypatch.setattr(render, "FLUIDSYNTH", str(program))
 
 
 def test_a_render_that_never_ends_is_cut_at_the_wanted_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_fluidsynth(tmp_path, monkeypatch, "exec cat /dev/zero")  # a player that never stops
-    samples = audio_data._fluidsynth(tmp_path / "any.mid", 0.5)
+    samples = render.fluidsynth_render(tmp_path / "any.mid", 0.5)
     assert samples.shape == (2, 22050) and samples.dtype == np.float32 and not samples.any()
     # one that stops early: the rest is silence; one that hangs: the watchdog ends it
     _fake_fluidsynth(tmp_path, monkeypatch, "head -c 800 /dev/zero")
-    assert audio_data._fluidsynth(tmp_path / "any.mid", 0.01).shape == (2, 441)
+    assert render.fluidsynth_render(tmp_path / "any.mid", 0.01).shape == (2, 441)
     _fake_fluidsynth(tmp_path, monkeypatch, "exec sleep 30")
-    monkeypatch.setattr(audio_data, "RENDER_TIMEOUT", 0.3)
+    monkeypatch.setattr(render, "RENDER_TIMEOUT", 0.3)
     with pytest.raises(RuntimeError, match="fluidsynth took more than 0.3 s"):
-        audio_data._fluidsynth(tmp_path / "any.mid", 1.0)
+        render.fluidsynth_render(tmp_path / "any.mid", 1.0)
 
 
 def test_midi_length_follows_the_tempo_map(tmp_path: Path) -> None:
@@ -164,7 +165,7 @@ def test_midi_length_follows_the_tempo_map(tmp_path: Path) -> None:
     part.append(note.Note("E4", quarterLength=4))  # 2 s at 120 bpm
     part.write("midi", fp=str(tmp_path / "two.mid"))
     # music21 ends each track one beat (here 0.5 s) after its last note
-    assert abs(audio_data._midi_seconds(tmp_path / "two.mid") - 6.5) < 1e-6
+    assert abs(render.midi_seconds(tmp_path / "two.mid") - 6.5) < 1e-6
 
 
 @pytest.fixture
@@ -218,12 +219,12 @@ def test_speech_set_has_both_rates_in_the_source_split(speech: Path) -> None:
 def test_resampling_is_clean_and_numpy_matches_scipy() -> None:
     t8, t16 = np.arange(8000) / 8000, np.arange(16000) / 16000
     tone8 = (0.5 * np.sin(2 * np.pi * 1000 * t8))[None].astype(np.float32)
-    up, method = audio_data.resample(tone8, 8000, 16000)
+    up, method = resample.resample(tone8, 8000, 16000)
     assert "Kaiser FIR 513 taps" in method
     np.testing.assert_allclose(up[0, 1000:-1000], 0.5 * np.sin(2 * np.pi * 1000 * t16[1000:-1000]), atol=1e-5)
     alias = (0.5 * np.sin(2 * np.pi * 6000 * t16))[None]  # above 4 kHz: must not fold down
-    down, _ = audio_data.resample(alias, 16000, 8000)
+    down, _ = resample.resample(alias, 16000, 8000)
     assert np.sqrt(np.mean(down[0, 500:-500] ** 2)) < 1e-5
-    taps = audio_data._kaiser_lowpass(2, 1)
-    by_numpy = audio_data._resample_numpy(tone8.astype(np.float64), 2, 1, taps)
+    taps = resample.kaiser_lowpass(2, 1)
+    by_numpy = resample.resample_numpy(tone8.astype(np.float64), 2, 1, taps)
     np.testing.assert_allclose(by_numpy, up, atol=1e-6)

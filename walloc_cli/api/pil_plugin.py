@@ -100,11 +100,11 @@ def _to_pillow(array: np.ndarray, mode: str) -> Image.Image:
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     from walloc_cli.codecs.image import compress_image
-    from walloc_cli.files.images import _from_pillow
+    from walloc_cli.files.pillow_io import image_from_pillow
 
     options: dict[str, Any] = dict(im.encoderinfo)
     icc = options.get("icc_profile") or im.info.get("icc_profile")
-    image = _from_pillow(im, "ARRAY")
+    image = image_from_pillow(im, "ARRAY")
     if icc:
         image.icc_profile = icc
     try:

@@ -37,12 +37,8 @@ What makes a good source (for a lossy codec's ground truth)
   music, keeping 10 ms; long game tracks give their middle ``MAX_GAME_SECONDS`` (they loop and
   would otherwise dominate the set: singularity and warzone hold five hours of music).
 
-Rendering: each score is converted to MIDI by music21 (repeats expanded) with the General MIDI
-programs named in :data:`SCORES` (0-based), rendered by ``fluidsynth -F`` at 44.1 kHz as raw
-float into a pipe (fluidsynth's own 16-bit output is dithered), for exactly the MIDI file's
-length plus 2 s of release (fluidsynth does not always stop by itself), then trimmed,
-normalised and stored as 16-bit stereo FLAC. Reverb and chorus stay on: fluidsynth renders
-them deterministically (checked by building twice).
+Rendering the scores: :mod:`walloc_cli.data.render`; resampling speech:
+:mod:`walloc_cli.data.resample`.
 """
 
 from __future__ import annotations
@@ -54,16 +50,16 @@ import importlib.util
 import json
 import re
 import shutil
-import subprocess
 import tempfile
-import threading
-import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from walloc_cli.data import render
+from walloc_cli.data.render import Score, render_score
+from walloc_cli.data.resample import resample
 from walloc_cli.files.audio import AudioInfo, AudioReader, AudioWriter, read_audio
 from walloc_cli.errors import InputError
 from walloc_cli.files.safe_io import atomic_write_bytes, package_versions, refuse_existing_set, remove_previous_set
@@ -77,19 +73,16 @@ __all__ = [
     "VALIDATION_MUSIC",
     "VALIDATION_SPEECH",
     "AudioRecord",
-    "Score",
     "build_music_set",
     "build_speech_set",
-    "resample",
     "split_summary",
 ]
 
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+
 SINGULARITY_MUSIC = Path("/usr/share/games/singularity/music")
 WARZONE_MUSIC = Path("/usr/share/games/warzone2100/music")
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 CODEC2_SAMPLES = Path("/usr/share/codec2")
-FLUIDSYNTH = "fluidsynth"
 
 MUSIC_PACKAGES = (
     "apt-get install -y fluidsynth fluid-soundfont-gm singularity-music warzone2100-music; "
@@ -97,10 +90,6 @@ MUSIC_PACKAGES = (
 )
 SPEECH_PACKAGES = "apt-get install -y asterisk-core-sounds-en-wav codec2-examples"
 
-RENDER_RATE = 44100
-RELEASE_SECONDS = 2.0  # rendered past a score's last MIDI event: releases and reverb tails
-RENDER_TIMEOUT = 60.0  # seconds of wall clock one fluidsynth render may take
-FADE_SECONDS = 0.25  # fade-out at the very end of a render (inside the release time)
 #: Longest excerpt taken from one game track, in seconds (its middle part).
 MAX_GAME_SECONDS = 120.0
 SILENCE_DB = -60.0  # relative to the piece's peak
@@ -108,19 +97,6 @@ SILENCE_PAD_SECONDS = 0.01
 RENDER_PEAK = 10 ** (-1 / 20)  # -1 dBFS
 DECODED_LIMIT = 10 ** (-0.1 / 20)  # -0.1 dBFS
 SPEECH_RATES = (8000, 16000)
-
-
-@dataclasses.dataclass(frozen=True)
-class Score:
-    """A music21 corpus score and the General MIDI programs (0-based) of its parts, in order."""
-
-    path: str
-    programs: tuple[int, ...]
-    ensemble: str
-
-    @property
-    def key(self) -> str:
-        return f"music21:{self.path}"
 
 
 _QUARTET = (40, 40, 41, 42)  # violin, violin, viola, cello
@@ -203,13 +179,6 @@ TEST_SPEECH = (
 )
 #: Validation during training.
 VALIDATION_SPEECH = ("asterisk:dir-*", "codec2:wav/mmt1.wav", "codec2:wav/wia_16kHz.wav")
-
-# Resampling filter: a Kaiser-windowed sinc, beta 9 (stopband below -90 dB), 128 zero crossings
-# on each side at the lower rate (transition band about 2% of that rate), cut off at 97.5% of the
-# lower rate's Nyquist frequency so that images and aliases lie in the stopband.
-_RESAMPLE_BETA = 9.0
-_RESAMPLE_ZEROS = 128
-_RESAMPLE_CUTOFF = 0.975
 
 
 @dataclasses.dataclass
@@ -308,8 +277,8 @@ def _finish(out_dir: Path, kind: str, records: list[AudioRecord]) -> list[AudioR
 def _missing_music_packages() -> list[str]:
     """Debian/PyPI packages the music set needs that are not installed."""
     present = {
-        "fluidsynth": shutil.which(FLUIDSYNTH) is not None,
-        "fluid-soundfont-gm": SOUNDFONT.is_file(),
+        "fluidsynth": shutil.which(render.FLUIDSYNTH) is not None,
+        "fluid-soundfont-gm": render.SOUNDFONT.is_file(),
         "singularity-music": SINGULARITY_MUSIC.is_dir(),
         "warzone2100-music": WARZONE_MUSIC.is_dir(),
         "music21": importlib.util.find_spec("music21") is not None,
@@ -330,103 +299,6 @@ def _music_sources() -> list[_Source]:
             key = f"{prefix}:{path.relative_to(root).with_suffix('').as_posix()}"
             found.append(_Source(key, package, path, "decode"))
     return found
-
-
-def _score_to_midi(score: Score, midi: Path) -> None:
-    """Write ``score`` as a MIDI file, each part playing its program from ``score.programs``."""
-    from music21 import corpus, instrument
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # music21 warns about harmless MusicXML oddities
-        parsed = corpus.parse(score.path)
-        parts = list(parsed.parts)
-        if len(parts) != len(score.programs):
-            raise RuntimeError(f"{score.path} has {len(parts)} parts, {len(score.programs)} programs given")
-        for part, program in zip(parts, score.programs):
-            for old in list(part.recurse().getElementsByClass(instrument.Instrument)):
-                old.activeSite.remove(old)
-            part.insert(0, instrument.instrumentFromMidiProgram(program))
-        parsed.write("midi", fp=str(midi))
-
-
-def _midi_seconds(midi: Path) -> float:
-    """Time of a MIDI file's last event (end of track included), through its tempo map."""
-    from music21 import midi as m21midi
-
-    song = m21midi.MidiFile()
-    song.open(str(midi))
-    song.read()
-    song.close()
-    tempos: list[tuple[int, int]] = [(0, 500_000)]  # (tick, microseconds per quarter): 120 bpm
-    end = 0
-    for track in song.tracks:
-        tick = 0
-        for event in track.events:
-            if isinstance(event, m21midi.DeltaTime):
-                tick += int(event.time or 0)
-                continue
-            end = max(end, tick)
-            if event.type == m21midi.MetaEvents.SET_TEMPO and isinstance(event.data, bytes):
-                tempos.append((tick, int.from_bytes(event.data, "big")))
-    tempos.sort(key=lambda change: change[0])  # stable: a change at tick 0 replaces the default
-    seconds = 0.0
-    for (tick, tempo), (following, _) in zip(tempos, [*tempos[1:], (max(end, tempos[-1][0]), 0)]):
-        seconds += max(0, min(following, end) - tick) * tempo / 1e6 / song.ticksPerQuarterNote
-    return seconds
-
-
-def _fluidsynth(midi: Path, seconds: float) -> np.ndarray:
-    """The first ``seconds`` of fluidsynth's float render of ``midi``: ``(2, n)`` float32.
-
-    fluidsynth's fast render stops when its MIDI player says the song is over, which for some
-    files it never does (it then fills the disk at ~100x real time). So the render goes to a
-    pipe, exactly the frames wanted are read, fluidsynth is killed, and a watchdog kills it
-    after :data:`RENDER_TIMEOUT` seconds whatever happens.
-    """
-    frames = round(seconds * RENDER_RATE)
-    command = [
-        FLUIDSYNTH, "-ni", "-q", "-r", str(RENDER_RATE), "-O", "float", "-T", "raw", "-E", "little",
-        "-F", "-", str(SOUNDFONT), str(midi),
-    ]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    timed_out = threading.Event()
-
-    def expire() -> None:
-        timed_out.set()
-        process.kill()
-
-    watchdog = threading.Timer(RENDER_TIMEOUT, expire)
-    watchdog.start()
-    try:
-        assert process.stdout is not None
-        data = process.stdout.read(frames * 8)  # float32 stereo, interleaved
-    finally:
-        watchdog.cancel()
-        process.kill()
-        process.wait()
-    if timed_out.is_set():
-        raise RuntimeError(f"fluidsynth took more than {RENDER_TIMEOUT:g} s to render {midi.name}")
-    if not data:
-        raise RuntimeError(f"fluidsynth rendered nothing from {midi.name}")
-    samples = np.zeros((frames, 2), dtype=np.float32)  # it may stop early: the rest is silence
-    rendered = np.frombuffer(data[: len(data) // 8 * 8], dtype="<f4").reshape(-1, 2)
-    samples[: len(rendered)] = rendered
-    return np.ascontiguousarray(samples.T)
-
-
-def _render_score(score: Score, scratch: Path) -> tuple[np.ndarray, int]:
-    """``(2, n)`` float32 stereo at :data:`RENDER_RATE`: music21 -> MIDI -> fluidsynth (float).
-
-    Rendered to the MIDI file's last event plus :data:`RELEASE_SECONDS` for the last notes'
-    release and the reverb tail.
-    """
-    midi = scratch / "score.mid"
-    _score_to_midi(score, midi)
-    samples = _fluidsynth(midi, _midi_seconds(midi) + RELEASE_SECONDS)
-    # A note the score never releases would end in a click: fade the last moments of the tail.
-    fade = min(round(FADE_SECONDS * RENDER_RATE), samples.shape[1])
-    samples[:, samples.shape[1] - fade :] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
-    return samples, RENDER_RATE
 
 
 def _excerpt(path: Path, seconds: float) -> tuple[np.ndarray, int]:
@@ -452,7 +324,7 @@ def _music_audio(source: _Source, scratch: Path) -> tuple[np.ndarray, int, str]:
     """Samples, rate and a one-line description of how they were made."""
     if source.kind == "score":
         assert source.score is not None
-        samples, rate = _render_score(source.score, scratch)
+        samples, rate = render_score(source.score, scratch)
         samples = _trim(samples, rate)
         samples *= np.float32(RENDER_PEAK / max(float(np.abs(samples).max()), 1e-12))
         return samples, rate, f"{source.score.ensemble}; fluidsynth FluidR3_GM render, -1 dBFS peak"
@@ -534,62 +406,6 @@ def _speech_audio(source: _Source) -> tuple[np.ndarray, int]:
         return np.ascontiguousarray(samples.T), rate
     samples, info = read_audio(source.path)
     return samples, info.samplerate
-
-
-def _kaiser_lowpass(up: int, down: int) -> np.ndarray:
-    """The resampling FIR (see ``_RESAMPLE_*``), unit gain at DC, at ``up`` times the input rate."""
-    ratio = max(up, down)
-    half = _RESAMPLE_ZEROS * ratio
-    n = np.arange(-half, half + 1, dtype=np.float64)
-    cutoff = _RESAMPLE_CUTOFF / ratio  # in units of the Nyquist frequency at the upsampled rate
-    taps: np.ndarray = cutoff * np.sinc(cutoff * n) * np.kaiser(2 * half + 1, _RESAMPLE_BETA)
-    taps /= taps.sum()
-    return taps
-
-
-def _resampler() -> tuple[str, Callable[[np.ndarray, int, int, np.ndarray], np.ndarray]]:
-    """scipy's polyphase ``resample_poly`` when scipy is installed, else the same in numpy."""
-    try:
-        from scipy.signal import resample_poly
-    except ImportError:
-        return "numpy polyphase", _resample_numpy
-
-    def run(samples: np.ndarray, up: int, down: int, taps: np.ndarray) -> np.ndarray:
-        out: np.ndarray = resample_poly(samples, up, down, axis=-1, window=taps)
-        return out
-
-    return "scipy.signal.resample_poly", run
-
-
-def _resample_numpy(samples: np.ndarray, up: int, down: int, taps: np.ndarray) -> np.ndarray:
-    """What ``resample_poly`` computes: zero-stuff by ``up``, filter (gain ``up``), keep every ``down``-th."""
-    half = (len(taps) - 1) // 2
-    frames = samples.shape[-1]
-    out_frames = -(-frames * up // down)
-    rows = []
-    for row in samples:
-        stuffed = np.zeros(frames * up, dtype=np.float64)
-        stuffed[::up] = row
-        filtered = np.convolve(stuffed, taps * up)[half:]
-        rows.append(filtered[::down][:out_frames])
-    out: np.ndarray = np.stack(rows)
-    return out
-
-
-def resample(samples: np.ndarray, rate: int, target: int) -> tuple[np.ndarray, str]:
-    """``(channels, n)`` floats from ``rate`` to ``target`` Hz; returns them and the method used.
-
-    Polyphase FIR, Kaiser-windowed sinc (beta 9: stopband below -90 dB; cut-off at 97.5% of the
-    lower Nyquist frequency; 128 zero crossings a side), the rates' ratio reduced first.
-    """
-    if rate == target:
-        return samples, "none"
-    divisor = np.gcd(rate, target)
-    up, down = target // divisor, rate // divisor
-    name, run = _resampler()
-    taps = _kaiser_lowpass(up, down)
-    out = run(samples.astype(np.float64), up, down, taps).astype(np.float32)
-    return out, f"{name}, Kaiser FIR {len(taps)} taps"
 
 
 def build_speech_set(out_dir: Path, overwrite: bool = False) -> list[AudioRecord]:

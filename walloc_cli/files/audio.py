@@ -62,7 +62,7 @@ import soundfile as sf
 
 from walloc_cli.errors import InputError, WallocError
 from walloc_cli.format.header import MAX_CHANNELS, MAX_SAMPLERATE, MIN_SAMPLERATE
-from walloc_cli.files.safe_io import STDOUT_NAME, CheckedStdout, atomic_output, read_prefix, write_failure
+from walloc_cli.files.safe_io import STDIO, STDOUT_NAME, CheckedStdout, atomic_output, read_prefix, write_failure
 
 __all__ = [
     "MAX_CHANNELS",
@@ -82,9 +82,6 @@ __all__ = [
 
 # The sample-rate range (Hz, telephone-band oddities to 768 kHz studio rates) and channel count
 # we accept are the format's limits (libsndfile reads more channels, but no real recording has them).
-
-#: Standard input / output.
-STDIO = "-"
 
 #: Output extension -> libsndfile major format.
 OUTPUT_EXTENSIONS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aif": "AIFF", ".aiff": "AIFF"}

@@ -38,7 +38,7 @@ from walloc_cli.errors import InputError
 if TYPE_CHECKING:
     from PIL import Image
 
-    from walloc_cli.files.images import ImageData
+    from walloc_cli.files.image_data import ImageData
 
 __all__ = [
     "DEFAULT_METADATA",
