@@ -292,12 +292,12 @@ def test_a_full_disk_is_one_line_and_leaves_no_file(tmp_path: Path) -> None:
 
 def test_ctrl_c_in_any_command_prints_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Typer turns KeyboardInterrupt into a silent exit 130; every command must say why."""
-    import walloc_cli.codecs.image
+    import walloc_cli.api.files
 
     def interrupted(src: Path) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(walloc_cli.codecs.image, "describe", interrupted)
+    monkeypatch.setattr(walloc_cli.api.files, "describe", interrupted)
     result = invoke("info", AUDIO_WLC)
     assert result.exit_code == 130 and result.stderr.splitlines() == ["walloc: interrupted"]
 
