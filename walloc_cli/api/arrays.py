@@ -38,7 +38,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli.api.latents import LatentInfo, Latents, dequantize, read_latents
-from walloc_cli.api.modalities import CompressOptions, DecompressOptions, encode_volume, for_header, for_input
+from walloc_cli.api.modalities import for_header, for_input
+from walloc_cli.api.options import CompressOptions, DecompressOptions
+from walloc_cli.api.volume_io import encode_volume
 from walloc_cli.api.paths import input_path
 from walloc_cli.codecs.base import WlcSource, open_wlc
 from walloc_cli.codecs.image import compress_image

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from walloc_cli.api.modalities import CompressOptions, DecompressOptions, describe_rates, for_header, for_input
+from walloc_cli.api.modalities import describe_rates, for_header, for_input
+from walloc_cli.api.options import CompressOptions, DecompressOptions
 from walloc_cli.api.paths import check_output, default_output, input_path
 from walloc_cli.codecs.base import Progress, Report
 from walloc_cli.errors import FormatError, InputError

@@ -47,7 +47,7 @@ import numpy as np
 from walloc_cli.codecs.base import WlcSource, open_wlc
 from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.format.header import MODALITIES, check_codec_matches, chunk_tally, validate_header
+from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_header
 from walloc_cli.format.payload import PayloadError, decode_planes
 
 Source = WlcSource

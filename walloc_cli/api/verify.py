@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from walloc_cli.api.files import decompress_file
-from walloc_cli.api.modalities import MODALITIES
+from walloc_cli.api.modalities import modality
 from walloc_cli.codecs.base import Report
 from walloc_cli.errors import FormatError, WallocError, internal_error
 from walloc_cli.format.container import WlcReader
@@ -106,4 +106,4 @@ def check_decoded_output(report: Report) -> None:
         raise FormatError(f"{output}: holds only part of the input (--start/--duration)")
     if not output.is_file() or output.stat().st_size == 0:
         raise FormatError(f"{output}: output missing or empty")
-    MODALITIES[report.modality].check_output(report)
+    modality(report.modality).check_output(report)
