@@ -1,6 +1,6 @@
 """The one-shot Python API, soundfile/encodec style: ``compress``, ``decompress``, ``read_latents``,
 ``decode_latents``. Every function takes bytes, a path or a binary file object where it reads a
-``.wlc``; the CLI and :mod:`walloc_cli.codecs.image` sit on the same code.
+``.wlc``; the CLI (through :mod:`walloc_cli.api.files`) sits on the same code.
 
 Example::
 
