@@ -41,7 +41,7 @@ DATA = REPO / "data"
 
 def volumes_work(sample: Path, root: Path) -> bool:
     """Whether this walloc compresses volumes yet (they are being added): try ``sample``."""
-    from walloc_cli.codecs.image import compress_file
+    from walloc_cli.api.files import compress_file
     from walloc_cli.errors import WallocError
 
     try:

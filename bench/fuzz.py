@@ -86,7 +86,7 @@ def volume_meta_sources() -> dict[str, bytes]:
     import numpy as np
     import tifffile
 
-    from walloc_cli.codecs.image import compress_file
+    from walloc_cli.api.files import compress_file
 
     z, y, x = np.mgrid[0:6, 0:20, 0:24]
     volume = (1000 * np.sin(x / 5 + y / 7 + z / 3)).astype(np.int16)

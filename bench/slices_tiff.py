@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from walloc_cli.codecs.image import compress_file
+from walloc_cli.api.files import compress_file
 
 
 def _mni() -> Path:

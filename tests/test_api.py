@@ -18,13 +18,8 @@ import tifffile
 from PIL import Image, ImageCms
 
 from walloc_cli.codecs import image as api
-from walloc_cli.codecs.image import (
-    compress_file,
-    decode_image,
-    decompress_file,
-    describe,
-    encode_image,
-)
+from walloc_cli.api.files import compress_file, decompress_file, describe, is_wlc
+from walloc_cli.codecs.image import decode_image, encode_image
 from walloc_cli.format.container import MAGIC, loads
 from walloc_cli.errors import FormatError, InputError, WallocError
 from walloc_cli.files.images import ImageData, image_from_array
@@ -463,10 +458,10 @@ def test_describe_agrees_with_the_compress_report(rgb_png: Path) -> None:
 
 def test_is_wlc_sniffs_content_not_extension(rgb_png: Path, tmp_path: Path) -> None:
     wlc = Path(compress_file(rgb_png, tmp_path / "named.png.bin").output)
-    assert api.is_wlc(wlc)
+    assert is_wlc(wlc)
     fake = tmp_path / "fake.wlc"
     fake.write_bytes(rgb_png.read_bytes())
-    assert not api.is_wlc(fake)
+    assert not is_wlc(fake)
 
 
 def test_effort_changes_bytes_never_pixels() -> None:

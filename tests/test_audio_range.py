@@ -195,7 +195,7 @@ def test_cli_start_and_duration_write_exactly_that_stretch(tmp_path: Path, coded
     assert late.exit_code == 1 and "past the end" in late.stderr and not (tmp_path / "late.wav").exists()
     assert "Traceback" not in late.output
     # the library report says that only a stretch was written (not a stand-in for the .wlc)
-    from walloc_cli.codecs.image import decompress_file
+    from walloc_cli.api.files import decompress_file
 
     report = decompress_file(wlc, tmp_path / "lib.wav", start=0.5)
     assert report.partial and report.frames == FRAMES - RATE // 2  # type: ignore[union-attr]

@@ -5,8 +5,8 @@ subtype (and the container, where walloc writes it), and its waveform is close t
 
 The signal is synthetic but music-like (decaying harmonic notes, panned, over a little noise):
 the repository ships no audio clip, and the data sets are built on demand, not tracked.
-Everything goes through the library calls the CLI uses (:func:`walloc_cli.codecs.image.compress_file`,
-:func:`walloc_cli.codecs.image.decompress_file`); models are loaded once per process (registry cache).
+Everything goes through the library calls the CLI uses (:func:`walloc_cli.api.files.compress_file`,
+:func:`walloc_cli.api.files.decompress_file`); models are loaded once per process (registry cache).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from walloc_cli.codecs.image import compress_file, decompress_file
+from walloc_cli.api.files import compress_file, decompress_file
 from walloc_cli.codecs.audio_blocks import BLOCK, MARGIN
 
 

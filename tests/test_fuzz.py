@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli.codecs.image import decode_image, decompress_file, describe
+from walloc_cli.api.files import decompress_file, describe
+from walloc_cli.codecs.image import decode_image
 from walloc_cli.cli.app import app
 from walloc_cli.format.container import MAGIC, Chunk, dumps, loads
 from walloc_cli.errors import FormatError

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from walloc_cli.codecs import image as api
+from walloc_cli.api import files as api
+from walloc_cli.codecs.image import decode_image
 from walloc_cli.cli.app import app
 from walloc_cli.format.container import Chunk, dumps, loads
 
@@ -172,7 +173,7 @@ def test_chunks_the_modality_does_not_allow_are_refused(tmp_path: Path, source: 
 
 def test_one_iccp_chunk_is_still_read(tmp_path: Path) -> None:
     target = edited(GRAY, _add_iccp(1), tmp_path)
-    image = api.decode_image(target.read_bytes())
+    image = decode_image(target.read_bytes())
     assert image.icc_profile == b"not really a profile"
 
 
@@ -226,7 +227,7 @@ def test_an_unexpected_exception_in_a_reading_command_is_one_line(tmp_path: Path
             raise KeyError("width")
         return real(header, modality)
 
-    for module in ("walloc_cli.format.header", "walloc_cli.codecs.image", "walloc_cli.api.verify", "walloc_cli.api.latents"):
+    for module in ("walloc_cli.format.header", "walloc_cli.codecs.image", "walloc_cli.api.files", "walloc_cli.api.verify", "walloc_cli.api.latents"):
         monkeypatch.setattr(f"{module}.validate_header", buggy, raising=False)
     (tmp_path / "buggy.wlc").write_bytes(GRAY.read_bytes())
     (tmp_path / "fine.wlc").write_bytes(IMAGE.read_bytes())

@@ -18,7 +18,8 @@ from PIL import Image, ImageCms, ImageOps
 from typer.testing import CliRunner
 
 from walloc_cli.format import container
-from walloc_cli.codecs.image import compress_file, decode_image, decompress_file, describe
+from walloc_cli.api.files import compress_file, decompress_file, describe
+from walloc_cli.codecs.image import decode_image
 from walloc_cli.cli.app import app
 from walloc_cli.format.container import Chunk, loads
 from walloc_cli.errors import FormatError, InputError

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from walloc_cli.codecs import image_tiles as image_codec
 
 from walloc_cli.codecs import tiles
-from walloc_cli.codecs.image import compress_image, decode_image, decoded_psnr, decompress_file, encode_image
+from walloc_cli.api.files import decompress_file
+from walloc_cli.codecs.image import compress_image, decode_image, decoded_psnr, encode_image
 from walloc_cli.cli.app import app
 from walloc_cli.format.container import dumps, loads
 from walloc_cli.errors import InputError

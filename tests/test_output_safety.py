@@ -23,7 +23,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from walloc_cli.codecs import image as api
+from walloc_cli.api import files as api
+from walloc_cli.codecs import image as image_codec
 from walloc_cli.cli.app import app
 from walloc_cli.errors import OutputError
 from walloc_cli.files.safe_io import CheckedFile, atomic_output
@@ -170,7 +171,7 @@ def test_an_output_in_a_missing_folder_is_refused_before_coding_and_named(tmp_pa
     def no_coding(*args: object, **kwargs: object) -> None:
         raise AssertionError("coded before checking the output")
 
-    monkeypatch.setattr(api, "compress_image", no_coding)
+    monkeypatch.setattr(image_codec, "compress_image", no_coding)
     out = tmp_path / "no" / "such" / "dir" / "x.wlc"
     result = CliRunner().invoke(app, ["compress", str(src), "-o", str(out)])
     assert result.exit_code == 1

@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import walloc_cli
-from walloc_cli.codecs.image import compress_file, describe
+from walloc_cli.api.files import compress_file, describe
 from walloc_cli.cli.app import app
 from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError

@@ -112,7 +112,7 @@ def test_cli_verify_json_and_recursive(tmp_path: Path) -> None:
 
 
 def test_check_decoded_output(tmp_path: Path) -> None:
-    from walloc_cli.codecs.image import decompress_file
+    from walloc_cli.api.files import decompress_file
 
     report = decompress_file(IMAGE, tmp_path / "x.png")
     check_decoded_output(report)
@@ -132,7 +132,7 @@ def test_check_decoded_output(tmp_path: Path) -> None:
 def test_check_decoded_output_refuses_a_partial_decode(tmp_path: Path) -> None:
     """The output of a --start/--duration decode is consistent with its report, yet it is not the
     whole input: the check that gates --delete-input must fail."""
-    from walloc_cli.codecs.image import decompress_file
+    from walloc_cli.api.files import decompress_file
 
     report = decompress_file(AUDIO, tmp_path / "x.wav", start=0.1, duration=0.2)
     assert report.partial and report.frames == 1600

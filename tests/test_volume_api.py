@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from walloc_cli.codecs.image import compress_file, decompress_file, describe
+from walloc_cli.api.files import compress_file, decompress_file, describe
 from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.files.volumes import read_volume

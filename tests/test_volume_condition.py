@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from walloc_cli.codecs.image import compress_file, decompress_file
+from walloc_cli.api.files import compress_file, decompress_file
 from walloc_cli.format.container import WlcReader, dumps, read
 from walloc_cli.errors import FormatError
 from walloc_cli.codecs.volume_tiles import CONDITIONS

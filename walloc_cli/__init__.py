@@ -1,13 +1,13 @@
 """walloc: a command-line learned lossy codec (WaLLoC) for photos, audio and volumes."""
 
-__version__ = "0.1.0"
+from walloc_cli._version import __version__
 
 # The Python API (walloc_cli.api.arrays, walloc_cli.api.latents, walloc_cli.api.dataset) is exported
 # lazily: `import walloc_cli` (and so every `walloc` command) must not pay for importing torch.
 _LAZY = {
     "compress": "walloc_cli.api.arrays",
     "decompress": "walloc_cli.api.arrays",
-    "read_latents": "walloc_cli.api.arrays",
+    "read_latents": "walloc_cli.api.latents",
     "decode_latents": "walloc_cli.api.arrays",
     "dequantize": "walloc_cli.api.latents",
     "audio_timeline": "walloc_cli.api.latents",
@@ -23,8 +23,8 @@ __all__ = [  # noqa: RUF022 (grouped as _LAZY is)
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from walloc_cli.api.latents import LatentInfo, audio_timeline, dequantize
-    from walloc_cli.api.arrays import compress, decode_latents, decompress, read_latents
+    from walloc_cli.api.latents import LatentInfo, audio_timeline, dequantize, read_latents
+    from walloc_cli.api.arrays import compress, decode_latents, decompress
     from walloc_cli.api.dataset import WlcDataset, pad_collate
 
 

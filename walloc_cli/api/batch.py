@@ -1,7 +1,7 @@
 """Batch conversion: many inputs (files, globs, directories), mirrored outputs, parallel jobs.
 
 The CLI's ``compress`` and ``decompress`` are thin loops over this module; it is modality-
-agnostic: each item goes to :func:`walloc_cli.codecs.image.compress_file` / ``decompress_file``, which
+agnostic: each item goes to :func:`walloc_cli.api.files.compress_file` / ``decompress_file``, which
 dispatch on content (images, audio, volumes when installed).
 
 Pieces (each also used alone by tests):
@@ -18,7 +18,7 @@ Pieces (each also used alone by tests):
 * :func:`plan` maps items to :class:`Task` s: with ``output_dir`` each output goes to
   ``output_dir / item.rel`` (the item's path below the directory or glob base it came from; a
   file named alone keeps only its name), so the input tree is mirrored. Output names are
-  :func:`walloc_cli.codecs.image.default_output`'s (``head.nii.gz`` -> ``head.wlc``: a two-part extension
+  :func:`walloc_cli.api.paths.default_output`'s (``head.nii.gz`` -> ``head.wlc``: a two-part extension
   goes as one). Two items that would write the same output are refused (the later one fails), so
   ``a.png`` and ``a.jpg``, or ``x.nii.gz`` and ``x.npy``, never overwrite each other's ``.wlc``,
   even with ``-f``.
@@ -44,12 +44,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from walloc_cli.api.paths import default_output, output_stem
 from walloc_cli.errors import InputError, OutputError, WallocError, internal_error
+from walloc_cli.files.safe_io import STDIO
+from walloc_cli.files.sniff import Kind as FileKind
+from walloc_cli.files.sniff import detect
+from walloc_cli.format.header import MODALITIES
 
 Kind = Literal["compress", "decompress"]
-STDIO = "-"
-
-
 @dataclasses.dataclass(frozen=True)
 class Item:
     """One input. ``rel`` is its path below the root it was found under (what ``-O`` mirrors)."""
@@ -72,13 +74,10 @@ def is_supported(path: Path, kind: Kind) -> bool:
     """Whether a file found in a directory is an input of ``kind``, by content, never by name
     (:func:`walloc_cli.files.sniff.detect`, the order every command uses): ``.wlc`` for decompress;
     an image, volume or audio file for compress."""
-    from walloc_cli.files.sniff import Kind as FileKind
-    from walloc_cli.files.sniff import detect
-
     found = detect(path)
     if kind == "decompress":
         return found is FileKind.WLC
-    return found in (FileKind.IMAGE, FileKind.VOLUME, FileKind.AUDIO)
+    return found.value in MODALITIES  # a kind's word is the modality it is coded as
 
 
 def _glob_base(pattern: str) -> Path:
@@ -167,8 +166,6 @@ def plan(items: Sequence[Item], kind: Kind, *, output: Path | None = None, outpu
     """Tasks for ``items``, and (input, message) for items refused because another item of the
     batch already writes the same output (the key for decompress is the output's stem: its
     extension depends on the content)."""
-    from walloc_cli.codecs.image import default_output, output_stem
-
     tasks: list[Task] = []
     refused: list[tuple[str, str]] = []
     claimed: dict[Path, Path] = {}
@@ -224,7 +221,7 @@ def _decompress_into(task: Task, options: dict[str, Any], overwrite: bool) -> An
     """Decompress into ``task.into`` under the name ``decompress_file`` would pick beside the
     input: decoded in a hidden staging folder there (same file system), then moved into place
     without clobbering (``os.link`` fails on an existing name) unless ``overwrite``."""
-    from walloc_cli.codecs.image import decompress_file
+    from walloc_cli.api.files import decompress_file
 
     folder = task.into
     assert folder is not None
@@ -249,7 +246,7 @@ def _decompress_into(task: Task, options: dict[str, Any], overwrite: bool) -> An
 
 
 def _convert(task: Task) -> Any:
-    from walloc_cli.codecs.image import compress_file, decompress_file
+    from walloc_cli.api.files import compress_file, decompress_file
 
     options = dict(task.options)
     overwrite = bool(options.pop("overwrite", False))
@@ -270,7 +267,7 @@ def _delete_verified(task: Task, report: Any) -> None:
     from walloc_cli.api.verify import check_decoded_output, verify_file
 
     output = Path(report.output)
-    if getattr(report, "partial", False):  # --start/--duration: the rest of the input is nowhere else
+    if report.partial:  # --start/--duration: the rest of the input is nowhere else
         raise WallocError(f"input kept: {output} holds only part of it")
     if task.kind == "compress":
         limits = {key: task.options[key] for key in ("max_pixels", "max_voxels") if key in task.options}
@@ -294,7 +291,7 @@ def convert_one(task: Task) -> Outcome:
     outcome = Outcome(str(task.src))
     try:
         outcome.report = _convert(task)
-        if task.delete_input and not getattr(outcome.report, "damaged", None):
+        if task.delete_input and not outcome.report.problems:
             _delete_verified(task, outcome.report)
             outcome.deleted = True
     except Exception as error:  # noqa: BLE001 - one file's failure, whatever its type, never stops the batch

@@ -37,20 +37,20 @@ linear probe or a small CNN wants; the integer indices are the cheaper, exact fo
 from __future__ import annotations
 
 import dataclasses
-import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
+from walloc_cli.codecs.base import WlcSource, open_wlc
 from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.format.header import MODALITIES, check_codec_matches, chunk_tally, validate_header
+from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_header
 from walloc_cli.format.payload import PayloadError, decode_planes
 from walloc_cli.model import config as model_config
 
-Source = str | Path | bytes | bytearray | memoryview | BinaryIO
+Source = WlcSource
 Latents = np.ndarray | list[np.ndarray]
 
 
@@ -135,27 +135,6 @@ def codec_config(header: dict[str, Any]) -> dict[str, Any]:
     return dataclasses.asdict(model_config.CodecConfig.from_dict(header["codec"]))  # validated (header.validate_codec)
 
 
-def _open(source: Source) -> tuple[WlcReader, Any]:
-    """A reader over bytes, a path or a binary file object, and what to close afterwards."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return WlcReader(io.BytesIO(bytes(source))), None
-    if isinstance(source, (str, Path)):
-        try:
-            handle = open(source, "rb")  # noqa: SIM115 (closed by read_latents, or below on error)
-        except FileNotFoundError:
-            raise InputError("no such file") from None
-        except IsADirectoryError:
-            raise InputError("is a directory, not a .wlc file") from None
-        try:
-            return WlcReader(handle), handle
-        except BaseException:
-            handle.close()
-            raise
-    if hasattr(source, "read"):
-        return WlcReader(source), None
-    raise TypeError(f"expected bytes, a path or a binary file object, got {type(source).__name__}")
-
-
 def read_latents(source: Source) -> tuple[Latents, LatentInfo]:
     """Integer latents of a ``.wlc`` file (bytes, path or binary file object) and their metadata.
 
@@ -168,17 +147,9 @@ def read_latents(source: Source) -> tuple[Latents, LatentInfo]:
         FormatError: not a valid ``.wlc`` file, damaged, or a modality this walloc cannot read.
         InputError: the path does not exist or is a directory.
     """
-    reader, handle = _open(source)
-    try:
+    with open_wlc(source) as reader:
         modality = validate_header(reader.header)  # every field, before any is used
-        if modality == "image":
-            return _image_latents(reader)
-        if modality == "audio":
-            return _audio_latents(reader)
-        return _volume_latents(reader)
-    finally:
-        if handle is not None:
-            handle.close()
+        return LATENT_READERS[modality](reader)
 
 
 def _info(header: dict[str, Any], codec: dict[str, Any], **extra: Any) -> LatentInfo:
@@ -256,6 +227,16 @@ def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
     if written != audio["frames"]:
         raise FormatError(f"truncated: {written} of {audio['frames']} frames present")
     return arrays, _info(header, codec, blocks=tuple(blocks))
+
+
+#: The lossless stage of each modality (no model runs): ``reader`` (header validated) to
+#: ``(latents, info)``. The one place latents branch on the modality; it stays here, torch-free,
+#: rather than in :mod:`walloc_cli.api.modalities` (which loads the codecs).
+LATENT_READERS: dict[str, Callable[[WlcReader], tuple[Latents, LatentInfo]]] = {
+    "image": _image_latents,
+    "audio": _audio_latents,
+    "volume": _volume_latents,
+}
 
 
 def audio_timeline(latents: Iterable[np.ndarray], info: LatentInfo) -> np.ndarray:

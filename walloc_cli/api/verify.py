@@ -9,7 +9,7 @@
    modality allows;
 2. the model: named in the header with the SHA-256 of its weights, installed (or given as
    ``model``) with exactly those weights;
-3. the payload: the whole file is decoded by :func:`walloc_cli.codecs.image.decompress_file`, the same
+3. the payload: the whole file is decoded by :func:`walloc_cli.api.files.decompress_file`, the same
    code as ``walloc decompress``, into a temporary folder that is removed afterwards. Any
    modality ``decompress`` reads is verified the same way.
 
@@ -26,8 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from walloc_cli.api.files import decompress_file
+from walloc_cli.api.modalities import modality
+from walloc_cli.codecs.base import Report
 from walloc_cli.errors import FormatError, WallocError, internal_error
+from walloc_cli.format.container import WlcReader
+from walloc_cli.format.header import chunk_tally, validate_header
 from walloc_cli.format.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
+from walloc_cli.model.zoo import load_by_identity
 
 
 @dataclasses.dataclass
@@ -59,11 +65,6 @@ def verify_file(path: Path | str, model: str | None = None, max_pixels: int = DE
     result, never raised; any other exception is a bug in walloc, reported in the result too,
     as ``internal error (TYPE: message); please report it``. A file declaring more than
     ``max_pixels``/``max_voxels`` is reported as a problem (it is not decoded)."""
-    from walloc_cli.codecs.image import decompress_file
-    from walloc_cli.format.container import WlcReader
-    from walloc_cli.format.header import chunk_tally, validate_header
-    from walloc_cli.model.zoo import load_by_identity
-
     path = Path(path)
     started = time.perf_counter()
     report = VerifyReport(str(path), ok=False)
@@ -97,32 +98,12 @@ def verify_file(path: Path | str, model: str | None = None, max_pixels: int = DE
     return report
 
 
-def check_decoded_output(report: Any) -> None:
+def check_decoded_output(report: Report) -> None:
     """Raise :class:`FormatError` unless ``report.output`` exists, is not empty and holds what
     the decoder reported (image size; audio rate, channels and frames)."""
     output = Path(report.output)
-    if getattr(report, "partial", False):  # a --start/--duration decode is never the whole input
+    if report.partial:  # a --start/--duration decode is never the whole input
         raise FormatError(f"{output}: holds only part of the input (--start/--duration)")
     if not output.is_file() or output.stat().st_size == 0:
         raise FormatError(f"{output}: output missing or empty")
-    if hasattr(report, "width") and hasattr(report, "height"):
-        from PIL import Image
-
-        try:
-            with Image.open(output) as image:
-                size = image.size
-        except Exception as error:  # Pillow raises many types for unreadable files
-            raise FormatError(f"{output}: written image does not open ({error})") from None
-        if size != (report.width, report.height):
-            raise FormatError(f"{output}: written image is {size[0]}x{size[1]}, expected {report.width}x{report.height}")
-    elif hasattr(report, "frames") and hasattr(report, "samplerate"):
-        import soundfile
-
-        try:
-            found = soundfile.info(str(output))
-        except Exception as error:  # libsndfile errors come in several types
-            raise FormatError(f"{output}: written audio does not open ({error})") from None
-        got = (found.samplerate, found.channels, found.frames)
-        want = (report.samplerate, report.channels, report.frames)
-        if got != want:
-            raise FormatError(f"{output}: written audio is {got[0]} Hz, {got[1]} ch, {got[2]} frames; expected {want[0]} Hz, {want[1]} ch, {want[2]} frames")
+    modality(report.modality).check_output(report)

@@ -12,14 +12,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from walloc_cli import __version__
+from walloc_cli._version import __version__
 from walloc_cli.format.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
+
+if TYPE_CHECKING:  # annotations only: importing the codecs layer is not needed to print
+    from walloc_cli.codecs.base import Report
 
 # OpenMP threads that spin while waiting make torch 5-10x slower whenever another process
 # shares the cores (measured: 4.4 s vs 0.6 s to decode a 512x512 photo beside a busy job).
@@ -152,64 +155,30 @@ def compress(
     batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 
 
-def _show_compressed(src: str, report: Any, json_out: bool, quiet: bool) -> int:
+def _show_compressed(src: str, report: Report, json_out: bool, quiet: bool) -> int:
     """Print one compress report (standard error when standard output carries the data)."""
-    console = err if report.output == "-" else out  # stdout carries the data
-    if getattr(report, "target_reached", None) is False and not quiet:
-        err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
-    if json_out:
-        console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
-        return 0
-    if quiet:
-        return 0
-    if hasattr(report, "kbps"):  # audio
-        measured = f"SNR {report.snr:.2f} dB  PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
-        clipped = f"  {report.clipped} samples clipped" if report.clipped else ""
-        console.print(
-            f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.kbps:.1f} kbit/s  {report.ratio:.1f}:1  "
-            f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
-            + (f" (q {report.quality:g})" if report.quality is not None else "") + f"{clipped}  {report.seconds:.2f} s",
-            markup=False, soft_wrap=True,
-        )
-        return 0
-    if hasattr(report, "bpv"):  # volume: PSNR against the original's data range
-        measured = f"PSNR {report.psnr:.2f} dB (range {report.peak:g})" if report.psnr is not None else "PSNR skipped"
-        shape = "x".join(map(str, report.shape))
-        console.print(
-            f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {shape} {report.dtype}  {report.bpv:.3f} bits/voxel  {report.ratio:.1f}:1  "
-            f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
-            + (f" (q {report.quality:g})" if report.quality is not None else "") + f"  {report.seconds:.2f} s",
-            markup=False, soft_wrap=True,
-        )
-        return 0
-    measured = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
-    setting = f"{report.model} step {report.step:g}" + (f" (q {report.quality:g})" if report.quality is not None else "")
-    console.print(
-        f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.bpp:.3f} bpp  "
-        f"{report.ratio:.1f}:1  {measured}  DR {report.reduction:g}x  {setting}  {report.seconds:.2f} s",
-        markup=False, soft_wrap=True,
-    )
-    return 0
+    return _show(src, report, json_out, quiet)
 
 
-def _show_decompressed(src: str, report: Any, json_out: bool, quiet: bool) -> int:
+def _show_decompressed(src: str, report: Report, json_out: bool, quiet: bool) -> int:
     """Print one decompress report; damaged audio blocks are errors (returns 1 for them)."""
-    damaged = getattr(report, "damaged", [])
-    for problem in damaged:
+    return _show(src, report, json_out, quiet)
+
+
+def _show(src: str, report: Report, json_out: bool, quiet: bool) -> int:
+    """One report: its problems (errors: returns 1), its warnings (unless ``quiet``), then its
+    JSON record or summary line, on standard error when standard output carries the data."""
+    for problem in report.problems:
         err.print(f"walloc: {src}: {problem}", markup=False, soft_wrap=True)
     console = err if report.output == "-" else out  # stdout carries the data
+    if not quiet:
+        for warning in report.warnings:
+            err.print(f"walloc: {src}: {warning}", markup=False, soft_wrap=True)
     if json_out:
-        record = report.to_dict() if hasattr(report, "to_dict") else dataclasses.asdict(report)
-        console.print(json.dumps(record), markup=False, soft_wrap=True)
+        console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
     elif not quiet:
-        if hasattr(report, "width"):
-            what = f"{report.width}x{report.height} {report.mode}"
-        elif hasattr(report, "samplerate"):
-            what = f"{report.samplerate} Hz, {report.channels} ch, {report.frames} frames"
-        else:  # volume
-            what = f"{'x'.join(map(str, report.shape))} {report.dtype}"
-        console.print(f"{src} -> {report.output}  {what}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
-    return int(bool(damaged))
+        console.print(report.summary(), markup=False, soft_wrap=True)
+    return int(bool(report.problems))
 
 
 @dataclasses.dataclass
@@ -337,7 +306,7 @@ def info(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Explain a .wlc file: what it holds, which model made it, its rate. Verifies every CRC."""
-    from walloc_cli.codecs.image import describe
+    from walloc_cli.api.files import describe
 
     failed = 0
     for src in inputs:

@@ -19,18 +19,17 @@ the output subtype).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from walloc_cli import __version__
+from walloc_cli._version import __version__
+from walloc_cli.codecs.base import Progress, WlcSource, human_bytes, open_wlc, setting_label
 from walloc_cli.files.audio import (
     PCM_BITS,
     AudioInfo,
@@ -60,9 +59,6 @@ from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, ladder, setting_f
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 
 
-
-Progress = Callable[[int, int], None]  # (done, total): called as a long job advances
-
 @dataclasses.dataclass
 class AudioReport:
     """What compressing one audio file cost and lost."""
@@ -91,12 +87,33 @@ class AudioReport:
     def ratio(self) -> float:
         return self.raw_bytes / max(1, self.n_bytes)
 
+    modality = "audio"  # a class attribute: not a field
+    partial = False  # the output is the whole input (a class attribute: not a field)
+
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    @property
+    def problems(self) -> list[str]:
+        return []
+
+    def summary(self) -> str:
+        measured = f"SNR {self.snr:.2f} dB  PSNR {self.psnr:.2f} dB" if self.psnr is not None else "PSNR skipped"
+        clipped = f"  {self.clipped} samples clipped" if self.clipped else ""
+        return (
+            f"{self.input} -> {self.output}  {human_bytes(self.n_bytes)}  {self.kbps:.1f} kbit/s  {self.ratio:.1f}:1  "
+            f"{measured}  DR {self.reduction:g}x  {setting_label(self.model, self.step, self.quality)}{clipped}  {self.seconds:.2f} s"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "modality": "audio", "kbps": self.kbps, "ratio": self.ratio}
 
 
 @dataclasses.dataclass
 class AudioDecompressReport:
+    """What one audio decompression wrote; ``damaged`` blocks (with ``keep_going``) are its problems."""
+
     input: str
     output: str
     samplerate: int
@@ -107,6 +124,22 @@ class AudioDecompressReport:
     # With --start/--duration only a stretch was written: the output is not the whole file, so
     # nothing may treat it as a replacement for the .wlc (e.g. to delete the input).
     partial: bool = False
+
+    modality = "audio"
+
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    @property
+    def problems(self) -> list[str]:
+        return self.damaged
+
+    def summary(self) -> str:
+        return f"{self.input} -> {self.output}  {self.samplerate} Hz, {self.channels} ch, {self.frames} frames  {self.seconds:.2f} s"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def sample_bits(info: AudioInfo) -> int:
@@ -354,18 +387,7 @@ def decompress_audio(reader: WlcReader, dst: Path | str, *, overwrite: bool = Fa
     return info
 
 
-@contextlib.contextmanager
-def _wlc_reader(source: Path | str | bytes | BinaryIO) -> Iterator[WlcReader]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        yield WlcReader(io.BytesIO(bytes(source)))
-    elif isinstance(source, (str, Path)):
-        with open(source, "rb") as handle:
-            yield WlcReader(handle)
-    else:
-        yield WlcReader(source)
-
-
-def decode_audio_range(source: Path | str | bytes | BinaryIO, start: int = 0, frames: int | None = None, *, model: str | None = None) -> tuple[np.ndarray, int]:
+def decode_audio_range(source: WlcSource, start: int = 0, frames: int | None = None, *, model: str | None = None) -> tuple[np.ndarray, int]:
     """Decode frames ``start .. start + frames`` of an audio ``.wlc`` (a path, its bytes, or a
     binary stream at its first byte) without decoding, or for a seekable source reading, the
     blocks before them; ``frames=None`` decodes to the end and a range past the end is clipped.
@@ -380,13 +402,13 @@ def decode_audio_range(source: Path | str | bytes | BinaryIO, start: int = 0, fr
         InputError: an empty range or one that starts past the end.
         FormatError / ModelError: as for :func:`decompress_audio`.
     """
-    with _wlc_reader(source) as reader:
+    with open_wlc(source) as reader:
         return _decode_range(reader, start, frames, model)
 
 
-def decode_audio_seconds(source: Path | str | bytes | BinaryIO, start: float = 0.0, duration: float | None = None, *, model: str | None = None) -> tuple[np.ndarray, int]:
+def decode_audio_seconds(source: WlcSource, start: float = 0.0, duration: float | None = None, *, model: str | None = None) -> tuple[np.ndarray, int]:
     """:func:`decode_audio_range` with the range in seconds (each rounded to the nearest frame)."""
-    with _wlc_reader(source) as reader:
+    with open_wlc(source) as reader:
         rate = header_samplerate(reader.header)
         first, frames = seconds_to_frames(rate, start, duration)
         return _decode_range(reader, first, frames, model)

@@ -1,47 +1,38 @@
-"""Library API: compress and decompress images to and from ``.wlc``; the CLI is a thin layer on it.
+"""The image codec: photos to and from ``.wlc`` (in memory), the operating-point choice, the reports.
 
 Layered like python-soundfile: :func:`encode_image` / :func:`decode_image` work on in-memory
-:class:`~walloc_cli.files.images.ImageData` and bytes; :func:`compress_file` / :func:`decompress_file`
-add file handling (naming, no clobbering, atomic writes) and the measured report.
+:class:`~walloc_cli.files.images.ImageData` and bytes; :func:`compress_image` chooses the model
+and step (quality, target PSNR or size). Files (naming, no clobbering, atomic writes, the
+modality dispatch) are :mod:`walloc_cli.api.files`. The tiled transform is
+:mod:`walloc_cli.codecs.image_tiles`.
 
 Header fields written here are specified in ``formats/wlc.md`` ("Header fields (v1)").
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import math
-import sys
-import time
 import zlib
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable
 
 import numpy as np
 
-from walloc_cli import __version__
-from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, sniff
-from walloc_cli.errors import FormatError, InputError, ModelError, WallocError
-from walloc_cli.format.header import MAX_PIXELS, MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, chunk_tally, require, validate_header, validate_image_header
+from walloc_cli._version import __version__
+from walloc_cli.codecs.base import human_bytes, open_wlc, setting_label
 from walloc_cli.codecs.image_tiles import image_indices, synthesize_samples, synthesized_tiles, tiles_psnr
-from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, METADATA_CHUNKS, keep_metadata, parse_metadata, upright_blocks
-from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, image_bytes, read_image, write_image
-from walloc_cli.files.safe_io import STDIO, check_writable, output_stream
-from walloc_cli.metrics import bits_per_pixel
-from walloc_cli.model.config import CodecConfig
+from walloc_cli.errors import FormatError, InputError, ModelError
+from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
+from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels
+from walloc_cli.format.container import Chunk, WlcReader, WlcWriter
+from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, chunk_tally, require, validate_header
 from walloc_cli.model.network import WallocCodec
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
+from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
-from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
-from walloc_cli.files.sniff import Kind, detect
-
-if TYPE_CHECKING:
-    from walloc_cli.codecs.audio import AudioDecompressReport
-
 
 
 @dataclasses.dataclass
@@ -63,6 +54,9 @@ class CompressReport:
     target: str | None = None  # "psnr 32" / "size 20000" when a search chose the setting
     target_reached: bool | None = None
 
+    modality = "image"  # a class attribute: not a field, so not in the JSON record
+    partial = False  # the output is the whole input (a class attribute: not a field)
+
     @property
     def bpp(self) -> float:
         return bits_per_pixel(self.n_bytes, self.pixels)
@@ -71,12 +65,31 @@ class CompressReport:
     def ratio(self) -> float:
         return self.raw_bytes / max(1, self.n_bytes)
 
+    @property
+    def warnings(self) -> list[str]:
+        if self.target_reached is False:
+            return [f"target {self.target} dB not reachable; kept the best quality, {self.psnr:.2f} dB"]
+        return []
+
+    @property
+    def problems(self) -> list[str]:
+        return []
+
+    def summary(self) -> str:
+        measured = f"PSNR {self.psnr:.2f} dB" if self.psnr is not None else "PSNR skipped"
+        return (
+            f"{self.input} -> {self.output}  {human_bytes(self.n_bytes)}  {self.bpp:.3f} bpp  "
+            f"{self.ratio:.1f}:1  {measured}  DR {self.reduction:g}x  {setting_label(self.model, self.step, self.quality)}  {self.seconds:.2f} s"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "bpp": self.bpp, "ratio": self.ratio}
 
 
 @dataclasses.dataclass
 class DecompressReport:
+    """What one image decompression wrote."""
+
     input: str
     output: str
     width: int
@@ -84,8 +97,25 @@ class DecompressReport:
     mode: str
     seconds: float
 
+    modality = "image"
+    partial = False  # the output is the whole input (a class attribute: not a field)
 
-def _raw_bytes(height: int, width: int, channels: int, has_alpha: bool, bit_depth: int) -> int:
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    @property
+    def problems(self) -> list[str]:
+        return []
+
+    def summary(self) -> str:
+        return f"{self.input} -> {self.output}  {self.width}x{self.height} {self.mode}  {self.seconds:.2f} s"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def raw_bytes(height: int, width: int, channels: int, has_alpha: bool, bit_depth: int) -> int:
     """Size of the decoded samples at their native depth: what a compression ratio divides."""
     return height * width * (channels + int(has_alpha)) * (2 if bit_depth == 16 else 1)
 
@@ -132,8 +162,26 @@ def _decode_alpha(spec: dict[str, Any], chunk: bytes | None, shape: tuple[int, i
 
 
 # --- in-memory codec -------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class CodedImage:
+    """One encode, as the encoder knows it: the ``.wlc`` ``data``, the ``header`` it wrote, the
+    latent indices ``q`` ``(L, ceil(H / 2**J), ceil(W / 2**J))`` the payload holds (int8/int16)
+    and the ``codec`` that made them: enough to report and to measure the decode without
+    reading the bytes back."""
+
+    data: bytes
+    header: dict[str, Any]
+    q: np.ndarray
+    codec: WallocCodec
+
+
 def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
-    """Compress an image to ``.wlc`` bytes.
+    """Compress an image to ``.wlc`` bytes (:func:`encode_image_coded`'s ``data``)."""
+    return encode_image_coded(image, model, payload, step, effort, cache, max_pixels).data
+
+
+def encode_image_coded(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> CodedImage:
+    """Compress an image to ``.wlc`` bytes, keeping what the encoder knows (:class:`CodedImage`).
 
     ``effort`` 0..6 is the lossless WebP effort for the latents (as ``cwebp -z``): higher is
     smaller and slower; it changes the bytes, never the decoded pixels. ``None`` takes the
@@ -210,7 +258,7 @@ def encode_image(image: ImageData, model: str | None = None, payload: str = "web
     with WlcWriter(out, header, minor=2 if image.exif or image.xmp else 0) as writer:  # the exif and xmp chunks came in 1.2
         for chunk in chunks:
             writer.write_chunk(chunk)
-    return out.getvalue()
+    return CodedImage(out.getvalue(), header, q, codec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,10 +267,13 @@ class Encoded:
 
     data: bytes
     setting: Setting
+    model: str  # the card's name, as the header records it
+    reduction: float  # the model's dimensionality reduction
     quality: float | None = None
     psnr: float | None = None
     target: str | None = None
     target_reached: bool | None = None
+    coded: CodedImage | None = dataclasses.field(default=None, repr=False)  # when no search measured it
 
 
 def compress_image(
@@ -266,17 +317,17 @@ def compress_image(
             setting = setting_for_quality(quality, family, card)
         else:
             quality = DEFAULT_QUALITY if quality is None else float(quality)
-            coded: dict[Setting, bytes] = {}
+            coded: dict[Setting, CodedImage] = {}
 
             def size_of(setting: Setting) -> int:
                 if setting not in coded:
-                    coded[setting] = encode_image(image, setting.model, payload, setting.step, effort, cache, max_pixels)
-                return len(coded[setting])
+                    coded[setting] = encode_image_coded(image, setting.model, payload, setting.step, effort, cache, max_pixels)
+                return len(coded[setting].data)
 
             setting = monotone_setting(quality, family, size_of, MIN_STEP)
             size_of(setting)
-            return Encoded(coded[setting], setting, quality)
-        return Encoded(encode_image(image, model or setting.model, payload, setting.step, effort, cache, max_pixels), setting, quality)
+            return _encoded(coded[setting], setting, quality)
+        return _encoded(encode_image_coded(image, model or setting.model, payload, setting.step, effort, cache, max_pixels), setting, quality)
 
     trials: dict[Setting, Trial] = {}  # each setting is coded and measured once
 
@@ -295,7 +346,8 @@ def compress_image(
         if not 0 < target_psnr < 200 or math.isnan(target_psnr):
             raise InputError(f"target PSNR must be a positive number of dB, got {target_psnr}")
         trial, reached = search_psnr(target_psnr, ranges, evaluate)
-        return Encoded(trial.data, trial.setting, None, trial.psnr, f"psnr {target_psnr:g}", reached)
+        chosen = card or find_card(trial.setting.model)
+        return Encoded(trial.data, trial.setting, chosen.name, chosen.config.reduction, None, trial.psnr, f"psnr {target_psnr:g}", reached)
     assert target_size is not None
     if target_size < 1:
         raise InputError(f"target size must be a positive number of bytes, got {target_size}")
@@ -303,7 +355,13 @@ def compress_image(
     if fitted is None:  # the search coded every range's coarsest end: the smallest is among them
         smallest = min(trial.size for trial in trials.values())
         raise InputError(f"cannot fit in {target_size} bytes: the smallest this image compresses to is {smallest} bytes")
-    return Encoded(fitted.data, fitted.setting, None, fitted.psnr, f"size {target_size}", True)
+    chosen = card or find_card(fitted.setting.model)
+    return Encoded(fitted.data, fitted.setting, chosen.name, chosen.config.reduction, None, fitted.psnr, f"size {target_size}", True)
+
+
+def _encoded(coded: CodedImage, setting: Setting, quality: float | None) -> Encoded:
+    """The :class:`Encoded` of a setting chosen without a search (its PSNR not yet measured)."""
+    return Encoded(coded.data, setting, coded.header["model"]["name"], coded.codec.cfg.reduction, quality, coded=coded)
 
 
 def _family(image: ImageData, card: ModelCard | None) -> str:
@@ -334,11 +392,11 @@ def decode_image(source: bytes | BinaryIO, model: str | None = None, max_pixels:
     SHA-256 is the one the file records. A file declaring more than ``max_pixels`` pixels is
     refused (:class:`InputError`) before anything is read past its header.
     """
-    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
-    return _decode_image(WlcReader(stream), model, max_pixels)
+    with open_wlc(source) as reader:
+        return decode_image_reader(reader, model, max_pixels)
 
 
-def _decode_image(reader: WlcReader, model: str | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
+def decode_image_reader(reader: WlcReader, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     """:func:`decode_image` once the header is read (the caller may have looked at it)."""
     codec, q, extra = _read_image_file(reader, model, max_pixels)
     return synthesize_image(codec, q, reader.header, extra)
@@ -365,10 +423,25 @@ def decoded_psnr(data: bytes, image: ImageData, model: str | None = None, max_pi
     """PSNR of the colour samples ``data`` (a ``.wlc`` of ``image``) decodes to, against
     ``image``: the value ``sample_psnr(image, decode_image(data))`` gives, measured tile by tile
     so that the decoded image is never held whole."""
-    reader = WlcReader(io.BytesIO(data))
-    codec, q, _ = _read_image_file(reader, model, max_pixels)
-    meta = reader.header["image"]
-    return tiles_psnr(image, synthesized_tiles(codec, q, meta["height"], meta["width"], meta["channels"], meta["bit_depth"], reader.header["latent"]["step"]))
+    with open_wlc(data) as reader:
+        codec, q, _ = _read_image_file(reader, model, max_pixels)
+        return _coded_psnr(codec, q, reader.header, image)
+
+
+def measured_psnr(encoded: Encoded, image: ImageData, model: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> float:
+    """The PSNR of ``encoded`` (from :func:`compress_image` of ``image``): the search's
+    measurement when one chose it, else the decode of the encoder's own indices (the lossless
+    stage is exact, so this is :func:`decoded_psnr` without parsing the bytes back)."""
+    if encoded.psnr is not None:
+        return encoded.psnr
+    if encoded.coded is None:
+        return decoded_psnr(encoded.data, image, model, max_pixels)
+    return _coded_psnr(encoded.coded.codec, encoded.coded.q, encoded.coded.header, image)
+
+
+def _coded_psnr(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], image: ImageData) -> float:
+    meta = header["image"]
+    return tiles_psnr(image, synthesized_tiles(codec, q, meta["height"], meta["width"], meta["channels"], meta["bit_depth"], header["latent"]["step"]))
 
 
 def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[str, bytes]]:
@@ -443,274 +516,7 @@ def quantized(image: ImageData) -> np.ndarray:
     return image.pixels.astype(np.float64)
 
 
-# --- files ---------------------------------------------------------------------------------
-#: Two-part extensions that name one format, removed as one: ``head.nii.gz`` compresses to
-#: ``head.wlc`` and decompresses to ``head.nii.gz`` (``Path.with_suffix`` made ``head.nii.wlc``,
-#: then ``head.nii.nii.gz``).
-COMPOUND_SUFFIXES = (".nii.gz", ".ome.tiff", ".ome.tif")
-
-
-def output_stem(path: Path) -> Path:
-    """``path`` without its extension, a compound one (:data:`COMPOUND_SUFFIXES`) as a whole."""
-    path = Path(path)
-    lower = path.name.lower()
-    for compound in COMPOUND_SUFFIXES:
-        if lower.endswith(compound) and len(lower) > len(compound):
-            return path.with_name(path.name[: -len(compound)])
-    return path.with_suffix("")
-
-
-def default_output(src: Path, suffix: str) -> Path:
-    """``photo.png`` -> ``photo.wlc`` beside it, ``head.nii.gz`` -> ``head.wlc`` -> ``head.nii.gz``;
-    data read from standard input goes to standard output. A ``head.nii.wlc`` (named before
-    compound extensions were stripped) still decompresses to ``head.nii.gz``, not ``head.nii.nii.gz``."""
-    if str(src) == STDIO:
-        return Path(STDIO)
-    stem = output_stem(Path(src))
-    for compound in COMPOUND_SUFFIXES:
-        first = compound[: compound.index(".", 1)]  # ".nii" of ".nii.gz"
-        if suffix.lower() == compound and stem.name.lower().endswith(first) and len(stem.name) > len(first):
-            stem = stem.with_name(stem.name[: -len(first)])
-    return stem.with_name(stem.name + suffix)
-
-
-def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
-    """Before any coding: the output must not be the input and must be writable (named if not)."""
-    if str(dst) == STDIO:
-        return
-    if str(src) != STDIO and dst.resolve() == src.resolve():
-        raise InputError("output would overwrite the input")
-    check_writable(dst, overwrite)
-
-
-@contextlib.contextmanager
-def _input_path(src: Path) -> Iterator[Path]:
-    """``src`` itself, or standard input spooled to a temporary file (``-``): formats are
-    sniffed from the content, and audio containers need to seek."""
-    if str(src) != STDIO:
-        yield src
-        return
-    import shutil
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="walloc-") as folder:
-        spooled = Path(folder) / "stdin"
-        with open(spooled, "wb") as handle:
-            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
-        yield spooled
-
-
-def _compress_volume_file(src: Path, path: Path, dst: Path, *, axes: str | None, overwrite: bool, max_voxels: int, **options: Any) -> Any:
-    from walloc_cli.codecs.volume import compress_volume
-    from walloc_cli.files.volumes import read_volume
-
-    volume = read_volume(path, axes=axes)
-    with output_stream(dst, overwrite=overwrite) as handle:
-        report = compress_volume(volume, handle, source=str(src), max_voxels=max_voxels, **options)
-    report.output = str(dst)
-    return report
-
-
-def _decompress_volume(reader: WlcReader, src: Path, dst: Path | None, overwrite: bool, model: str | None, started: float, progress: Callable[[int, int], None] | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> Any:
-    from walloc_cli.codecs.volume import VolumeDecompressReport, decode_volume
-    from walloc_cli.files.volumes import default_volume_suffix, write_volume
-
-    table = reader.header.get("volume")
-    fmt = table.get("format", "") if isinstance(table, dict) else ""
-    dst = Path(dst) if dst is not None else default_output(src, default_volume_suffix(fmt if isinstance(fmt, str) else ""))
-    _check_output(src, dst, overwrite)
-    volume = decode_volume(reader, model=model, progress=progress, max_voxels=max_voxels)
-    if str(dst) == STDIO:
-        with output_stream(dst) as handle:
-            # np.save writes the header and then the array's bytes in pieces through .write
-            np.save(handle, volume.array, allow_pickle=False)
-    else:
-        try:
-            write_volume(dst, volume, overwrite=overwrite)
-        except WallocError:
-            raise
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
-            # the metadata a writer restores (spacing, NIfTI header, TIFF tags) comes from the file
-            raise FormatError(f"invalid header: the volume metadata cannot be written back ({type(error).__name__}: {error})") from None
-    return VolumeDecompressReport(str(src), str(dst), tuple(volume.array.shape), volume.array.dtype.name, time.perf_counter() - started)
-
-
-def _compress_audio_file(src: Path, path: Path, dst: Path, **options: Any) -> Any:
-    from walloc_cli.codecs.audio import compress_audio
-
-    overwrite = options.pop("overwrite")
-    with output_stream(dst, overwrite=overwrite) as handle:
-        report = compress_audio(path, handle, **options)
-    report.input, report.output = str(src), str(dst)
-    return report
-
-
-def compress_file(
-    src: Path,
-    dst: Path | None = None,
-    *,
-    model: str | None = None,
-    payload: str = "webp",
-    overwrite: bool = False,
-    measure: bool = True,
-    effort: int | None = None,
-    quality: float | None = None,
-    target_psnr: float | None = None,
-    target_size: int | None = None,
-    axes: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_voxels: int = DEFAULT_MAX_VOXELS,
-    metadata: str | Iterable[str] = DEFAULT_METADATA,
-) -> CompressReport:
-    """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
-    it with ``.wlc``); ``-`` is stdin/stdout.
-
-    ``quality``/``target_psnr``/``target_size`` choose the operating point as in :func:`compress_image`
-    (targets are for images). ``axes`` (e.g. ``ZYX``, ``CYX``, ``YXC``) reads ``src`` as a volume
-    with those axes, overriding its metadata (:func:`walloc_cli.files.volumes.read_volume`).
-    ``max_pixels``/``max_voxels``: larger images/volumes are refused before they are decoded.
-    ``metadata`` (images): which of ICC, EXIF and XMP to keep, as in :func:`compress_image`.
-    """
-    src = Path(src)
-    kept = parse_metadata(metadata)  # a bad value is refused before any work
-    dst = Path(dst) if dst is not None else default_output(src, ".wlc")
-    _check_output(src, dst, overwrite)
-    with _input_path(src) as path:
-        kind = detect(path)  # walloc_cli.files.sniff: the one order every command uses
-        if kind is Kind.WLC:
-            raise InputError("already a .wlc file (walloc decompress decodes it)")
-        if axes is not None or kind is Kind.VOLUME:
-            if target_psnr is not None or target_size is not None:
-                raise InputError("--target-psnr and --target-size are for images in this version; use -q for volumes")
-            return _compress_volume_file(src, path, dst, axes=axes, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress, max_voxels=max_voxels)
-        if kind is Kind.AUDIO:
-            if target_psnr is not None or target_size is not None:
-                raise InputError("--target-psnr and --target-size are for images in this version; use -q for audio")
-            return _compress_audio_file(src, path, dst, model=model, quality=quality, payload=payload, overwrite=overwrite, measure=measure, effort=effort, progress=progress)
-        image = read_image(path, also_accepted=" nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume,", max_pixels=max_pixels)  # compress takes audio too
-    started = time.perf_counter()
-    encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels, metadata=kept)
-    data = encoded.data
-    seconds = time.perf_counter() - started
-    with output_stream(dst, overwrite=overwrite) as handle:
-        handle.write(data)
-    header = WlcReader(io.BytesIO(data)).header
-    report = CompressReport(
-        input=str(src),
-        output=str(dst),
-        n_bytes=len(data),
-        pixels=image.height * image.width,
-        raw_bytes=_raw_bytes(image.height, image.width, image.channels, image.alpha is not None, image.bit_depth),
-        reduction=CodecConfig.from_dict(header["codec"]).reduction,
-        model=header["model"]["name"],
-        seconds=seconds,
-        peak=2**image.bit_depth - 1,
-        step=encoded.setting.step,
-        quality=encoded.quality,
-        target=encoded.target,
-        target_reached=encoded.target_reached,
-        psnr=encoded.psnr,
-    )
-    if measure and report.psnr is None:
-        report.psnr = decoded_psnr(data, image, model, max_pixels)
-    return report
-
-
-def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None, progress: Callable[[int, int], None] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_voxels: int = DEFAULT_MAX_VOXELS) -> "DecompressReport | AudioDecompressReport":
-    """Decompress ``src`` (.wlc) into an image or audio file; format from ``dst``'s extension.
-    Defaults: PNG for images; for audio the source's container when walloc writes it (FLAC,
-    AIFF), else WAV. ``-`` reads standard input / writes PNG or WAV to standard output.
-    ``keep_going`` (audio): a damaged block becomes silence, listed in the report's ``damaged``,
-    instead of failing the file. ``start``/``duration`` (audio, seconds): decode only that
-    stretch, skipping the blocks before it unread. ``max_pixels``/``max_voxels``: a file
-    declaring a larger image/volume is refused from its header."""
-    src = Path(src)
-    started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        stream = sys.stdin.buffer if str(src) == STDIO else stack.enter_context(open(src, "rb"))
-        reader = WlcReader(stream)
-        validate_header(reader.header)  # first: every field is then safe to use (and each problem named)
-        if reader.header.get("modality") == "audio":
-            from walloc_cli.codecs.audio import AudioDecompressReport, decompress_audio, default_audio_suffix, header_samplerate, seconds_to_frames
-
-            audio = reader.header.get("audio")
-            suffix = default_audio_suffix(audio.get("format", "") if isinstance(audio, dict) else "")
-            dst = Path(dst) if dst is not None else default_output(src, suffix)
-            _check_output(src, dst, overwrite)
-            damaged: list[str] | None = [] if keep_going else None
-            first, frames = seconds_to_frames(header_samplerate(reader.header), start or 0.0, duration)
-            info = decompress_audio(reader, dst, overwrite=overwrite, model=model, damaged=damaged, start=first, frames=frames, progress=progress)
-            partial = start is not None or duration is not None
-            return AudioDecompressReport(str(src), str(dst), info.samplerate, info.channels, info.frames, time.perf_counter() - started, damaged or [], partial)
-        if start is not None or duration is not None:
-            raise InputError(f"--start and --duration are for audio; this file holds {'a volume' if reader.header.get('modality') == 'volume' else 'an image'}")
-        if reader.header.get("modality") == "volume":
-            return _decompress_volume(reader, src, dst, overwrite, model, started, progress, max_voxels)
-        dst = Path(dst) if dst is not None else default_output(src, ".png")
-        _check_output(src, dst, overwrite)
-        image = _decode_image(reader, model, max_pixels)
-    if str(dst) == STDIO:
-        with output_stream(dst) as handle:
-            handle.write(image_bytes(image, "PNG"))
-    else:
-        write_image(dst, image, overwrite=overwrite)
-    return DecompressReport(str(src), str(dst), image.width, image.height, image.mode, time.perf_counter() - started)
-
-
-def describe(src: Path) -> dict[str, Any]:
-    """Everything ``walloc info`` shows: header, chunk sizes, rates. Validates CRCs on the way."""
-    from walloc_cli.api.latents import codec_config  # the model card's config (JSON only), checked against the header
-
-    src = Path(src)
-    size = src.stat().st_size
-    kind = detect(src)
-    if kind in (Kind.IMAGE, Kind.AUDIO, Kind.VOLUME):  # the kind compress would code it as
-        raise FormatError(f"not a .wlc file: by its content it is {kind.phrase} (walloc compress codes it)")
-    with open(src, "rb") as handle:
-        reader = WlcReader(handle)
-        validate_header(reader.header)
-        tally = chunk_tally(reader.header)
-        chunks: dict[str, dict[str, int]] = {}
-        for chunk in reader.iter_chunks():
-            tally.add(chunk.type)
-            entry = chunks.setdefault(chunk.type, {"count": 0, "bytes": 0})
-            entry["count"] += 1
-            entry["bytes"] += len(chunk.data)
-    header = reader.header
-    info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
-    if header.get("modality") == "image":
-        info["metadata"] = [kind for chunk_type, kind in METADATA_CHUNKS.items() if chunk_type in chunks]
-        image = header["image"]
-        info["bpp"] = bits_per_pixel(size, image["width"] * image["height"])
-        raw = _raw_bytes(image["height"], image["width"], image["channels"], header.get("alpha") is not None, image["bit_depth"])
-        info["ratio"] = raw / max(1, size)
-        info["reduction"] = CodecConfig(**codec_config(header)).reduction
-    elif header.get("modality") == "audio":
-        from walloc_cli.files.audio import AudioInfo
-        from walloc_cli.codecs.audio import sample_bits
-
-        audio = header["audio"]
-        source = AudioInfo(audio["samplerate"], audio["channels"], audio["frames"], audio["format"], audio["subtype"])
-        info["kbps"] = size * 8 / source.seconds / 1000
-        info["ratio"] = source.frames * source.channels * sample_bits(source) / 8 / max(1, size)
-        info["reduction"] = CodecConfig(**codec_config(header)).reduction
-    elif header.get("modality") == "volume":
-        volume = header["volume"]
-        voxels = math.prod(volume["shape"])
-        info["bpv"] = 8 * size / voxels
-        info["ratio"] = voxels * np.dtype(volume["dtype"]).itemsize / max(1, size)
-        info["reduction"] = CodecConfig(**codec_config(header)).reduction
-    return info
-
-
-def is_wlc(path: Path) -> bool:
-    """Sniff the magic bytes (not the extension)."""
-    with open(path, "rb") as handle:
-        return sniff(handle.read(8))
-
-
 __all__ = [
-    "CompressReport", "DecompressReport", "Encoded", "encode_image", "compress_image", "decode_image", "compress_file", "decompress_file",
-    "describe", "is_wlc", "validate_image_header", "WallocError",
+    "CodedImage", "CompressReport", "DecompressReport", "Encoded", "compress_image", "decode_image", "decode_image_reader",
+    "decoded_psnr", "encode_image", "encode_image_coded", "image_latents", "measured_psnr", "raw_bytes", "synthesize_image",
 ]

@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from walloc_cli import __version__
-from walloc_cli.codecs.audio import Progress
+from walloc_cli._version import __version__
+from walloc_cli.codecs.base import Progress, human_bytes, setting_label
 from walloc_cli.model.network import WallocCodec
 from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.files.safe_io import CountingWriter
@@ -81,17 +81,56 @@ class VolumeReport:
     def ratio(self) -> float:
         return self.raw_bytes / max(1, self.n_bytes)
 
+    modality = "volume"  # a class attribute: not a field
+    partial = False  # the output is the whole input (a class attribute: not a field)
+
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    @property
+    def problems(self) -> list[str]:
+        return []
+
+    def summary(self) -> str:
+        """PSNR against the original's data range."""
+        measured = f"PSNR {self.psnr:.2f} dB (range {self.peak:g})" if self.psnr is not None else "PSNR skipped"
+        shape = "x".join(map(str, self.shape))
+        return (
+            f"{self.input} -> {self.output}  {human_bytes(self.n_bytes)}  {shape} {self.dtype}  {self.bpv:.3f} bits/voxel  {self.ratio:.1f}:1  "
+            f"{measured}  DR {self.reduction:g}x  {setting_label(self.model, self.step, self.quality)}  {self.seconds:.2f} s"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "shape": list(self.shape), "modality": "volume", "bpv": self.bpv, "ratio": self.ratio}
 
 
 @dataclasses.dataclass
 class VolumeDecompressReport:
+    """What one volume decompression wrote."""
+
     input: str
     output: str
     shape: tuple[int, ...]
     dtype: str
     seconds: float
+
+    modality = "volume"
+    partial = False  # the output is the whole input (a class attribute: not a field)
+
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    @property
+    def problems(self) -> list[str]:
+        return []
+
+    def summary(self) -> str:
+        return f"{self.input} -> {self.output}  {'x'.join(map(str, self.shape))} {self.dtype}  {self.seconds:.2f} s"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def volume_family(volume: VolumeData) -> str:

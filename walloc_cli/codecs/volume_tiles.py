@@ -23,7 +23,7 @@ models, and keeps only the tile's own voxels. Tiles therefore meet exactly where
 decode would put them (``bench/volume_seams.py`` measures the error at tile faces against the
 error elsewhere). The tiling itself is :mod:`walloc_cli.codecs.tiles`, shared with images; what is
 volume-specific here is the ``VOLT`` chunk, the normalisation and the margins in the header.
-A tile's decoder context is bounded in the format (:data:`MAX_TILE_CONTEXT`).
+A tile's decoder context is bounded in the format (:data:`walloc_cli.format.header.MAX_TILE_CONTEXT`).
 
 Memory: the encoder holds one tile (with context) in float32 at a time besides the input (which
 the readers memory-map when they can); the decoder holds the integer latents of the whole volume
@@ -49,10 +49,9 @@ from walloc_cli.model.network import WallocCodec
 from walloc_cli.format.chunks import VOLUME_TILE_HEAD_SIZE, VolumeTileHead, pack_volume_tile_head, unpack_volume_tile_head
 from walloc_cli.format.container import Chunk
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.format.header import MAX_TILE_CONTEXT
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.format.payload import PayloadError, decode_planes, encode_planes, pack_images, unpack_images
-from walloc_cli.codecs.tiles import Tile, latent_grid, tile_samples
+from walloc_cli.codecs.tiles import Tile, tile_samples
 from walloc_cli.codecs.tiles import decode_tile as shared_decode_tile
 from walloc_cli.codecs.tiles import encode_tile as shared_encode_tile
 from walloc_cli.codecs.tiles import tile_count as shared_tile_count

@@ -60,7 +60,7 @@ from typing import IO
 import numpy as np
 import soundfile as sf
 
-from walloc_cli.errors import InputError, WallocError
+from walloc_cli.errors import InputError
 from walloc_cli.format.header import MAX_CHANNELS, MAX_SAMPLERATE, MIN_SAMPLERATE
 from walloc_cli.files.safe_io import STDIO, STDOUT_NAME, CheckedStdout, atomic_output, read_prefix, write_failure
 

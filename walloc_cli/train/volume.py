@@ -18,7 +18,8 @@ import torch
 
 from walloc_cli.model.network import WallocCodec
 from walloc_cli.errors import InputError
-from walloc_cli.codecs.volume_tiles import Normalisation, decode_tile, encode_tile, latent_grid, pack_tile, tile_voxels, tiles
+from walloc_cli.codecs.tiles import latent_grid
+from walloc_cli.codecs.volume_tiles import Normalisation, decode_tile, encode_tile, pack_tile, tile_voxels, tiles
 
 
 class VolumeSet:
