@@ -4,18 +4,14 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from walloc_cli.cli.render import err
+from walloc_cli.cli.render import wide_out as out
 from walloc_cli.errors import WallocError
-
-# Tables are the output: when piped (a report, a log) do not squeeze them into 80 columns.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
 
 
 def _line(message: str) -> None:

@@ -1,0 +1,195 @@
+"""What the ``walloc`` commands print: the two consoles, one-line errors, reports and tables.
+
+Every line a command writes goes through here, so its wording lives in one place. Standard
+output carries results (and the converted file itself with ``-o -``), standard error carries
+errors, notes and progress. Imports nothing heavy: Rich's console and table only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:  # the zoo imports torch: only its type is needed here
+    from walloc_cli.model.zoo import ModelCard
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+# ``eval`` and ``bench`` print wide tables as their result: when piped (a report, a log) do not
+# squeeze them into 80 columns.
+wide_out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+T = TypeVar("T")
+
+
+def _fail(path: Path | str, error: BaseException) -> None:
+    """Print ``error`` as ``walloc: PATH: message`` (the path once, even if the message has it)."""
+    message = str(error) if str(error) else type(error).__name__
+    # A refused overwrite names the *output* file; everything else is about the input.
+    prefix = "" if isinstance(error, FileExistsError) or message.startswith(f"{path}: ") else f"{path}: "
+    err.print(f"walloc: {prefix}{message}", markup=False, soft_wrap=True)
+
+
+def guard(path: Path | str, action: Callable[[], T]) -> T | None:
+    """Run ``action``; turn failures into one line ``walloc: PATH: problem`` on standard error
+    (any exception that is not a walloc or OS error is a bug, said as such). Returns None on
+    failure, so the command goes on with its next input."""
+    from walloc_cli.errors import WallocError, internal_error
+
+    try:
+        return action()
+    except (WallocError, FileExistsError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        _fail(path, error if not isinstance(error, OSError) or not error.strerror else Exception(error.strerror.lower()))
+    except OSError as error:
+        _fail(path, Exception(error.strerror or str(error)))
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # noqa: BLE001 - a bug in walloc: still one line for this file, and the next file goes on
+        _fail(path, Exception(internal_error(error)))
+    return None
+
+
+def _human_bytes(n: int) -> str:
+    """``n`` bytes as ``812 B``, ``40.3 KiB``, ``1.2 MiB`` (binary units, one decimal)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def show_compressed(src: str, report: Any, json_out: bool, quiet: bool) -> int:
+    """Print one compress report (standard error when standard output carries the data)."""
+    console = err if report.output == "-" else out  # stdout carries the data
+    if getattr(report, "target_reached", None) is False and not quiet:
+        err.print(f"walloc: {src}: target {report.target} dB not reachable; kept the best quality, {report.psnr:.2f} dB", markup=False, soft_wrap=True)
+    if json_out:
+        console.print(json.dumps(report.to_dict()), markup=False, soft_wrap=True)
+        return 0
+    if quiet:
+        return 0
+    if hasattr(report, "kbps"):  # audio
+        measured = f"SNR {report.snr:.2f} dB  PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
+        clipped = f"  {report.clipped} samples clipped" if report.clipped else ""
+        console.print(
+            f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.kbps:.1f} kbit/s  {report.ratio:.1f}:1  "
+            f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
+            + (f" (q {report.quality:g})" if report.quality is not None else "") + f"{clipped}  {report.seconds:.2f} s",
+            markup=False, soft_wrap=True,
+        )
+        return 0
+    if hasattr(report, "bpv"):  # volume: PSNR against the original's data range
+        measured = f"PSNR {report.psnr:.2f} dB (range {report.peak:g})" if report.psnr is not None else "PSNR skipped"
+        shape = "x".join(map(str, report.shape))
+        console.print(
+            f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {shape} {report.dtype}  {report.bpv:.3f} bits/voxel  {report.ratio:.1f}:1  "
+            f"{measured}  DR {report.reduction:g}x  {report.model} step {report.step:g}"
+            + (f" (q {report.quality:g})" if report.quality is not None else "") + f"  {report.seconds:.2f} s",
+            markup=False, soft_wrap=True,
+        )
+        return 0
+    measured = f"PSNR {report.psnr:.2f} dB" if report.psnr is not None else "PSNR skipped"
+    setting = f"{report.model} step {report.step:g}" + (f" (q {report.quality:g})" if report.quality is not None else "")
+    console.print(
+        f"{src} -> {report.output}  {_human_bytes(report.n_bytes)}  {report.bpp:.3f} bpp  "
+        f"{report.ratio:.1f}:1  {measured}  DR {report.reduction:g}x  {setting}  {report.seconds:.2f} s",
+        markup=False, soft_wrap=True,
+    )
+    return 0
+
+
+def show_decompressed(src: str, report: Any, json_out: bool, quiet: bool) -> int:
+    """Print one decompress report; damaged audio blocks are errors (returns 1 for them)."""
+    damaged = getattr(report, "damaged", [])
+    for problem in damaged:
+        err.print(f"walloc: {src}: {problem}", markup=False, soft_wrap=True)
+    console = err if report.output == "-" else out  # stdout carries the data
+    if json_out:
+        record = report.to_dict() if hasattr(report, "to_dict") else dataclasses.asdict(report)
+        console.print(json.dumps(record), markup=False, soft_wrap=True)
+    elif not quiet:
+        if hasattr(report, "width"):
+            what = f"{report.width}x{report.height} {report.mode}"
+        elif hasattr(report, "samplerate"):
+            what = f"{report.samplerate} Hz, {report.channels} ch, {report.frames} frames"
+        else:  # volume
+            what = f"{'x'.join(map(str, report.shape))} {report.dtype}"
+        console.print(f"{src} -> {report.output}  {what}  {report.seconds:.2f} s", markup=False, soft_wrap=True)
+    return int(bool(damaged))
+
+
+def format_info(data: dict[str, Any]) -> str:
+    """The text ``walloc info`` prints for one file, from :func:`describe`'s record ``data``."""
+    header = data["header"]
+    lines = [f"{data['file']}: walloc .wlc v{data['format_version']}, {_human_bytes(data['bytes'])}"]
+    image = header.get("image")
+    if isinstance(image, dict):
+        lines.append(f"  image     {image.get('width')}x{image.get('height')} {image.get('mode')}, {image.get('bit_depth')}-bit, from {image.get('source_format')}")
+    audio = header.get("audio")
+    if isinstance(audio, dict):
+        lines.append(f"  audio     {audio.get('samplerate')} Hz, {audio.get('channels')} ch, {audio.get('frames')} frames, {audio.get('subtype')} from {audio.get('format')}")
+    if "bpp" in data:
+        lines.append(f"  rate      {data['bpp']:.4f} bpp, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
+    if "kbps" in data:
+        lines.append(f"  rate      {data['kbps']:.1f} kbit/s, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
+    volume = header.get("volume")
+    if isinstance(volume, dict):
+        shape = "x".join(map(str, volume.get("shape", [])))
+        lines.append(f"  volume    {shape} {volume.get('dtype')} ({volume.get('kind')}), axes {volume.get('axes')} from {volume.get('format')}")
+    if "bpv" in data:
+        lines.append(f"  rate      {data['bpv']:.4f} bits/voxel, {data['ratio']:.1f}:1 compression, DR {data.get('reduction', 0):g}x")
+    model = header.get("model", {})
+    lines.append(f"  model     {model.get('name')} (sha256 {str(model.get('sha256'))[:16]}…)")
+    codec = header.get("codec", {})
+    if codec:
+        lines.append(f"  codec     WPT {codec.get('levels')} levels ({codec.get('boundary')}), {codec.get('latent_dim')} latent channels, {codec.get('bits')}-bit")
+    latent = header.get("latent", {})
+    if latent:
+        if "shape" in latent:
+            layout = f"latent {'x'.join(map(str, latent['shape']))}"
+        elif "tile" in latent:
+            layout = f"tiles of {'x'.join(map(str, latent['tile']))} latents (+{latent.get('decode_margin')} context)"
+        else:
+            layout = f"{latent.get('streams')} streams in blocks of {latent.get('block')} frames (+{latent.get('margin')} context)"
+        told = f", decoder told step {latent['condition']}" if "condition" in latent and latent["condition"] != latent.get("step") else ""
+        lines.append(f"  payload   {latent.get('payload')} lossless, {layout}, step {latent.get('step')} ({latent.get('bits')}-bit indices){told}")
+    alpha = header.get("alpha")
+    if alpha:
+        lines.append(f"  alpha     {'constant ' + str(alpha['constant']) if 'constant' in alpha else alpha.get('codec') + ' lossless'}")
+    if "metadata" in data:
+        lines.append(f"  metadata  {', '.join(data['metadata']) or 'none'}")
+    for kind, entry in data["chunks"].items():
+        lines.append(f"  chunk     {kind}  x{entry['count']}  {_human_bytes(entry['bytes'])}")
+    lines.append(f"  encoder   {header.get('encoder', 'unknown')}")
+    return "\n".join(lines)
+
+
+def print_models(cards: list[ModelCard]) -> None:
+    """The ``walloc models`` table: one row per model card, with its quality stanzas and the
+    measured rate/PSNR points of the card."""
+    from walloc_cli.model.quality import stanzas
+
+    table = Table(title="walloc models (images: bits per pixel of the whole .wlc on the card's test photos, PSNR peak 255; audio: payload bits per sample on the validation audio, PSNR against each file's peak)")
+    for column in ("name", "modality", "ch", "DR", "params", "steps", "-q", "measured (step: bpp / PSNR)"):
+        table.add_column(column)
+    for card in cards:
+        steps = card.card.get("steps", {"min": 1.0, "max": 1.0})
+        families = stanzas(card)
+        points = card.card.get("results", {}).get("points", [])
+        table.add_row(
+            card.name,
+            card.modality,
+            str(card.config.channels),
+            f"{card.config.reduction:g}x",
+            f"{card.parameters / 1e6:.2f}M",
+            f"{steps['min']:g}" if steps["min"] == steps["max"] else f"{steps['min']:g}-{steps['max']:g}",
+            "\n".join(f"{q['family']} {q['q'][0]:g}-{q['q'][1]:g}" for q in families) or "-",
+            "\n".join(f"{p['step']:g}: {p['bpp']:.3f} {'b/sample' if card.modality == 'audio' else 'b/voxel' if card.modality == 'volume' else 'bpp'} / {p['psnr']:.2f} dB" for p in points) or "-",
+        )
+    out.print(table)
+
