@@ -1,6 +1,6 @@
 """The ``walloc`` command: CliRunner for breadth, real subprocesses for the entry points.
 
-Error contract (walloc_cli/cli/app.py): every failed input gives exactly one line
+Error contract (walloc_cli/cli/render.py, ``guard``): every failed input gives exactly one line
 ``walloc: <path>: <problem>`` on stderr, exit code 1 (2 for usage errors), no traceback, and no
 output file (temporary ``.part`` files included).
 """

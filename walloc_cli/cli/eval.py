@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from walloc_cli.cli.render import err
 from walloc_cli.cli.render import wide_out as out
@@ -53,6 +52,8 @@ def eval_command(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite result files already in --out."),
 ) -> None:
     """Rate-distortion evaluation: every file x codec x quality; rate, PSNR, SSIM (images), SNR (audio), encode/decode time; CSV, JSON, a summary with BD-rates, and plots."""
+    from rich.table import Table
+
     from walloc_cli.eval.codecs import MODALITIES, RATE_UNITS
     from walloc_cli.eval.run import (
         anchor_for,
@@ -146,6 +147,8 @@ def bench_command(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite the --json file."),
 ) -> None:
     """Speed: encode and decode throughput, peak memory and how time grows with size, walloc beside the classic codec, one fresh process per measurement."""
+    from rich.table import Table
+
     from walloc_cli.eval.speed import run_bench, write_rows
 
     if json_path is not None and json_path.exists() and not force:

@@ -2,7 +2,7 @@
 
 Every line a command writes goes through here, so its wording lives in one place. Standard
 output carries results (and the converted file itself with ``-o -``), standard error carries
-errors, notes and progress. Imports nothing heavy: Rich's console and table only.
+errors, notes and progress. Imports nothing heavy at import time: Rich's console only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:  # the zoo imports torch: only its type is needed here
     from walloc_cli.model.zoo import ModelCard
@@ -172,6 +171,8 @@ def format_info(data: dict[str, Any]) -> str:
 def print_models(cards: list[ModelCard]) -> None:
     """The ``walloc models`` table: one row per model card, with its quality stanzas and the
     measured rate/PSNR points of the card."""
+    from rich.table import Table  # only here: ``walloc --version`` need not load it
+
     from walloc_cli.model.quality import stanzas
 
     table = Table(title="walloc models (images: bits per pixel of the whole .wlc on the card's test photos, PSNR peak 255; audio: payload bits per sample on the validation audio, PSNR against each file's peak)")
