@@ -21,7 +21,7 @@ from typing import Any
 
 import typer
 
-from walloc_cli import __version__
+from walloc_cli._version import __version__
 from walloc_cli.cli.convert import compress, decompress
 from walloc_cli.cli.eval import bench_command, eval_command
 from walloc_cli.cli.help import plain_help

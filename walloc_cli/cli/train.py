@@ -11,8 +11,6 @@ Torch and the builders are imported inside the commands, never at import time.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -54,28 +52,15 @@ def train(
 
     Runs unchanged under torchrun --nproc_per_node N (DistributedDataParallel).
     """
-    from walloc_cli.train.run import RunConfig, read_run_config, train_and_export
-    from walloc_cli.train.loop import Distributed
+    from walloc_cli.train.loop import Distributed, checkpoint_step
+    from walloc_cli.train.run import configure_run, train_and_export
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("choose auto, cpu or cuda", param_hint="--device")
-
-    def setup() -> RunConfig:
-        run = read_run_config(config) if config else RunConfig()
-        codec_over = {"channels": channels, "latent_dim": latent_dim, "levels": levels, "decoder_channels": decoder_channels, "decoder_blocks": decoder_blocks}
-        train_over = {"lam": lam, "rate": rate, "step_min": step_min, "step_max": step_max, "init": init, "steps": steps, "batch": batch, "crop": crop, "lr": lr, "seed": seed, "threads": threads, "validate_every": validate_every, "checkpoint_every": checkpoint_every}
-        try:
-            codec_cfg = dataclasses.replace(run.codec, **{k: v for k, v in codec_over.items() if v is not None})
-            train_cfg = dataclasses.replace(run.train, **{k: v for k, v in train_over.items() if v is not None})
-        except (TypeError, ValueError) as error:
-            raise InputError(str(error)) from None
-        run = dataclasses.replace(run, codec=codec_cfg, train=train_cfg)
-        fields = {"name": name, "modality": modality, "train_data": str(train_dir) if train_dir else None, "val_data": str(val_dir) if val_dir else None}
-        return dataclasses.replace(run, **{k: v for k, v in fields.items() if v is not None})
-
-    from walloc_cli.errors import InputError
-
-    run = guard(config or "walloc train", setup)
+    codec_over = {"channels": channels, "latent_dim": latent_dim, "levels": levels, "decoder_channels": decoder_channels, "decoder_blocks": decoder_blocks}
+    train_over = {"lam": lam, "rate": rate, "step_min": step_min, "step_max": step_max, "init": init, "steps": steps, "batch": batch, "crop": crop, "lr": lr, "seed": seed, "threads": threads, "validate_every": validate_every, "checkpoint_every": checkpoint_every}
+    fields = {"name": name, "modality": modality, "train_data": str(train_dir) if train_dir else None, "val_data": str(val_dir) if val_dir else None}
+    run = guard(config or "walloc train", lambda: configure_run(config, codec_over, train_over, fields))
     if run is None:
         raise typer.Exit(1)
     if config is None and name is None:
@@ -83,15 +68,16 @@ def train(
     ckpt = checkpoint or out_dir / f"{run.name}.ckpt.safetensors"
     out_dir.mkdir(parents=True, exist_ok=True)
     rank0 = Distributed.from_env().rank == 0
-    sidecar = ckpt.with_name(ckpt.name + ".json")
-    if rank0 and sidecar.exists():
-        out.print(f"resuming from {ckpt} at step {json.loads(sidecar.read_text())['step']}", markup=False, soft_wrap=True)
+    resumed = checkpoint_step(ckpt) if rank0 else None
+    if rank0 and resumed is not None:
+        out.print(f"resuming from {ckpt} at step {resumed}", markup=False, soft_wrap=True)
     with _training_display(run.train.steps, enabled=rank0) as log:
         card = guard(run.train_data, lambda: train_and_export(run, out_dir, ckpt, device=device, log=log, overwrite=force))
     if not rank0:
         return
     if card is None:
-        if sidecar.exists() and json.loads(sidecar.read_text())["step"] < run.train.steps:
+        saved = checkpoint_step(ckpt)
+        if saved is not None and saved < run.train.steps:
             err.print(f"walloc: stopped; progress saved in {ckpt} (run the same command to resume)", markup=False, soft_wrap=True)
         raise typer.Exit(1)
     points = card.card.get("results", {}).get("points", [])

@@ -325,6 +325,19 @@ def bd_table(rows: list[Row], anchor: str, modality: str, method: str = "pchip")
     return out
 
 
+def bd_rates(rows: list[Row], anchor: str | None, method: str = "pchip", skipped: bool = False) -> dict[str, dict[str, Any]]:
+    """BD-rates of every modality measured in ``rows`` (in :data:`MODALITIES` order), as
+    ``results.json`` holds them: ``{modality: {"anchor": codec or None, "method": method,
+    "codecs": {codec: {"bd_rate_percent", "files", "of"}}}}`` (:func:`bd_table` against
+    :func:`anchor_for`'s anchor). ``skipped`` (BD-rate's package is absent): no codecs."""
+    document: dict[str, dict[str, Any]] = {}
+    for modality in [m for m in MODALITIES if any(r.modality == m for r in rows)]:
+        reference = anchor_for(modality, anchor, rows)
+        table = bd_table(rows, reference, modality, method) if reference and not skipped else {}
+        document[modality] = {"anchor": reference, "method": method, "codecs": {c: {"bd_rate_percent": v, "files": n, "of": total} for c, (v, n, total) in table.items()}}
+    return document
+
+
 def mean_curves(rows: list[Row], modality: str) -> dict[str, list[tuple[float, float, float]]]:
     """``{codec: [(quality, mean rate, mean PSNR), ...]}`` over the files, by quality setting;
     infinite PSNRs (lossless) are left out of the means."""
@@ -444,6 +457,21 @@ def plot_curves(rows: list[Row], modality: str, prefix: Path, overwrite: bool = 
         written.append(target)
     plt.close(figure)
     return written
+
+
+def write_results(result: EvalResult, bd: dict[str, dict[str, Any]], out_dir: Path, overwrite: bool = False, plots: bool = True) -> tuple[list[Path], str | None]:
+    """Write ``results.csv``, ``results.json`` (with the BD-rates ``bd`` of :func:`bd_rates`) and,
+    with ``plots``, ``rd_MODALITY.png``/``.svg`` for each modality of ``bd`` into ``out_dir``.
+    Returns the files written and a note when the plots could not be drawn (matplotlib absent)."""
+    write_csv(result.rows, out_dir / "results.csv", overwrite)
+    write_json(result, bd, out_dir / "results.json", overwrite)
+    written = [out_dir / "results.csv", out_dir / "results.json"]
+    for modality in bd if plots else ():
+        plotted = plot_curves(result.rows, modality, out_dir / f"rd_{modality}", overwrite)
+        if isinstance(plotted, str):
+            return written, plotted
+        written += plotted
+    return written, None
 
 
 def output_paths(out_dir: Path, modalities: Iterable[str]) -> list[Path]:
