@@ -75,7 +75,8 @@ def _root(
     """walloc: wavelet learned lossy compression."""
 
 
-# Every command, in the order ``walloc --help`` lists them.
+# Every command, registered here and only here, in the order ``walloc --help`` lists them (Typer
+# lists the ``data`` group after the plain commands).
 app.command()(compress)
 app.command()(decompress)
 app.command()(info)
