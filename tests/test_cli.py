@@ -1,6 +1,6 @@
 """The ``walloc`` command: CliRunner for breadth, real subprocesses for the entry points.
 
-Error contract (walloc_cli/cli/app.py): every failed input gives exactly one line
+Error contract (walloc_cli/cli/render.py, ``guard``): every failed input gives exactly one line
 ``walloc: <path>: <problem>`` on stderr, exit code 1 (2 for usage errors), no traceback, and no
 output file (temporary ``.part`` files included).
 """
@@ -499,6 +499,29 @@ def test_subprocess_help_and_version(tmp_path: Path) -> None:
     done = run("--version", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout.strip() == f"walloc {__version__}"
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_importing_the_cli_changes_nothing_main_waits_passively(preset: str | None) -> None:
+    """Importing ``walloc_cli.cli.app`` from a host program leaves ``OMP_WAIT_POLICY`` as it was
+    and loads neither torch nor Rich's progress bars (``walloc --help`` stays fast); ``main()``
+    (the ``walloc`` command) sets the passive OpenMP wait before any command imports torch,
+    unless the caller chose a policy."""
+    code = (
+        "import os, sys\n"
+        "before = os.environ.get('OMP_WAIT_POLICY')\n"
+        "import walloc_cli.cli.app as cli\n"
+        "assert os.environ.get('OMP_WAIT_POLICY') == before, 'set on import'\n"
+        "heavy = {'torch', 'rich.progress'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "sys.argv = ['walloc', '--version']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | ({"OMP_WAIT_POLICY": preset} if preset else {})
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"walloc {__version__}", preset or "PASSIVE"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,8 +21,10 @@ from typer.testing import CliRunner
 from walloc_cli.cli.app import app
 from walloc_cli.errors import InputError
 from walloc_cli.eval.codecs import CODECS, Codec, OpusAudio, Sample, register
+from walloc_cli.api.batch import expand_inputs
 from walloc_cli.eval.run import (
     bd_table,
+    expand_one_level,
     load_sample,
     parse_qualities,
     run_eval,
@@ -78,6 +80,27 @@ def test_parse_qualities() -> None:
     assert parse_qualities(["10,30", "webp=50,75"]) == {"*": [10.0, 30.0], "webp": [50.0, 75.0]}
     with pytest.raises(InputError, match="expected numbers separated by commas"):
         parse_qualities(["webp=high"])
+
+
+def test_eval_takes_one_level_of_a_folder_by_the_compress_rule(tmp_path: Path) -> None:
+    """``walloc eval FOLDER`` takes that folder's own media files (its help: "folders of them
+    (one level)"); ``compress -r`` walks subfolders too. Which file counts is one rule for both
+    (content, not name); what is left out is a note for eval, never a failure."""
+    with Image.open(PHOTO) as image:
+        crop = image.convert("RGB").crop((0, 0, 32, 24))
+    crop.save(tmp_path / "b.png")
+    crop.save(tmp_path / "a.jpeg.txt", format="JPEG")  # an image whatever its name says
+    (tmp_path / "notes.txt").write_text("not media")
+    crop.save(tmp_path / ".hidden.png")
+    (tmp_path / "sub").mkdir()
+    crop.save(tmp_path / "sub" / "deeper.png")
+    (tmp_path / "empty").mkdir()
+    files, notes = expand_one_level([tmp_path, tmp_path / "empty", tmp_path / "sub" / "deeper.png"])
+    assert files == [tmp_path / "a.jpeg.txt", tmp_path / "b.png", tmp_path / "sub" / "deeper.png"]
+    assert notes == [f"{tmp_path / 'notes.txt'}: skipped (not an image, audio or volume file)", f"{tmp_path / 'empty'}: folder holds no files"]
+    walked = expand_inputs([tmp_path], "compress", recursive=True)
+    assert {item.src for item in walked.items} == {tmp_path / "a.jpeg.txt", tmp_path / "b.png", tmp_path / "sub" / "deeper.png"}
+    assert walked.skipped == [tmp_path / "notes.txt"]
 
 
 def test_image_rows_are_measured(folder: Path) -> None:

@@ -1,6 +1,6 @@
 """The manual page ``man/walloc.1`` documents the live CLI, and renders without warnings.
 
-The option lists come from the Typer app itself, so adding an option to ``walloc_cli/cli/app.py``
+The option lists come from the Typer app itself, so adding an option to a command in ``walloc_cli/cli/``
 without documenting it (or documenting one that does not exist) fails here.
 """
 

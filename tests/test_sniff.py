@@ -23,7 +23,7 @@ from walloc_cli.api.files import compress_file, describe
 from walloc_cli.cli.app import app
 from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.eval.run import expand_inputs as eval_inputs
+from walloc_cli.eval.run import expand_one_level as eval_inputs
 from walloc_cli.eval.run import load_sample
 from walloc_cli.files.sniff import Kind, detect
 

@@ -4,18 +4,20 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from walloc_cli.cli.render import err
+from walloc_cli.cli.render import wide_out as out
 from walloc_cli.errors import WallocError
 
-# Tables are the output: when piped (a report, a log) do not squeeze them into 80 columns.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:  # the eval layer imports numpy and the codecs: only its types are needed here
+    from rich.table import Table
+
+    from walloc_cli.eval.run import Row
+    from walloc_cli.eval.speed import SpeedRow
 
 
 def _line(message: str) -> None:
@@ -57,19 +59,8 @@ def eval_command(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite result files already in --out."),
 ) -> None:
     """Rate-distortion evaluation: every file x codec x quality; rate, PSNR, SSIM (images), SNR (audio), encode/decode time; CSV, JSON, a summary with BD-rates, and plots."""
-    from walloc_cli.eval.codecs import MODALITIES, RATE_UNITS
-    from walloc_cli.eval.run import (
-        anchor_for,
-        bd_table,
-        check_outputs,
-        parse_qualities,
-        plot_curves,
-        run_eval,
-        summary,
-        write_csv,
-        write_json,
-    )
     from walloc_cli.eval.measures import BD_METHODS, bd_rate_missing
+    from walloc_cli.eval.run import bd_rates, check_outputs, parse_qualities, run_eval, write_results
 
     if method not in BD_METHODS:
         raise typer.BadParameter(f"{method!r}: choose {', '.join(BD_METHODS)}", param_hint="--bd-method")
@@ -92,52 +83,55 @@ def eval_command(
     if not result.rows:
         _line("nothing was measured")
         raise typer.Exit(1)
-    bd_document = {}
-    modalities = [m for m in MODALITIES if any(r.modality == m for r in result.rows)]
-    for modality in modalities:
-        reference = anchor_for(modality, anchor, result.rows)
-        table_bd = bd_table(result.rows, reference, modality, method) if reference and not bd_skipped else {}
-        bd_document[modality] = {"anchor": reference, "method": method, "codecs": {c: {"bd_rate_percent": v, "files": n, "of": total} for c, (v, n, total) in table_bd.items()}}
-        files = len({r.file for r in result.rows if r.modality == modality})
-        bd_title = "" if bd_skipped else f"; BD-rate vs {reference or '— (anchor did not run)'} ({method})"
-        table = Table(title=f"{modality}: {files} file{'s' if files != 1 else ''}, mean over files per quality setting{bd_title}")
-        extra = {"image": "SSIM", "audio": "SNR dB", "volume": None}[modality]
-        if extra == "SSIM" and all(r.ssim is None for r in result.rows if r.modality == "image"):
-            extra = None  # SSIM was not measured (its package is absent): no column, a note said why
-        for column in ["codec", "points", f"rate {RATE_UNITS[modality]}", "PSNR dB", *( [extra] if extra else []), "encode s", "decode s", *([] if bd_skipped else ["BD-rate"])]:
-            table.add_column(column, justify="left" if column == "codec" else "right")
-        for entry in summary(result.rows, modality):
-            digits = 3 if modality != "audio" else 1
-            value, valid, total = table_bd.get(entry["codec"], (math.nan, 0, 0))
-            bd_text = "anchor" if entry["codec"] == reference else (f"{value:+.1f}%" + (f" ({valid}/{total})" if valid != total else "") if valid else "—")
-            cells = [
-                entry["codec"], str(entry["points"]),
-                _range(entry["rate_min"], entry["rate_max"], digits),
-                _range(entry["psnr_min"], entry["psnr_max"], 2),
-            ]
-            if extra:
-                d = 4 if modality == "image" else 2
-                cells.append(_range(entry["extra_min"], entry["extra_max"], d))
-            cells += [_number(entry["encode_s"]), _number(entry["decode_s"]), *([] if bd_skipped else [bd_text])]
-            table.add_row(*cells)
-        out.print(table)
+    bd = bd_rates(result.rows, anchor, method, skipped=bool(bd_skipped))
+    for modality, rates in bd.items():
+        out.print(_rd_table(result.rows, modality, rates, with_bd=not bd_skipped))
     try:
-        write_csv(result.rows, out_dir / "results.csv", force)
-        write_json(result, bd_document, out_dir / "results.json", force)
-        written = [out_dir / "results.csv", out_dir / "results.json"]
-        if not no_plot:
-            for modality in modalities:
-                plotted = plot_curves(result.rows, modality, out_dir / f"rd_{modality}", force)
-                if isinstance(plotted, str):
-                    err.print(f"note: {plotted}", markup=False)
-                    break
-                written += plotted
+        written, plot_note = write_results(result, bd, out_dir, force, plots=not no_plot)
     except (WallocError, FileExistsError, OSError) as error:
         _line(str(error))
         raise typer.Exit(1) from None
+    if plot_note:
+        err.print(f"note: {plot_note}", markup=False)
     out.print("wrote " + ", ".join(str(p) for p in written), markup=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _rd_table(rows: list[Row], modality: str, rates: dict[str, Any], with_bd: bool) -> Table:
+    """``walloc eval``'s summary of one modality: per codec, the range over its quality settings
+    of the mean over files of rate, PSNR (and SSIM or SNR), times, and its BD-rate (``rates``:
+    one modality of :func:`walloc_cli.eval.run.bd_rates`)."""
+    from rich.table import Table
+
+    from walloc_cli.eval.codecs import RATE_UNITS
+    from walloc_cli.eval.run import summary
+
+    reference, method = rates["anchor"], rates["method"]
+    files = len({r.file for r in rows if r.modality == modality})
+    bd_title = f"; BD-rate vs {reference or '— (anchor did not run)'} ({method})" if with_bd else ""
+    table = Table(title=f"{modality}: {files} file{'s' if files != 1 else ''}, mean over files per quality setting{bd_title}")
+    extra = {"image": "SSIM", "audio": "SNR dB", "volume": None}[modality]
+    if extra == "SSIM" and all(r.ssim is None for r in rows if r.modality == "image"):
+        extra = None  # SSIM was not measured (its package is absent): no column, a note said why
+    for column in ["codec", "points", f"rate {RATE_UNITS[modality]}", "PSNR dB", *( [extra] if extra else []), "encode s", "decode s", *(["BD-rate"] if with_bd else [])]:
+        table.add_column(column, justify="left" if column == "codec" else "right")
+    for entry in summary(rows, modality):
+        digits = 3 if modality != "audio" else 1
+        bd = rates["codecs"].get(entry["codec"])
+        value, valid, total = (bd["bd_rate_percent"], bd["files"], bd["of"]) if bd else (math.nan, 0, 0)
+        bd_text = "anchor" if entry["codec"] == reference else (f"{value:+.1f}%" + (f" ({valid}/{total})" if valid != total else "") if valid else "—")
+        cells = [
+            entry["codec"], str(entry["points"]),
+            _range(entry["rate_min"], entry["rate_max"], digits),
+            _range(entry["psnr_min"], entry["psnr_max"], 2),
+        ]
+        if extra:
+            d = 4 if modality == "image" else 2
+            cells.append(_range(entry["extra_min"], entry["extra_max"], d))
+        cells += [_number(entry["encode_s"]), _number(entry["decode_s"]), *([bd_text] if with_bd else [])]
+        table.add_row(*cells)
+    return table
 
 
 def bench_command(
@@ -165,6 +159,21 @@ def bench_command(
     if not rows:
         _line("nothing was measured")
         raise typer.Exit(1)
+    out.print(_speed_table(rows, modality, device, threads))
+    if json_path is not None:
+        try:
+            write_rows(rows, json_path, force)
+        except (FileExistsError, OSError) as error:
+            _line(str(error))
+            raise typer.Exit(1) from None
+        out.print(f"wrote {json_path}", markup=False)
+
+
+def _speed_table(rows: list[SpeedRow], modality: str, device: str, threads: int) -> Table:
+    """``walloc bench``'s table: one row per timed call (codec, operation, size), its time,
+    throughput (and for audio the multiple of real time), peak and extra memory, coded bytes."""
+    from rich.table import Table
+
     first = rows[0]
     table = Table(title=f"{modality} speed on {device}, torch threads {threads or 'default'}; peak = process RSS{' (GPU memory for core rows)' if device == 'cuda' else ''}, extra = above the process before the call")
     for column in ["codec", "operation", f"size {first.size_unit}", "seconds", first.throughput_unit, *(["× real time"] if modality == "audio" else []), "peak MiB", "extra MiB", "coded bytes"]:
@@ -175,11 +184,4 @@ def bench_command(
             *([f"{row.realtime:.0f}"] if modality == "audio" else []),
             _number(row.peak_mib, 0), _number(row.extra_mib, 0), str(row.coded_bytes),
         )
-    out.print(table)
-    if json_path is not None:
-        try:
-            write_rows(rows, json_path, force)
-        except (FileExistsError, OSError) as error:
-            _line(str(error))
-            raise typer.Exit(1) from None
-        out.print(f"wrote {json_path}", markup=False)
+    return table

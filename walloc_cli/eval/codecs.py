@@ -300,18 +300,20 @@ class OpusAudio(Codec):
         with tempfile.TemporaryDirectory(prefix="walloc-eval-") as folder:
             wav, coded = Path(folder) / "in.wav", Path(folder) / "out.opus"
             sf.write(wav, sample.data, sample.samplerate, subtype="PCM_16")
-            _run(["opusenc", "--quiet", "--bitrate", f"{quality:g}", str(wav), str(coded)])
+            run_tool(["opusenc", "--quiet", "--bitrate", f"{quality:g}", str(wav), str(coded)])
             return coded.read_bytes()
 
     def decode(self, data: bytes, sample: Sample) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="walloc-eval-") as folder:
             coded, wav = Path(folder) / "in.opus", Path(folder) / "out.wav"
             coded.write_bytes(data)
-            _run(["opusdec", "--quiet", "--rate", str(sample.samplerate), str(coded), str(wav)])
+            run_tool(["opusdec", "--quiet", "--rate", str(sample.samplerate), str(coded), str(wav)])
             return _read_audio(wav)
 
 
-def _run(command: list[str]) -> None:
+def run_tool(command: list[str]) -> None:
+    """Run a codec's command-line tool (``opusenc``, ``opusdec``); :class:`InputError` with the
+    last line it printed on standard error when it fails."""
     result = subprocess.run(command, check=False, capture_output=True, text=True)
     if result.returncode != 0:
         raise InputError(f"{command[0]} failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from walloc_cli.api.batch import is_supported
 from walloc_cli.errors import InputError, WallocError
 from walloc_cli.eval.codecs import (
     CODECS,
@@ -114,12 +115,16 @@ def _volume_sample(path: Path) -> Sample:
     return Sample(path, "volume", data, peak if peak > 0 else 1.0, float(data.size), kind=volume.kind)
 
 
-def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
-    """Files to evaluate: files as given, and in folders (one level, sorted) the regular
-    non-hidden files whose content is an image, audio or a volume (:func:`walloc_cli.files.sniff.detect`,
-    as ``walloc compress -r`` decides). Returns the files and notes for what was left out."""
-    from walloc_cli.files.sniff import Kind, detect
+def expand_one_level(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """Files to evaluate: files as given, and in folders the regular non-hidden files of that
+    folder only (one level, sorted; subfolders are not entered) whose content is an image, audio
+    or a volume. Returns the files and notes for what was left out: never a failure.
 
+    Which files count is the same rule as ``walloc compress -r``'s
+    (:func:`walloc_cli.api.batch.is_supported`, by content); how arguments expand is not:
+    :func:`walloc_cli.api.batch.expand_inputs` also walks subfolders, expands quoted globs,
+    reads ``-`` and refuses a folder without ``-r``, none of which an evaluation wants (its
+    help says "folders of them (one level)")."""
     files: list[Path] = []
     notes: list[str] = []
     for path in paths:
@@ -128,7 +133,7 @@ def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
             if not inside:
                 notes.append(f"{path}: folder holds no files")
             for file in inside:
-                if detect(file) in (Kind.IMAGE, Kind.AUDIO, Kind.VOLUME):
+                if is_supported(file, "compress"):
                     files.append(file)
                 else:
                     notes.append(f"{file}: skipped (not an image, audio or volume file)")
@@ -230,10 +235,12 @@ def measure(sample: Sample, codec: Codec, quality: float, with_ssim: bool = True
     )
 
 
-Progress = Callable[[str], None]
+# One line of status text as a run goes ("photo.png: webp x 5"); not the codecs' ``(done, total)``
+# progress callbacks: the CLI prints each note on standard error.
+Note = Callable[[str], None]
 
 
-def run_eval(paths: Iterable[Path], codecs: list[str] | None = None, qualities: dict[str, list[float]] | None = None, progress: Progress | None = None) -> EvalResult:
+def run_eval(paths: Iterable[Path], codecs: list[str] | None = None, qualities: dict[str, list[float]] | None = None, progress: Note | None = None) -> EvalResult:
     """Evaluate every readable file with every requested codec of its modality.
 
     ``codecs`` None: all registered codecs of each modality. ``qualities``: as
@@ -242,7 +249,7 @@ def run_eval(paths: Iterable[Path], codecs: list[str] | None = None, qualities: 
     an unreadable file goes to ``failed``. An optional metric whose package is absent (SSIM) is
     one note and None in every row, never a failed point.
     """
-    files, notes = expand_inputs(paths)
+    files, notes = expand_one_level(paths)
     if codecs is not None:
         unknown = [c for c in codecs if c not in codec_names()]
         if unknown:
@@ -316,6 +323,19 @@ def bd_table(rows: list[Row], anchor: str, modality: str, method: str = "pchip")
         valid = [v for v in values if math.isfinite(v)]
         out[codec] = (float(np.mean(valid)) if valid else math.nan, len(valid), len(values))
     return out
+
+
+def bd_rates(rows: list[Row], anchor: str | None, method: str = "pchip", skipped: bool = False) -> dict[str, dict[str, Any]]:
+    """BD-rates of every modality measured in ``rows`` (in :data:`MODALITIES` order), as
+    ``results.json`` holds them: ``{modality: {"anchor": codec or None, "method": method,
+    "codecs": {codec: {"bd_rate_percent", "files", "of"}}}}`` (:func:`bd_table` against
+    :func:`anchor_for`'s anchor). ``skipped`` (BD-rate's package is absent): no codecs."""
+    document: dict[str, dict[str, Any]] = {}
+    for modality in [m for m in MODALITIES if any(r.modality == m for r in rows)]:
+        reference = anchor_for(modality, anchor, rows)
+        table = bd_table(rows, reference, modality, method) if reference and not skipped else {}
+        document[modality] = {"anchor": reference, "method": method, "codecs": {c: {"bd_rate_percent": v, "files": n, "of": total} for c, (v, n, total) in table.items()}}
+    return document
 
 
 def mean_curves(rows: list[Row], modality: str) -> dict[str, list[tuple[float, float, float]]]:
@@ -437,6 +457,21 @@ def plot_curves(rows: list[Row], modality: str, prefix: Path, overwrite: bool = 
         written.append(target)
     plt.close(figure)
     return written
+
+
+def write_results(result: EvalResult, bd: dict[str, dict[str, Any]], out_dir: Path, overwrite: bool = False, plots: bool = True) -> tuple[list[Path], str | None]:
+    """Write ``results.csv``, ``results.json`` (with the BD-rates ``bd`` of :func:`bd_rates`) and,
+    with ``plots``, ``rd_MODALITY.png``/``.svg`` for each modality of ``bd`` into ``out_dir``.
+    Returns the files written and a note when the plots could not be drawn (matplotlib absent)."""
+    write_csv(result.rows, out_dir / "results.csv", overwrite)
+    write_json(result, bd, out_dir / "results.json", overwrite)
+    written = [out_dir / "results.csv", out_dir / "results.json"]
+    for modality in bd if plots else ():
+        plotted = plot_curves(result.rows, modality, out_dir / f"rd_{modality}", overwrite)
+        if isinstance(plotted, str):
+            return written, plotted
+        written += plotted
+    return written, None
 
 
 def output_paths(out_dir: Path, modalities: Iterable[str]) -> list[Path]:

@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 
 from walloc_cli.errors import InputError
+from walloc_cli.eval.codecs import CODECS, Sample, WebpImage, run_tool
+from walloc_cli.eval.run import Note, load_sample
 
 DEFAULT_SIZES = {"image": (0.25, 1.0, 4.0, 16.0), "audio": (10.0, 60.0, 600.0), "volume": (1.0, 4.0, 16.0)}
 SIZE_UNITS = {"image": "MP", "audio": "s", "volume": "Mvoxel"}
@@ -107,8 +109,6 @@ def _source_files(source: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 def make_image(source: Path, megapixels: float) -> np.ndarray:
     """``(H, W, 3)`` uint8 of about ``megapixels`` MP at 4:3 from the largest photo in ``source``."""
-    from walloc_cli.eval.run import load_sample
-
     photos = _source_files(source, (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"))
     largest = max(photos, key=lambda p: p.stat().st_size)
     pixels = load_sample(largest).data
@@ -145,8 +145,6 @@ def make_audio(source: Path, seconds: float, out: Path) -> Path:
 
 def make_volume(source: Path, megavoxels: float) -> np.ndarray:
     """A cube-ish volume of about ``megavoxels`` Mvoxel mirror-tiled from the first ``.npy``."""
-    from walloc_cli.eval.run import load_sample
-
     volume = load_sample(_source_files(source, (".npy",))[0]).data
     side = max(8, int(round((megavoxels * 1e6) ** (1 / 3))))
     return _mirror_tile(volume, (side, side, side))
@@ -158,8 +156,6 @@ def _max_rss_mib() -> float:
 
 
 def _sample(modality: str, path: Path) -> Any:
-    from walloc_cli.eval.codecs import Sample
-
     if modality == "audio":
         import soundfile as sf
 
@@ -202,12 +198,10 @@ def _audio_operation(codec: str, operation: str, source: Path, coded: Path, qual
                         sink.write(block)
         return run
     if codec == "opus":
-        from walloc_cli.eval.codecs import _run
-
         rate = sf.info(source).samplerate
         if operation == "encode":
-            return lambda: _run(["opusenc", "--quiet", "--bitrate", f"{quality:g}", str(source), str(coded)])
-        return lambda: _run(["opusdec", "--quiet", "--rate", str(rate), str(coded), str(decoded)])
+            return lambda: run_tool(["opusenc", "--quiet", "--bitrate", f"{quality:g}", str(source), str(coded)])
+        return lambda: run_tool(["opusdec", "--quiet", "--rate", str(rate), str(coded), str(decoded)])
     raise InputError(f"no audio bench for codec {codec!r}")
 
 
@@ -257,8 +251,6 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     elif modality == "audio":
         timed = _audio_operation(name, operation, source, coded, quality)
     else:
-        from walloc_cli.eval.codecs import CODECS, WebpImage
-
         class CwebpDefaults(WebpImage):
             options = {"method": 4}  # cwebp's default effort: what people run, not eval's method 6
 
@@ -301,14 +293,9 @@ def measure_in_process(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the bench --------------------------------------------------------------------------------
-Progress = Callable[[str], None]
-
-
-def run_bench(modality: str = "image", sizes: list[float] | None = None, threads: int = 0, device: str = "cpu", source: Path | None = None, progress: Progress | None = None) -> tuple[list[SpeedRow], list[str]]:
+def run_bench(modality: str = "image", sizes: list[float] | None = None, threads: int = 0, device: str = "cpu", source: Path | None = None, progress: Note | None = None) -> tuple[list[SpeedRow], list[str]]:
     """Time walloc and the comparison codecs of ``modality`` at each size; rows and notes (codecs
     skipped because they cannot run here, and why)."""
-    from walloc_cli.eval.codecs import CODECS
-
     if modality not in DEFAULT_SIZES:
         raise InputError(f"unknown modality {modality!r} (choose image, audio or volume)")
     if device not in ("cpu", "cuda"):

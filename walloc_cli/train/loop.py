@@ -273,6 +273,12 @@ def save_checkpoint(path: Path, model: WallocCodec, optimizer: torch.optim.Optim
     atomic_write_bytes(path.with_name(path.name + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step checkpoint ``path`` holds (from its JSON sidecar); None when none was saved yet."""
+    sidecar = path.with_name(path.name + ".json")
+    return int(json.loads(sidecar.read_text())["step"]) if sidecar.exists() else None
+
+
 def load_checkpoint(path: Path, model: WallocCodec, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})

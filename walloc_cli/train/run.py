@@ -78,6 +78,22 @@ def read_run_config(path: Path) -> RunConfig:
     return RunConfig(**fields, train_data=resolve(data.get("train_data", RunConfig.train_data)), val_data=resolve(data.get("val_data", "")), codec=codec, train=train_cfg)
 
 
+def configure_run(config: Path | None, codec: dict[str, Any], train: dict[str, Any], fields: dict[str, Any]) -> RunConfig:
+    """The run ``walloc train`` asks for: ``config``'s (:func:`read_run_config`; the defaults
+    without a file), where every value given (not None) overrides it: ``codec`` and ``train`` by
+    field of :class:`CodecConfig` and :class:`TrainConfig`, ``fields`` by field of
+    :class:`RunConfig` (name, modality, train_data, val_data). :class:`InputError` names a bad
+    value."""
+    run = read_run_config(config) if config else RunConfig()
+    try:
+        codec_cfg = dataclasses.replace(run.codec, **{k: v for k, v in codec.items() if v is not None})
+        train_cfg = dataclasses.replace(run.train, **{k: v for k, v in train.items() if v is not None})
+    except (TypeError, ValueError) as error:
+        raise InputError(str(error)) from None
+    run = dataclasses.replace(run, codec=codec_cfg, train=train_cfg)
+    return dataclasses.replace(run, **{k: v for k, v in fields.items() if v is not None})
+
+
 def train_and_export(run: RunConfig, out_dir: Path, checkpoint: Path, device: str = "auto", log: Callable[[dict[str, Any]], None] | None = None, overwrite: bool = False) -> ModelCard | None:
     """The whole ``walloc train`` pipeline: train or resume ``run``, then (rank 0) export
     ``out_dir/NAME.safetensors`` + ``NAME.json`` with the full run config, data provenance, steps,
