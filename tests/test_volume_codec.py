@@ -9,12 +9,12 @@ import torch
 from walloc_cli.model.config import CodecConfig
 from walloc_cli.model.network import WallocCodec
 from walloc_cli.errors import FormatError
+from walloc_cli.codecs.tiles import latent_grid
 from walloc_cli.codecs.volume_tiles import (
     Normalisation,
     Tile,
     decode_tile,
     encode_tile,
-    latent_grid,
     pack_tile,
     parse_tile,
     tile_count,

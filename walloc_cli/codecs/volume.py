@@ -27,6 +27,7 @@ from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, index_dtype
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, setting_for_quality, trained_steps
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
+from walloc_cli.codecs.tiles import latent_grid
 from walloc_cli.codecs.volume_tiles import (
     CONDITIONS,
     DECODE_MARGIN,
@@ -37,7 +38,6 @@ from walloc_cli.codecs.volume_tiles import (
     choose_condition,
     decode_tile,
     encode_tile,
-    latent_grid,
     pack_tile,
     parse_tile,
     tile_count,
