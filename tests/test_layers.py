@@ -190,7 +190,7 @@ def imports_torch(modules: list[str]) -> list[str]:
 
 # --- the layers checked so far -------------------------------------------------------------
 
-CHECKED = ["format", "model"]
+CHECKED = sorted(LAYERS)  # every sub-package: test_every_layer_is_checked keeps it so
 
 
 @pytest.mark.parametrize("package", CHECKED)
@@ -231,3 +231,43 @@ def test_the_analysis_sees_what_it_must() -> None:
     assert layer_violations([ImportEdge(f"{PACKAGE}.model.zoo", f"{PACKAGE}.files.images", "x", 1, False)])  # sideways
     assert not layer_violations([ImportEdge(f"{PACKAGE}.model.zoo", f"{PACKAGE}.format.header", "x", 1, False)])
     assert import_cycles([ImportEdge("a", "b", None, 1, False), ImportEdge("b", "a", None, 1, True)]) == [["a", "b"]]
+
+
+# --- the whole package ------------------------------------------------------------------------
+# Each modality's own modules, layer by layer. A module of one modality never imports another
+# modality's: shared ideas live in the modality-free modules (codecs.base, codecs.tiles,
+# files.safe_io, files.sniff, format.*, model.*), so a change to one modality is made there once.
+MODALITIES: dict[str, tuple[str, ...]] = {
+    "image": ("codecs.image", "codecs.image_tiles", "files.images", "files.image_data", "files.image_meta", "files.png", "files.pillow_io", "files.tiff_image", "api.image_io", "data.photos"),
+    "audio": ("codecs.audio", "codecs.audio_blocks", "files.audio", "api.audio_io", "data.audio", "data.render", "data.resample", "train.audio"),
+    "volume": ("codecs.volume", "codecs.volume_tiles", "files.volumes", "api.volume_io", "data.volume", "train.volume"),
+}
+
+
+def modality_of(module: str) -> str | None:
+    """The modality whose own module (or sub-package) ``module`` is, if any."""
+    for name, members in MODALITIES.items():
+        if any(module == f"{PACKAGE}.{m}" or module.startswith(f"{PACKAGE}.{m}.") for m in members):
+            return name
+    return None
+
+
+def test_every_layer_is_checked() -> None:
+    """A new sub-package must get a layer (and so fall under the tests above)."""
+    folders = sorted(p.parent.name for p in PACKAGE_DIR.glob("*/__init__.py"))
+    assert [f for f in folders if f not in LAYERS] == []
+
+
+def test_modality_modules_never_import_each_other() -> None:
+    crossing = sorted(
+        f"{e.source}:{e.line} ({modality_of(e.source)}) imports {e.target} ({modality_of(e.target)})"
+        for e in import_edges()
+        if modality_of(e.source) and modality_of(e.target) and modality_of(e.source) != modality_of(e.target)
+    )
+    assert crossing == []
+
+
+def test_the_modality_lists_name_real_modules() -> None:
+    modules = package_modules()
+    missing = [m for members in MODALITIES.values() for m in members if f"{PACKAGE}.{m}" not in modules]
+    assert missing == []
