@@ -1,4 +1,4 @@
-"""Batch conversion (walloc_cli/api/batch.py and the compress/decompress loop of walloc_cli/cli/app.py):
+"""Batch conversion (walloc_cli/api/batch.py and the compress/decompress loop of walloc_cli/cli/convert.py):
 input expansion (files, quoted globs, folders with -r, unsupported files skipped), -O mirroring,
 --jobs in spawned processes, --json records, --delete-input only after verification, the same
 input and output refused, exit codes 0/1/2, and Ctrl-C leaving no partial file.

@@ -19,15 +19,16 @@ from walloc_cli.api.paths import check_output, default_output
 from walloc_cli.codecs import audio
 from walloc_cli.codecs.audio_blocks import BlockHeader, synthesize_block
 from walloc_cli.errors import FormatError, InputError
+from walloc_cli.files.sniff import Sniffed
 from walloc_cli.files.audio import AudioInfo
 from walloc_cli.files.safe_io import output_stream
 from walloc_cli.format.container import WlcReader
 from walloc_cli.model.network import WallocCodec
 
 
-def compress_file(src: Path, path: Path, dst: Path, options: CompressOptions) -> audio.AudioReport:
+def compress_file(src: Path, found: Sniffed, dst: Path, options: CompressOptions) -> audio.AudioReport:
     with output_stream(dst, overwrite=options.overwrite) as handle:
-        report = audio.compress_audio(path, handle, model=options.model, quality=options.quality, payload=options.payload, measure=options.measure, effort=options.effort, progress=options.progress)
+        report = audio.compress_audio(found.path, handle, model=options.model, quality=options.quality, payload=options.payload, measure=options.measure, effort=options.effort, progress=options.progress)
     report.input, report.output = str(src), str(dst)
     return report
 

@@ -1,6 +1,6 @@
 """Files in, files out: what ``walloc compress``, ``decompress`` and ``info`` do for one file.
 
-:func:`compress_file` sniffs the input (:func:`walloc_cli.files.sniff.detect`, the one order
+:func:`compress_file` sniffs the input (:func:`walloc_cli.files.sniff.identify`, the one order
 every command uses) and :func:`decompress_file` reads the header; both then hand the file to
 its modality (:data:`walloc_cli.api.modalities.MODALITIES`) and return its
 :class:`~walloc_cli.codecs.base.Report`. Outputs are named and checked by
@@ -23,7 +23,7 @@ from walloc_cli.errors import FormatError, InputError
 from walloc_cli.files.image_meta import DEFAULT_METADATA, METADATA_CHUNKS, parse_metadata
 from walloc_cli.files.images import DEFAULT_MAX_PIXELS
 from walloc_cli.files.safe_io import STDIO
-from walloc_cli.files.sniff import Kind, detect
+from walloc_cli.files.sniff import Kind, detect, identify
 from walloc_cli.format.container import WlcReader, sniff
 from walloc_cli.format.header import chunk_tally, validate_header
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
@@ -65,13 +65,13 @@ def compress_file(
     check_output(src, dst, overwrite)
     options = CompressOptions(model, payload, overwrite, measure, effort, quality, target_psnr, target_size, axes, progress, max_pixels, max_voxels, kept)
     with input_path(src) as path:
-        kind = detect(path)
-        if kind is Kind.WLC:
+        found = identify(path)  # the one open to sniff; the reader is handed the bytes it read
+        if found.kind is Kind.WLC:
             raise InputError("already a .wlc file (walloc decompress decodes it)")
-        modality = for_input(kind, axes)
+        modality = for_input(found.kind, axes)
         if modality.name != "image" and (target_psnr is not None or target_size is not None):
             raise InputError(f"--target-psnr and --target-size are for images in this version; use -q for {'audio' if modality.name == 'audio' else 'volumes'}")
-        return modality.compress_file(src, path, dst, options)
+        return modality.compress_file(src, found, dst, options)
 
 
 def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None, progress: Progress | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_voxels: int = DEFAULT_MAX_VOXELS) -> Report:

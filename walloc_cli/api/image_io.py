@@ -18,13 +18,14 @@ from walloc_cli.codecs import image
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.files.images import image_bytes, image_to_array, read_image, write_image
 from walloc_cli.files.safe_io import STDIO, output_stream
+from walloc_cli.files.sniff import Sniffed
 from walloc_cli.format.container import WlcReader
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.network import WallocCodec
 
 
-def compress_file(src: Path, path: Path, dst: Path, options: CompressOptions) -> image.CompressReport:
-    picture = read_image(path, also_accepted=ALSO_ACCEPTED, max_pixels=options.max_pixels)
+def compress_file(src: Path, found: Sniffed, dst: Path, options: CompressOptions) -> image.CompressReport:
+    picture = read_image(found.path, also_accepted=ALSO_ACCEPTED, max_pixels=options.max_pixels, prefix=found.prefix)
     started = time.perf_counter()
     encoded = image.compress_image(
         picture, quality=options.quality, model=options.model, target_psnr=options.target_psnr, target_size=options.target_size,

@@ -15,6 +15,7 @@ import numpy as np
 
 from walloc_cli.codecs.base import Progress, Report
 from walloc_cli.files.image_meta import DEFAULT_METADATA
+from walloc_cli.files.sniff import Sniffed
 from walloc_cli.format.container import WlcReader
 from walloc_cli.format.limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
 
@@ -62,8 +63,10 @@ class DecompressOptions:
 class Modality:
     """What the API does with one modality.
 
-    * ``compress_file(src, path, dst, options)``: code the file at ``path`` (``src`` as the
-      user named it; ``-`` is standard input spooled to ``path``) into ``dst``; the report.
+    * ``compress_file(src, found, dst, options)``: code the file :func:`~walloc_cli.files.sniff.identify`
+      found (``found.path``; ``src`` as the user named it, ``-`` being standard input spooled
+      to ``found.path``) into ``dst``; the report. Readers take ``found.prefix`` rather than
+      opening the file again to sniff it.
     * ``encode_file(path, options)``: the same into bytes, unmeasured (``walloc.compress``).
     * ``decompress_file(reader, src, dst, options)``: decode a ``.wlc`` whose validated header
       ``reader`` has read into ``dst`` (``None``: the default output); the report.
@@ -75,7 +78,7 @@ class Modality:
     """
 
     name: str
-    compress_file: Callable[[Path, Path, Path, CompressOptions], Report]
+    compress_file: Callable[[Path, Sniffed, Path, CompressOptions], Report]
     encode_file: Callable[[Path, CompressOptions], bytes]
     decompress_file: Callable[[WlcReader, Path, Path | None, DecompressOptions], Report]
     decode_array: Callable[[WlcReader, DecompressOptions], tuple[np.ndarray, dict[str, Any]]]

@@ -19,14 +19,15 @@ from walloc_cli.api.options import CompressOptions, DecompressOptions, Modality
 from walloc_cli.api.paths import check_output, default_output
 from walloc_cli.codecs import volume
 from walloc_cli.errors import FormatError, WallocError
+from walloc_cli.files.sniff import Sniffed
 from walloc_cli.files.safe_io import STDIO, output_stream
 from walloc_cli.files.volumes import VolumeData, default_volume_suffix, read_volume, write_volume
 from walloc_cli.format.container import WlcReader
 from walloc_cli.model.network import WallocCodec
 
 
-def compress_file(src: Path, path: Path, dst: Path, options: CompressOptions) -> volume.VolumeReport:
-    data = read_volume(path, axes=options.axes)
+def compress_file(src: Path, found: Sniffed, dst: Path, options: CompressOptions) -> volume.VolumeReport:
+    data = read_volume(found.path, axes=options.axes)
     with output_stream(dst, overwrite=options.overwrite) as handle:
         report = volume.compress_volume(
             data, handle, source=str(src), model=options.model, quality=options.quality, payload=options.payload,

@@ -189,7 +189,7 @@ def _other_format(prefix: bytes) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def read_image(path: Path, also_accepted: str = "", max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
+def read_image(path: Path, also_accepted: str = "", max_pixels: int = DEFAULT_MAX_PIXELS, prefix: bytes = b"") -> ImageData:
     """Read a PNG, JPEG, TIFF, WebP or BMP file (format from its content, not its extension).
 
     Returns :class:`ImageData` with ``pixels`` ``(C, H, W)`` uint8/uint16 samples.
@@ -203,9 +203,13 @@ def read_image(path: Path, also_accepted: str = "", max_pixels: int = DEFAULT_MA
             multi-page TIFF and animated PNG/WebP (volumes/sequences, not images), sample types
             or colour models we do not handle. Messages never contain the path: the caller
             prefixes it.
+
+    ``prefix``: the file's first bytes (at least :data:`SNIFF_BYTES`) when the caller has read
+    them to sniff it (:func:`walloc_cli.files.sniff.identify`); else they are read here.
     """
     path = Path(path)
-    prefix = read_prefix(path, SNIFF_BYTES, "an image file")
+    if len(prefix) < SNIFF_BYTES:  # also b"": not read yet, or unreadable (read_prefix names why)
+        prefix = read_prefix(path, SNIFF_BYTES, "an image file")
     fmt = sniff_image(prefix)
     if fmt is None:
         other = _other_format(prefix)

@@ -3,7 +3,7 @@ audio and a volume.
 
 ``walloc compress`` (one file or a batch), the directory walk of ``compress -r``, ``walloc eval``,
 ``walloc info`` and the Python API (:func:`walloc_cli.api.arrays.compress`,
-:func:`walloc_cli.codecs.image.compress_file`) all call :func:`detect`, so one file is one kind
+:func:`walloc_cli.api.files.compress_file`) all call :func:`detect`, so one file is one kind
 everywhere. The extension is never looked at. The order matters, because some files match more
 than one test; the first that matches wins:
 
@@ -27,13 +27,16 @@ from what the file says (its module docstring).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from pathlib import Path
 
-__all__ = ["Kind", "detect"]
+__all__ = ["Kind", "Sniffed", "detect", "identify"]
 
-#: Leading bytes read for the magic-number tests (images need 32, ``.wlc`` 8).
-_PREFIX_BYTES = 64
+#: Leading bytes read for the magic-number tests (``.wlc`` needs 8, images 32, a NIfTI-2 header
+#: 540): the volume sniffer's :data:`~walloc_cli.files.volumes.CONTAINER_BYTES`, so that the
+#: readers can take them from :class:`Sniffed` instead of reading them again.
+PREFIX_BYTES = 1024
 
 
 class Kind(str, enum.Enum):
@@ -51,8 +54,20 @@ class Kind(str, enum.Enum):
         return {"wlc": "a .wlc file", "image": "an image", "audio": "audio", "volume": "a volume"}.get(self.value, "unknown")
 
 
-def detect(path: Path | str) -> Kind:
-    """The kind of ``path`` by its content, in the order of the module docstring. Never raises."""
+@dataclasses.dataclass(frozen=True)
+class Sniffed:
+    """What :func:`identify` found: the file, its kind, and its first bytes as read to decide
+    (``b""`` when it could not be read). Handing ``prefix`` to the reader saves opening the
+    file again only to sniff it: a photo's compress opened its input four times before."""
+
+    path: Path
+    kind: Kind
+    prefix: bytes
+
+
+def identify(path: Path | str) -> Sniffed:
+    """The kind of ``path`` by its content, in the order of the module docstring, with the bytes
+    read to decide. Never raises."""
     from walloc_cli.format.container import sniff
     from walloc_cli.files.images import sniff_image
     from walloc_cli.files.volumes import sniff_volume
@@ -60,19 +75,24 @@ def detect(path: Path | str) -> Kind:
     path = Path(path)
     try:
         with open(path, "rb") as handle:
-            prefix = handle.read(_PREFIX_BYTES)
+            prefix = handle.read(PREFIX_BYTES)
     except OSError:  # missing, a directory, no permission: the reader names the problem
-        return Kind.UNKNOWN
+        return Sniffed(path, Kind.UNKNOWN, b"")
     if not prefix:
-        return Kind.UNKNOWN
+        return Sniffed(path, Kind.UNKNOWN, b"")
     if sniff(prefix):
-        return Kind.WLC
-    if sniff_volume(path) is not None:
-        return Kind.VOLUME
+        return Sniffed(path, Kind.WLC, prefix)
+    if sniff_volume(path, prefix) is not None:
+        return Sniffed(path, Kind.VOLUME, prefix)
     if sniff_image(prefix) is not None:
-        return Kind.IMAGE
+        return Sniffed(path, Kind.IMAGE, prefix)
     from walloc_cli.files.audio import sniff_audio
 
     if sniff_audio(path):
-        return Kind.AUDIO
-    return Kind.UNKNOWN
+        return Sniffed(path, Kind.AUDIO, prefix)
+    return Sniffed(path, Kind.UNKNOWN, prefix)
+
+
+def detect(path: Path | str) -> Kind:
+    """The kind of ``path`` by its content (:func:`identify` without the bytes). Never raises."""
+    return identify(path).kind

@@ -112,6 +112,7 @@ from walloc_cli.files.volumes.tiff import TIFF_MAGIC, read_tiff, sniff_tiff, wri
 # module needs them) and are part of this package's public interface.
 __all__ = [
     "BAND_AXIS_MAX",
+    "CONTAINER_BYTES",
     "DTYPES",
     "MAX_AXIS",
     "MAX_VOXELS",
@@ -136,9 +137,16 @@ VOLUME_SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz")
 # --------------------------------------------------------------------------------------------
 
 
-def _container(path: Path) -> str | None:
-    """``"npy"``, ``"nifti"``, ``"tiff"`` or ``None`` from the magic bytes (raises on I/O errors)."""
-    prefix = read_prefix(path, 1024, "a volume file")
+#: Leading bytes the container test looks at (a NIfTI-2 header is 540).
+CONTAINER_BYTES = 1024
+
+
+def _container(path: Path, prefix: bytes | None = None) -> str | None:
+    """``"npy"``, ``"nifti"``, ``"tiff"`` or ``None`` from the magic bytes: ``prefix``, the
+    file's first :data:`CONTAINER_BYTES` bytes (or all of a shorter file), read here when not
+    given. Raises on I/O errors."""
+    if prefix is None:
+        prefix = read_prefix(path, CONTAINER_BYTES, "a volume file")
     if prefix.startswith(NPY_MAGIC):
         return "npy"
     if prefix[:4] in TIFF_MAGIC:
@@ -156,7 +164,7 @@ def _container(path: Path) -> str | None:
     return None
 
 
-def sniff_volume(path: Path) -> str | None:
+def sniff_volume(path: Path, prefix: bytes | None = None) -> str | None:
     """``"tiff"``, ``"ome-tiff"``, ``"npy"`` or ``"nifti"`` when ``path`` holds a volume, else ``None``.
 
     By content, not extension. A ``.npy`` is a volume when it is 2-D (one slice) or 3-D (or more
@@ -166,9 +174,11 @@ def sniff_volume(path: Path) -> str | None:
     (e.g. 8 bands), or is a gray page of a sample type the image path cannot code (signed or
     32-bit integers, float64). A 1-page gray/RGB/RGBA TIFF of uint8/uint16/float32 is an image
     (``None``). Never raises: unreadable, empty, truncated or foreign files give ``None``.
+    ``prefix``: the file's first bytes when the caller has read them already (see
+    :func:`walloc_cli.files.sniff.identify`); a TIFF, ``.npy`` or gzip is still opened.
     """
     try:
-        kind = _container(Path(path))
+        kind = _container(Path(path), prefix)
         if kind == "npy":
             shape, _, _ = npy_header(Path(path))
             if len(shape) < 2:
