@@ -19,6 +19,7 @@ from PIL import Image
 import walloc_cli
 from walloc_cli.errors import InputError, ModelError
 from walloc_cli.eval.measures import Point, bd_rate
+from walloc_cli.model.quality import DEFAULT_QUALITY, choose_setting
 from walloc_cli.model.quality import (
     GUARD_RUNGS,
     QUALITY_RUNG,
@@ -274,3 +275,14 @@ def test_a_coarser_step_that_costs_more_is_refined() -> None:
 
     chosen = monotone_setting(q, "rgb", size_of)
     assert size_of(chosen) >= floor and chosen.model == plain.model and chosen.step < plain.step
+
+
+def test_every_modality_chooses_its_setting_one_way() -> None:
+    """choose_setting is the one rule the image, audio and volume coders use: a named model
+    alone runs at step 1 (no quality to report); a quality goes through the named model's own
+    trained steps or, with no model, the family's ladder; no quality means the default."""
+    card = find_card("ct-3d-2x-v")
+    assert choose_setting(None, "volume", card) == (Setting("ct-3d-2x-v", 1.0), None)
+    assert choose_setting(40, "volume", card) == (setting_for_quality(40, "volume", card), 40.0)
+    assert choose_setting(None, "volume") == (setting_for_quality(DEFAULT_QUALITY, "volume"), DEFAULT_QUALITY)
+    assert choose_setting(90, "volume")[0] != choose_setting(10, "volume")[0]

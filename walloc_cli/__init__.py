@@ -1,4 +1,19 @@
-"""walloc: a command-line learned lossy codec (WaLLoC) for photos, audio and volumes."""
+"""walloc: a command-line learned lossy codec (WaLLoC) for photos, audio and volumes.
+
+The package reads as the pipeline, one sub-package a layer, lowest first: ``format`` (the
+``.wlc`` bytes: container, payload, header validation; no torch) -> ``model`` (config, wavelet
+transform, network, zoo, quality) and ``files`` (readers/writers, sniffing, safe output) ->
+``codecs`` (one file codec per modality) and ``data`` (training sets) -> ``api`` (the public
+functions) and ``train`` -> ``eval`` -> ``cli``. ``errors``, ``metrics`` and ``_version`` sit
+below them all.
+
+Rules (``tests/test_layers.py`` checks them on the source, imports in function bodies
+included): a module imports only from lower layers or its own sub-package; modality modules
+(image, audio, volume) never import each other; no private name is imported from another
+module; no module over 600 lines; nothing changes another library's state at import time
+(this module's one registration, below, is the Pillow plugin users ask for); the CLI parses
+arguments, calls one library function and renders its :class:`~walloc_cli.codecs.base.Report`.
+"""
 
 from walloc_cli._version import __version__
 

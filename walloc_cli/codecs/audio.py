@@ -55,7 +55,7 @@ from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_audio_header, validate_header
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
-from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, ladder, setting_for_quality
+from walloc_cli.model.quality import choose_setting, ladder
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 
 
@@ -157,11 +157,7 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
     started = time.perf_counter()
     with AudioReader(src) as reader:
         info = reader.info
-        if card is not None and quality is None:
-            setting, quality_used = Setting(card.name, 1.0), None  # a named model alone: its step 1
-        else:
-            quality_used = DEFAULT_QUALITY if quality is None else float(quality)
-            setting = setting_for_quality(quality_used, audio_family(info.samplerate), card)
+        setting, quality_used = choose_setting(quality, audio_family(info.samplerate), card)
         codec, card = load_model(model if card is not None else setting.model)  # a path stays a path
         if card.modality != "audio":
             raise InputError(f"model {card.name!r} is a {card.modality} model, not an audio model")

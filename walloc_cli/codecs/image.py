@@ -31,7 +31,7 @@ from walloc_cli.model.network import WallocCodec
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
 from walloc_cli.metrics import bits_per_pixel
-from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, ladder, monotone_setting, search_psnr, search_size, setting_for_quality, stanzas
+from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
 
 
@@ -310,11 +310,8 @@ def compress_image(
     family = _family(image, card)
     cache: dict[Any, Any] = {}  # one analysis per model, one alpha/ICC chunk, whatever the settings tried
     if target_psnr is None and target_size is None:
-        if quality is None and card is not None:
-            setting = Setting(card.name, 1.0)
-        elif card is not None:
-            quality = float(quality)  # type: ignore[arg-type]
-            setting = setting_for_quality(quality, family, card)
+        if card is not None:
+            setting, quality = choose_setting(quality, family, card)
         else:
             quality = DEFAULT_QUALITY if quality is None else float(quality)
             coded: dict[Setting, CodedImage] = {}

@@ -25,7 +25,7 @@ from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_header
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, index_dtype
-from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, setting_for_quality, trained_steps
+from walloc_cli.model.quality import choose_setting, trained_steps
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 from walloc_cli.codecs.tiles import latent_grid
 from walloc_cli.codecs.volume_tiles import (
@@ -156,11 +156,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     check_voxels(array.shape, max_voxels)
     started = time.perf_counter()
     card = find_card(model) if model else None
-    if card is not None and quality is None:
-        setting, quality_used = Setting(card.name, 1.0), None
-    else:
-        quality_used = DEFAULT_QUALITY if quality is None else float(quality)
-        setting = setting_for_quality(quality_used, volume_family(volume), card)
+    setting, quality_used = choose_setting(quality, volume_family(volume), card)
     codec, card = load_model(model if card is not None else setting.model)
     if card.modality != "volume" or codec.cfg.dims != 3 or codec.cfg.channels != 1:
         raise InputError(f"model {card.name!r} is a {card.modality} model, not a volume model")

@@ -121,6 +121,18 @@ def setting_for_quality(quality: float, family: str, model: ModelCard | None = N
     return Setting(stretch.model, stretch.step_at(quality))
 
 
+def choose_setting(quality: float | None, family: str, card: ModelCard | None = None) -> tuple[Setting, float | None]:
+    """The setting a compress of ``family`` uses, with the quality it stands for (every modality
+    chooses this way): a named model (``card``) alone is used at step 1 (quality ``None``); else
+    ``quality`` (default :data:`DEFAULT_QUALITY`) through :func:`setting_for_quality`, across
+    the named model's trained steps or the family's ladder. (Images with no model named go
+    through the monotone guard instead: :func:`monotone_setting`.)"""
+    if card is not None and quality is None:
+        return Setting(card.name, 1.0), None
+    chosen = DEFAULT_QUALITY if quality is None else float(quality)
+    return setting_for_quality(chosen, family, card), chosen
+
+
 def rung(quality: float) -> float:
     """The rung a quality falls on: ``QUALITY_RUNG * floor(q / QUALITY_RUNG)`` (100 stays 100)."""
     return min(100.0, QUALITY_RUNG * math.floor(quality / QUALITY_RUNG + 1e-9))
