@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli._version import __version__
-from walloc_cli.codecs.base import Progress, WlcSource, human_bytes, open_wlc, setting_label
+from walloc_cli.codecs.base import Progress, ReportBase, WlcSource, human_bytes, open_wlc, setting_label
 from walloc_cli.files.audio import (
     PCM_BITS,
     AudioInfo,
@@ -60,7 +60,7 @@ from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 
 
 @dataclasses.dataclass
-class AudioReport:
+class AudioReport(ReportBase):
     """What compressing one audio file cost and lost."""
 
     input: str
@@ -88,15 +88,6 @@ class AudioReport:
         return self.raw_bytes / max(1, self.n_bytes)
 
     modality = "audio"  # a class attribute: not a field
-    partial = False  # the output is the whole input (a class attribute: not a field)
-
-    @property
-    def warnings(self) -> list[str]:
-        return []
-
-    @property
-    def problems(self) -> list[str]:
-        return []
 
     def summary(self) -> str:
         measured = f"SNR {self.snr:.2f} dB  PSNR {self.psnr:.2f} dB" if self.psnr is not None else "PSNR skipped"
@@ -111,7 +102,7 @@ class AudioReport:
 
 
 @dataclasses.dataclass
-class AudioDecompressReport:
+class AudioDecompressReport(ReportBase):
     """What one audio decompression wrote; ``damaged`` blocks (with ``keep_going``) are its problems."""
 
     input: str
@@ -128,18 +119,11 @@ class AudioDecompressReport:
     modality = "audio"
 
     @property
-    def warnings(self) -> list[str]:
-        return []
-
-    @property
     def problems(self) -> list[str]:
         return self.damaged
 
     def summary(self) -> str:
         return f"{self.input} -> {self.output}  {self.samplerate} Hz, {self.channels} ch, {self.frames} frames  {self.seconds:.2f} s"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def sample_bits(info: AudioInfo) -> int:

@@ -9,6 +9,7 @@ model). The modality codecs (:mod:`walloc_cli.codecs.image`, :mod:`walloc_cli.co
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +53,27 @@ class Report(Protocol):
     def to_dict(self) -> dict[str, Any]:
         """The JSON record ``--json`` prints for the file."""
         ...
+
+
+class ReportBase:
+    """The :class:`Report` defaults, for a report class (a dataclass) to inherit: the output is
+    the whole input (``partial`` False), no warnings, no problems, and the JSON record is the
+    dataclass's fields. A report overrides what it has: the image compress report its
+    "target not reachable" warning, the audio decompress report its damaged blocks.
+    (Class attributes, not dataclass fields: they stay out of the JSON record.)"""
+
+    partial = False
+
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    @property
+    def problems(self) -> list[str]:
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses
 
 
 def human_bytes(n: int) -> str:

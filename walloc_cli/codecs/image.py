@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Iterable
 import numpy as np
 
 from walloc_cli._version import __version__
-from walloc_cli.codecs.base import human_bytes, open_wlc, setting_label
+from walloc_cli.codecs.base import ReportBase, human_bytes, open_wlc, setting_label
 from walloc_cli.codecs.image_tiles import image_indices, synthesize_samples, synthesized_tiles, tiles_psnr
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
@@ -36,7 +36,7 @@ from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_id
 
 
 @dataclasses.dataclass
-class CompressReport:
+class CompressReport(ReportBase):
     """What one compression cost and lost. ``psnr`` is over colour samples, peak ``2**bit_depth-1``."""
 
     input: str
@@ -55,7 +55,6 @@ class CompressReport:
     target_reached: bool | None = None
 
     modality = "image"  # a class attribute: not a field, so not in the JSON record
-    partial = False  # the output is the whole input (a class attribute: not a field)
 
     @property
     def bpp(self) -> float:
@@ -71,10 +70,6 @@ class CompressReport:
             return [f"target {self.target} dB not reachable; kept the best quality, {self.psnr:.2f} dB"]
         return []
 
-    @property
-    def problems(self) -> list[str]:
-        return []
-
     def summary(self) -> str:
         measured = f"PSNR {self.psnr:.2f} dB" if self.psnr is not None else "PSNR skipped"
         return (
@@ -87,7 +82,7 @@ class CompressReport:
 
 
 @dataclasses.dataclass
-class DecompressReport:
+class DecompressReport(ReportBase):
     """What one image decompression wrote."""
 
     input: str
@@ -98,21 +93,9 @@ class DecompressReport:
     seconds: float
 
     modality = "image"
-    partial = False  # the output is the whole input (a class attribute: not a field)
-
-    @property
-    def warnings(self) -> list[str]:
-        return []
-
-    @property
-    def problems(self) -> list[str]:
-        return []
 
     def summary(self) -> str:
         return f"{self.input} -> {self.output}  {self.width}x{self.height} {self.mode}  {self.seconds:.2f} s"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def raw_bytes(height: int, width: int, channels: int, has_alpha: bool, bit_depth: int) -> int:

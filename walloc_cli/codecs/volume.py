@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli._version import __version__
-from walloc_cli.codecs.base import Progress, human_bytes, setting_label
+from walloc_cli.codecs.base import Progress, ReportBase, human_bytes, setting_label
 from walloc_cli.model.network import WallocCodec
 from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.files.safe_io import CountingWriter
@@ -50,7 +50,7 @@ from walloc_cli.files.volumes import DTYPES, VolumeData
 
 
 @dataclasses.dataclass
-class VolumeReport:
+class VolumeReport(ReportBase):
     """What one volume compression cost and lost. ``psnr`` is against ``peak`` = the original's
     data range (max - min)."""
 
@@ -82,15 +82,6 @@ class VolumeReport:
         return self.raw_bytes / max(1, self.n_bytes)
 
     modality = "volume"  # a class attribute: not a field
-    partial = False  # the output is the whole input (a class attribute: not a field)
-
-    @property
-    def warnings(self) -> list[str]:
-        return []
-
-    @property
-    def problems(self) -> list[str]:
-        return []
 
     def summary(self) -> str:
         """PSNR against the original's data range."""
@@ -106,7 +97,7 @@ class VolumeReport:
 
 
 @dataclasses.dataclass
-class VolumeDecompressReport:
+class VolumeDecompressReport(ReportBase):
     """What one volume decompression wrote."""
 
     input: str
@@ -116,21 +107,9 @@ class VolumeDecompressReport:
     seconds: float
 
     modality = "volume"
-    partial = False  # the output is the whole input (a class attribute: not a field)
-
-    @property
-    def warnings(self) -> list[str]:
-        return []
-
-    @property
-    def problems(self) -> list[str]:
-        return []
 
     def summary(self) -> str:
         return f"{self.input} -> {self.output}  {'x'.join(map(str, self.shape))} {self.dtype}  {self.seconds:.2f} s"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def volume_family(volume: VolumeData) -> str:
