@@ -79,7 +79,7 @@ EXTRA_HIGH = {"jpeg": (98.0, 100.0), "jxl": (98.0, 99.0), "webp": (), "avif": ()
 PLASMA = "plasma-workspace-wallpapers"
 PLASMA_ROOT = "usr/share/wallpapers"
 # The real photographs among plasma-workspace-wallpapers' themes (the others are renders and
-# drawings; "Grey" is a photo but grayscale, left out so every photo is a colour one).
+# drawings; "Grey" is a photo but left out: it is gray like ColdRipple, and one gray photo is enough).
 PLASMA_PHOTOS = (
     "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
     "FallenLeaf", "Kite", "OneStandsOut", "Path", "summer_1am",
