@@ -152,7 +152,8 @@ def test_volume_reference_file_decodes_to_its_recorded_output(name: str) -> None
 
     with open(VOLUME / f"{name}.wlc", "rb") as handle:
         reader = WlcReader(handle)
-        assert _header_bytes((VOLUME / f"{name}.wlc").read_bytes()) == _header_bytes(dumps(reader.header, []))
+        data = (VOLUME / f"{name}.wlc").read_bytes()
+        assert _header_bytes(data) == _canonical_header_bytes(reader.header, data[9])
         decoded = decode_volume(reader)
     expected = np.load(VOLUME / f"{name}.out.npy")
     assert decoded.array.dtype == expected.dtype and decoded.array.shape == expected.shape
