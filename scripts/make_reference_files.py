@@ -45,7 +45,7 @@ def tagged(image: ImageData) -> ImageData:
 def srgb_tagged(image: ImageData) -> ImageData:
     """``image`` with an sRGB profile that is not walloc's own (LittleCMS's, with the date it was
     made): the reference for format 1.3's ``image.icc = "srgb"`` flag, which decodes to
-    :data:`walloc_cli.files.image_meta.SRGB_PROFILE`."""
+    :data:`walloc_cli.files.icc.SRGB_PROFILE`."""
     from PIL import ImageCms
 
     return dataclasses.replace(image, icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())

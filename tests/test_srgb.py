@@ -2,7 +2,7 @@
 
 An ICC profile that is sRGB by its content (colorants, white point, tone curves: any of the many
 variants photos carry) is stored as one word and written back as walloc's standard sRGB profile
-(:data:`walloc_cli.files.image_meta.SRGB_PROFILE`); every other profile keeps its bytes.
+(:data:`walloc_cli.files.icc.SRGB_PROFILE`); every other profile keeps its bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from walloc_cli.api.files import compress_file, decompress_file, describe
 from walloc_cli.cli.app import app
 from walloc_cli.codecs.image import decode_image, encode_image
 from walloc_cli.errors import FormatError
-from walloc_cli.files.image_meta import SRGB_PROFILE, is_srgb
+from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
 from walloc_cli.files.images import image_from_array, read_image
 from walloc_cli.format.container import Chunk, WlcWriter, loads
 

@@ -23,7 +23,8 @@ from walloc_cli._version import __version__
 from walloc_cli.codecs.base import human_bytes, open_wlc, setting_label
 from walloc_cli.codecs.image_tiles import image_indices, synthesize_samples, synthesized_tiles, tiles_psnr
 from walloc_cli.errors import FormatError, InputError, ModelError
-from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, SRGB_PROFILE, is_srgb, keep_metadata, parse_metadata, upright_blocks
+from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
+from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
 from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels
 from walloc_cli.format.container import Chunk, WlcReader, WlcWriter
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
@@ -229,7 +230,7 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
             chunks.append(alpha_chunk)
     # An sRGB profile (any of its many variants) is the header flag image.icc = "srgb" (format
     # 1.3): its 0.5-20 KiB are 13% of a q 75 640x400 photo, and the decoder writes one standard
-    # sRGB profile back, which colour management treats the same (files.image_meta.is_srgb).
+    # sRGB profile back, which colour management treats the same (files.icc.is_srgb).
     if "srgb" not in cache:
         cache["srgb"] = is_srgb(image.icc_profile)
     srgb = bool(cache["srgb"])
