@@ -85,6 +85,24 @@ def test_other_profiles_are_not_srgb(name: str) -> None:
     assert not is_srgb(NOT_SRGB[name])
 
 
+def test_damaged_profiles_never_raise() -> None:
+    """Any byte of a profile may be wrong (files come from anywhere): the answer is True or
+    False, never an exception or a warning."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    base = bytearray(SRGB_VARIANTS["v4-para-d50"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(400):
+            damaged = bytearray(base)
+            for at in rng.integers(0, len(damaged), rng.integers(1, 6)):
+                damaged[at] = int(rng.integers(0, 256))
+            assert is_srgb(bytes(damaged)) in (True, False)
+        hostile = rgb_profile(curve=para_curve((-3.0,)))  # 0 ** -3
+        assert not is_srgb(hostile)
+
+
 def test_no_profile_is_not_srgb() -> None:
     assert not is_srgb(None) and not is_srgb(b"")
 

@@ -112,8 +112,7 @@ def _tone_curve(tag: bytes, x: np.ndarray) -> np.ndarray:
         g, a, b, c, d, e, f = [v / 65536 for v in struct.unpack_from(f">{needed}i", tag, 12)] + [0.0] * (7 - needed)
         if kind == 0:
             return x**g
-        with np.errstate(invalid="ignore", divide="ignore"):
-            power = np.maximum(a * x + b, 0.0) ** g
+        power = np.maximum(a * x + b, 0.0) ** g
         if kind in (1, 2):
             threshold = -b / a if a else math.inf
             return np.where(x >= threshold, power + (c if kind == 2 else 0.0), c if kind == 2 else 0.0)
@@ -148,7 +147,8 @@ def is_srgb(icc: bytes | None) -> bool:
             return False
         x = np.linspace(0.0, 1.0, 1024)
         for name in _SRGB_TRC:
-            linear = _tone_curve(tags[name], x)
+            with np.errstate(all="ignore"):  # a hostile curve (a negative power of 0) is simply not sRGB's
+                linear = _tone_curve(tags[name], x)
             if not np.all(np.isfinite(linear)) or np.abs(_srgb_encode(linear) - x).max() > _TRC_TOLERANCE:
                 return False
     except (KeyError, ValueError, struct.error, OverflowError, ZeroDivisionError):
