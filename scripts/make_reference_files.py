@@ -42,6 +42,15 @@ def tagged(image: ImageData) -> ImageData:
     return dataclasses.replace(image, exif=exif.tobytes()[6:], xmp=xmp)  # no "Exif\0\0" prefix
 
 
+def srgb_tagged(image: ImageData) -> ImageData:
+    """``image`` with an sRGB profile that is not walloc's own (LittleCMS's, with the date it was
+    made): the reference for format 1.3's ``image.icc = "srgb"`` flag, which decodes to
+    :data:`walloc_cli.files.icc.SRGB_PROFILE`."""
+    from PIL import ImageCms
+
+    return dataclasses.replace(image, icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+
+
 def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
     photo = np.asarray(Image.open(ROOT / "samples" / "photo.png").convert("RGB"))
     rng = np.random.default_rng(7)
@@ -66,6 +75,10 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         # format 1.2: exif and xmp chunks; the source is stored 20 wide x 12 high with
         # orientation 6, so the file (and its output) hold the upright 12 x 20 picture
         "rgb-16x-v-exif-xmp-orient6-20x12": (tagged(image_from_array(photo[140:152, 320:340].copy())), {"model": "rgb-16x-v", "payload": "webp", "step": 1.0}),
+        # format 1.3: an sRGB profile stored as the header flag image.icc (no ICCP chunk), and
+        # tight latent bits (rgb-2x-v at step 0.354, q 95, has 10-bit indices; this crop's fit 8)
+        "rgb-16x-v-srgb-flag-24x16": (srgb_tagged(image_from_array(photo[200:216, 300:324].copy())), {"model": "rgb-16x-v", "payload": "webp", "step": 1.0}),
+        "rgb-2x-v-step0.354-tight-bits-32x24": (image_from_array(photo[80:104, 250:282].copy()), {"model": "rgb-2x-v", "payload": "webp", "step": 0.354}),
     }
 
 

@@ -22,6 +22,7 @@ from walloc_cli.api import arrays as library
 from walloc_cli.model import zoo as registry
 from walloc_cli.cli.app import app
 from walloc_cli.format.container import Chunk, dumps, loads
+from walloc_cli.format.header import tight_bits
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.files.images import image_from_array
 from walloc_cli.api.latents import (
@@ -59,9 +60,11 @@ def test_read_latents_equals_the_encoder_indices(model: str, quality: float) -> 
     expected = encoder_indices(array, model, info.step)
     assert q.dtype == np.int32 and q.shape == expected.shape == (info.latent_dim, 5, 7)
     np.testing.assert_array_equal(q, expected)
-    assert info.bits == index_bits(int(info.codec["bits"]), info.step) == load_model(model)[0].index_bits(info.step)
+    model_bits = index_bits(int(info.codec["bits"]), info.step)
+    assert model_bits == load_model(model)[0].index_bits(info.step)
+    assert info.bits == tight_bits(expected, model_bits)  # format 1.3: the bits the indices need
     if model == "rgb-2x-v":
-        assert info.bits > 8  # the two-byte-plane payload path
+        assert model_bits > 8 and info.bits == 8  # |k| < 128: one byte plane, not the model's two
 
 
 def test_reading_never_loads_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

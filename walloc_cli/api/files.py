@@ -95,8 +95,15 @@ def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = Fal
         return modality.decompress_file(reader, src, dst, options)
 
 
+#: The chunk types that hold a modality's coded latents: what ``payload_bytes`` counts.
+PAYLOAD_CHUNKS = ("LATN", "AUDB", "VOLT")
+
+
 def describe(src: Path) -> dict[str, Any]:
-    """Everything ``walloc info`` shows: header, chunk sizes, rates. Validates CRCs on the way."""
+    """Everything ``walloc info`` shows: header, chunk sizes, rates. Validates CRCs on the way.
+
+    ``bytes`` is the file's size, ``payload_bytes`` the bytes of its coded latents (the data of
+    its ``LATN``, ``AUDB`` or ``VOLT`` chunks); the rest is header, framing and metadata."""
     src = Path(src)
     size = src.stat().st_size
     kind = detect(src)
@@ -113,9 +120,11 @@ def describe(src: Path) -> dict[str, Any]:
             entry["count"] += 1
             entry["bytes"] += len(chunk.data)
     header = reader.header
-    info: dict[str, Any] = {"file": str(src), "bytes": size, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
-    if header.get("modality") == "image":  # which of ICC, EXIF and XMP the file keeps
-        info["metadata"] = [name for chunk_type, name in METADATA_CHUNKS.items() if chunk_type in chunks]
+    payload = sum(entry["bytes"] for kind, entry in chunks.items() if kind in PAYLOAD_CHUNKS)
+    info: dict[str, Any] = {"file": str(src), "bytes": size, "payload_bytes": payload, "format_version": ".".join(map(str, reader.version)), "header": header, "chunks": chunks}
+    if header.get("modality") == "image":  # which of ICC, EXIF and XMP the file keeps (an sRGB profile as a flag)
+        flagged = {"ICCP"} if "icc" in header["image"] else set()
+        info["metadata"] = [name for chunk_type, name in METADATA_CHUNKS.items() if chunk_type in chunks or chunk_type in flagged]
     info.update(describe_rates(header, size))
     return info
 
@@ -126,4 +135,4 @@ def is_wlc(path: Path) -> bool:
         return sniff(handle.read(8))
 
 
-__all__ = ["compress_file", "decompress_file", "describe", "is_wlc"]
+__all__ = ["PAYLOAD_CHUNKS", "compress_file", "decompress_file", "describe", "is_wlc"]

@@ -46,7 +46,7 @@ import numpy as np
 from walloc_cli.codecs.base import WlcSource, open_wlc
 from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_header
+from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, validate_header
 from walloc_cli.format.payload import PayloadError, decode_planes
 from walloc_cli.model import config as model_config
 
@@ -160,10 +160,8 @@ def _info(header: dict[str, Any], codec: dict[str, Any], **extra: Any) -> Latent
     )
 
 
-def _check_bits(latent: dict[str, Any], codec: dict[str, Any]) -> None:
-    expected = model_config.index_bits(int(codec["bits"]), float(latent["step"]))
-    if latent["bits"] != expected:
-        raise FormatError(f"invalid header: latent bits {latent['bits']} do not match step {latent['step']} for this model ({expected})")
+def _check_bits(reader: WlcReader, codec: dict[str, Any]) -> None:
+    check_latent_bits(reader.header, reader.version, model_config.index_bits(int(codec["bits"]), float(reader.header["latent"]["step"])))
 
 
 def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
@@ -178,7 +176,7 @@ def _image_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
     shape = (codec["latent_dim"], -(-meta["height"] // block), -(-meta["width"] // block))
     if tuple(latent["shape"]) != shape:
         raise FormatError(f"invalid header: latent shape {latent['shape']} does not match {list(shape)} for this image and model")
-    _check_bits(latent, codec)
+    _check_bits(reader, codec)
     q, extra = image_latents(reader, shape)
     return q.astype(np.int32), _info(header, codec, extra=extra)  # the documented dtype; the decoder keeps them compact
 
@@ -190,7 +188,7 @@ def _volume_latents(reader: WlcReader) -> tuple[np.ndarray, LatentInfo]:
     codec = codec_config(header)
     if codec["dims"] != 3:
         raise FormatError(f"invalid header: a volume file names a {codec['dims']}-D model")
-    _check_bits(header["latent"], codec)
+    _check_bits(reader, codec)
     return volume_latents(reader, codec["latent_dim"], 2 ** codec["levels"]).astype(np.int16, copy=False), _info(header, codec)  # the documented dtype
 
 
@@ -202,7 +200,7 @@ def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
     if codec["dims"] != 1:
         raise FormatError(f"invalid header: an audio file names a {codec['dims']}-D model")
     audio, latent = header["audio"], header["latent"]
-    _check_bits(latent, codec)
+    _check_bits(reader, codec)
     streams = stream_count(latent["streams"], audio["channels"])
     block = 2 ** codec["levels"]
     arrays: list[np.ndarray] = []

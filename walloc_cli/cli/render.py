@@ -85,6 +85,8 @@ def format_info(data: dict[str, Any]) -> str:
 
     header = data["header"]
     lines = [f"{data['file']}: walloc .wlc v{data['format_version']}, {human_bytes(data['bytes'])}"]
+    if "payload_bytes" in data:  # the coded latents; the rest is header, framing and metadata
+        lines[0] += f" ({human_bytes(data['payload_bytes'])} coded latents, {human_bytes(data['bytes'] - data['payload_bytes'])} header and metadata)"
     image = header.get("image")
     if isinstance(image, dict):
         lines.append(f"  image     {image.get('width')}x{image.get('height')} {image.get('mode')}, {image.get('bit_depth')}-bit, from {image.get('source_format')}")
@@ -120,7 +122,8 @@ def format_info(data: dict[str, Any]) -> str:
     if alpha:
         lines.append(f"  alpha     {'constant ' + str(alpha['constant']) if 'constant' in alpha else alpha.get('codec') + ' lossless'}")
     if "metadata" in data:
-        lines.append(f"  metadata  {', '.join(data['metadata']) or 'none'}")
+        kept = [f"{name} (sRGB, as a flag)" if name == "icc" and isinstance(image, dict) and image.get("icc") == "srgb" else name for name in data["metadata"]]
+        lines.append(f"  metadata  {', '.join(kept) or 'none'}")
     for kind, entry in data["chunks"].items():
         lines.append(f"  chunk     {kind}  x{entry['count']}  {human_bytes(entry['bytes'])}")
     lines.append(f"  encoder   {header.get('encoder', 'unknown')}")

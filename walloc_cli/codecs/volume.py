@@ -15,6 +15,7 @@ import time
 from typing import Any, BinaryIO
 
 import numpy as np
+import torch
 
 from walloc_cli._version import __version__
 from walloc_cli.codecs.base import Progress, ReportBase, human_bytes, setting_label
@@ -23,7 +24,7 @@ from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_header
+from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, tight_bits, validate_header
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, index_dtype
 from walloc_cli.model.quality import choose_setting, trained_steps
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
@@ -161,23 +162,28 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         "latent": latent,
         "normalisation": norm.to_dict(),
     }
-    q = np.zeros((codec.cfg.latent_dim, *grid), index_dtype(bits)) if measure else None
-    counted = CountingWriter(dst_stream)
+    # Every tile is encoded before the header is written: the header declares the bits the
+    # indices need (format 1.3, format.header.tight_bits), and it precedes the tiles. The grid
+    # (1/8 of the voxels for 8x models, int8/int16) is what the measurement below holds anyway;
+    # the encoder does no more work, only the first byte comes out later.
+    q = np.zeros((codec.cfg.latent_dim, *grid), index_dtype(bits))
     total = tile_count(grid) * (2 if measure else 1)
-    with WlcWriter(counted, header, minor=1 if "condition" in latent else 0) as writer:  # type: ignore[arg-type]  # latent.condition came in 1.1
-        for done, tile in enumerate(tiles(grid), 1):
-            indices = encode_tile(codec, array, norm, tile, step)
-            writer.write_chunk(pack_tile(tile, indices, bits, payload, effort))
-            if q is not None:
-                q[(slice(None), *tile.slices())] = indices.numpy()
-            if progress is not None:
-                progress(done, total)
+    for done, tile in enumerate(tiles(grid), 1):
+        q[(slice(None), *tile.slices())] = encode_tile(codec, array, norm, tile, step).numpy()
+        if progress is not None:
+            progress(done, total)
+    latent["bits"] = tight_bits(q, bits)
+    minor = 3 if latent["bits"] < bits else 1 if "condition" in latent else 0  # 1.3 tight bits, 1.1 latent.condition
+    counted = CountingWriter(dst_stream)
+    with WlcWriter(counted, header, minor=minor) as writer:  # type: ignore[arg-type]
+        for tile in tiles(grid):
+            writer.write_chunk(pack_tile(tile, torch.from_numpy(np.ascontiguousarray(q[(slice(None), *tile.slices())])), latent["bits"], payload, effort))
     report = VolumeReport(
         input=source, output="", n_bytes=counted.count, shape=shape, dtype=array.dtype.name,
         raw_bytes=array.size * array.dtype.itemsize, reduction=codec.cfg.reduction, model=card.name, step=step,
         quality=quality_used, seconds=time.perf_counter() - started, peak=norm.high - norm.low,
     )
-    if q is not None:  # from the indices themselves: the lossless stage is exact
+    if measure:  # from the indices themselves: the lossless stage is exact
         # Errors in units of the data range: squaring raw differences overflows float64 for
         # values past about 1e154, which a float64 volume may hold.
         unit = report.peak if report.peak > 0 else 1.0
@@ -204,9 +210,7 @@ def decode_volume(reader: WlcReader, *, model: str | None = None, progress: Prog
     check_codec_matches(header, dataclasses.asdict(codec.cfg))
     if codec.cfg.dims != 3 or codec.cfg.channels != 1:
         raise FormatError("invalid header: the model is not a volume model")
-    latent = header["latent"]
-    if latent["bits"] != codec.index_bits(latent["step"]):
-        raise FormatError(f"invalid header: latent bits {latent['bits']} do not match step {latent['step']} for this model")
+    check_latent_bits(header, reader.version, codec.index_bits(header["latent"]["step"]))
     q = volume_latents(reader, codec.cfg.latent_dim, codec.cfg.block)
     return synthesize_volume(codec, q, header, progress)
 

@@ -26,10 +26,11 @@ volume-specific here is the ``VOLT`` chunk, the normalisation and the margins in
 A tile's decoder context is bounded in the format (:data:`walloc_cli.format.header.MAX_TILE_CONTEXT`).
 
 Memory: the encoder holds one tile (with context) in float32 at a time besides the input (which
-the readers memory-map when they can); the decoder holds the integer latents of the whole volume
-(1/8 of the voxel count for the shipped 8x models, as int8, or int16 for indices of more
-than 8 bits) and the output array of the
-original dtype, plus one tile in float32.
+the readers memory-map when they can) and the integer latents of the whole volume, every tile
+encoded before the header is written, since the header declares the bits they need (format 1.3);
+the decoder holds the same integer latents (1/8 of the voxel count for the shipped 8x models, as
+int8, or int16 for indices of more than 8 bits) and the output array of the original dtype, plus
+one tile in float32.
 
 ``VOLT`` chunk layout (little-endian)::
 

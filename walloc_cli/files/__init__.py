@@ -6,7 +6,8 @@
   public face), :mod:`~walloc_cli.files.image_data` (``ImageData`` and the shared checks),
   :mod:`~walloc_cli.files.png`, :mod:`~walloc_cli.files.tiff_image`,
   :mod:`~walloc_cli.files.pillow_io` (one reader/writer each), :mod:`~walloc_cli.files.image_meta`
-  (ICC/EXIF/XMP and orientation);
+  (ICC/EXIF/XMP and orientation), :mod:`~walloc_cli.files.icc` (which
+  ICC profiles are sRGB; the standard sRGB profile);
 - :mod:`~walloc_cli.files.audio`: audio through libsndfile, streamed in blocks;
 - :mod:`~walloc_cli.files.volumes`: volumes (TIFF/OME-TIFF, NIfTI, ``.npy``), one module a format;
 - :mod:`~walloc_cli.files.safe_io`: atomic outputs, standard input/output (``STDIO``), prefixes.

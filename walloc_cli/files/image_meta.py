@@ -19,6 +19,9 @@ What walloc does with each (see the README, "Metadata"):
   XMLPacket) outputs. BMP holds neither.
 - :data:`DEFAULT_METADATA` keeps the ICC profile only: colours change without it, while EXIF
   and XMP may carry where a photo was taken (GPS) and cwebp keeps none of them by default.
+- An ICC profile that *is* sRGB (:func:`walloc_cli.files.icc.is_srgb`) is kept as a one-word
+  header flag instead of its bytes (format 1.3) and written back as the standard
+  :data:`walloc_cli.files.icc.SRGB_PROFILE`.
 """
 
 from __future__ import annotations

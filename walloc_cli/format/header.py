@@ -31,9 +31,10 @@ from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.format.payload import PAYLOAD_CODECS
 
 __all__ = [
-    "BOUNDARIES", "CODEC_INT_RANGES", "DTYPES", "MAX_AXIS", "MAX_CHANNELS", "MAX_DECODE_MARGIN", "MAX_FRAMES",
+    "BOUNDARIES", "CODEC_INT_RANGES", "DTYPES", "ICC_FLAGS", "MAX_AXIS", "MAX_CHANNELS", "MAX_DECODE_MARGIN", "MAX_FRAMES",
     "MAX_GAIN", "MAX_PIXELS", "MAX_SAMPLERATE", "MAX_SIDE", "MAX_STEP", "MAX_TILE", "MAX_TILE_CONTEXT", "MAX_VOXELS",
-    "MAX_WAVELET_CHANNELS", "MIN_SAMPLERATE", "MIN_STEP", "MODALITIES", "MODES", "ChunkTally", "check_codec_matches", "chunk_tally",
+    "MAX_WAVELET_CHANNELS", "MIN_SAMPLERATE", "MIN_STEP", "MODALITIES", "MODES", "TIGHT_BITS_SINCE", "ChunkTally", "check_codec_matches",
+    "check_latent_bits", "chunk_tally", "tight_bits",
     "int_field", "require", "stream_layout", "table", "validate_audio_header", "validate_codec",
     "validate_header", "validate_image_header", "validate_volume_header",
 ]
@@ -46,6 +47,10 @@ MAX_PIXELS = 1 << 28  # 268 MP: refuse larger declared images before allocating 
 # Quantisation steps a file may use: below 1/4 the index needs > 10 bits for no visible gain;
 # above 16 an 8-bit model is left with a handful of levels.
 MIN_STEP, MAX_STEP = 0.25, 16.0
+#: The first format version whose ``latent.bits`` may be fewer than the model's index bits.
+TIGHT_BITS_SINCE = (1, 3)
+#: Values of ``image.icc`` (format 1.3): ``"srgb"`` stands for an sRGB profile, no ``ICCP`` chunk.
+ICC_FLAGS = ("srgb",)
 #: image mode -> (colour channels, has alpha, bit depth)
 MODES: dict[str, tuple[int, bool, int]] = {
     "1": (1, False, 8),
@@ -235,6 +240,33 @@ def _validate_common(header: dict[str, Any], modality: str) -> dict[str, Any]:
     return latent
 
 
+def tight_bits(q: Any, index_bits: int) -> int:
+    """The ``latent.bits`` a writer declares for indices ``q`` (a numpy integer array, any shape)
+    of a model whose largest index at the step takes ``index_bits``: the fewest that hold their
+    largest magnitude K (``bit_length(K) + 1``), but never fewer than 8 nor more than
+    ``index_bits``. So only a second byte plane is ever dropped: the model's index bits cover the
+    largest index it can make (10 bits for ``rgb-2x-v`` at step 0.354), while real photos'
+    indices stay inside 8 bits (|k| <= 122 on 130 files), and a 9-15-bit payload stores a high
+    byte plane that is then constant. Below 8 the declared bits would only move the offset
+    of the one byte plane away from 128, which WebP codes worse (its clamped predictors meet 0):
+    on 4 photos at q 10/50/75/95, +0.04% in all and +0.5% on one file, against -0.8% for
+    dropping the plane (``formats/wlc.md``, "Format 1.3: tight latent bits")."""
+    largest = max(-int(q.min()), int(q.max())) if q.size else 0
+    return min(index_bits, max(8, largest.bit_length() + 1))
+
+
+def check_latent_bits(header: dict[str, Any], version: tuple[int, int], index_bits: int) -> None:
+    """``latent.bits`` of a validated header against ``index_bits``, the bits of the model's
+    largest index at ``latent.step``: equal in files before 1.3; at most that from 1.3 on, where a
+    writer declares the bits its indices actually need (``formats/wlc.md``, "Format 1.3: tight
+    latent bits"). More would let a payload hold indices the model never makes."""
+    bits, step = header["latent"]["bits"], header["latent"]["step"]
+    if tuple(version) >= TIGHT_BITS_SINCE:
+        require(bits <= index_bits, f"latent bits {bits} exceed the {index_bits} of step {step} for this model")
+    else:
+        require(bits == index_bits, f"latent bits {bits} do not match step {step} for this model")
+
+
 # --- images ----------------------------------------------------------------------------------
 def validate_image_header(header: dict[str, Any]) -> None:
     """Check every field the image decoder relies on, before anything is allocated."""
@@ -255,6 +287,8 @@ def validate_image_header(header: dict[str, Any]) -> None:
     require(mode_depth == bit_depth, f"mode {mode} has bit depth {mode_depth}, not bit_depth={bit_depth}")
     if "source_format" in image:  # informational
         _text_field(image, "source_format")
+    if "icc" in image:  # 1.3: the profile is sRGB, stored as this word
+        require(image["icc"] in ICC_FLAGS, f"icc={_show(image['icc'])} is not one of {', '.join(ICC_FLAGS)}")
     _validate_common(header, "image")
     shape = latent.get("shape")
     require(isinstance(shape, list) and len(shape) == 3 and all(_is_int(n) and 1 <= n <= MAX_SIDE for n in shape), f"latent shape {_show(shape)}")
@@ -498,9 +532,11 @@ class ChunkTally:
 
 def chunk_tally(header: dict[str, Any]) -> ChunkTally:
     """The :class:`ChunkTally` of a file whose header is validated: an image carries an ``ALPH``
-    chunk only when its alpha table names a codec (a constant alpha, or none, has no chunk)."""
+    chunk only when its alpha table names a codec (a constant alpha, or none, has no chunk), and
+    an ``ICCP`` chunk only when ``image.icc`` does not flag the profile."""
     modality = header["modality"]
     if modality == "image":
         alpha = header.get("alpha")
-        return ChunkTally(modality, ALPH=1 if isinstance(alpha, dict) and "codec" in alpha else 0)
+        # a profile flagged in the header (image.icc) has no ICCP chunk: two would be ambiguous
+        return ChunkTally(modality, ALPH=1 if isinstance(alpha, dict) and "codec" in alpha else 0, ICCP=0 if "icc" in header["image"] else 1)
     return ChunkTally(modality)
