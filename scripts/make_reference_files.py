@@ -66,6 +66,8 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         # format 1.2: exif and xmp chunks; the source is stored 20 wide x 12 high with
         # orientation 6, so the file (and its output) hold the upright 12 x 20 picture
         "rgb-16x-v-exif-xmp-orient6-20x12": (tagged(image_from_array(photo[140:152, 320:340].copy())), {"model": "rgb-16x-v", "payload": "webp", "step": 1.0}),
+        # format 1.3: the jxl payload (48 latent channels in one planar JPEG XL image)
+        "rgb-4x-v-jxl-40x32": (image_from_array(photo[160:192, 240:280].copy()), {"model": "rgb-4x-v", "payload": "jxl", "step": 1.5}),
     }
 
 

@@ -24,6 +24,8 @@ DATA = ROOT / "data" / "volumes"
 
 
 def cases() -> dict[str, tuple[np.ndarray, str, float]]:
+    if not DATA.exists():  # a checkout without the training volumes: only the cases cut from earlier sources
+        return {"ct-int16-jxl-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0)}
     ct = np.load(DATA / "ct" / "test" / "cranium_z076-107.npy")
     ms = np.load(DATA / "ms" / "test" / "wv2_vnir.npy")
     return {
@@ -34,7 +36,12 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
         # the 2x models (the high-quality end of each scale since they shipped)
         "ct-2x-int16-12x40x72": (ct[10:22, 100:140, 60:132], "ZYX", 80.0),
         "ms-2x-uint16-8x40x40": (ms[:, 100:140, 100:140], "CYX", 60.0),
+        # format 1.3: the jxl payload, two tiles along the rows as above
+        "ct-int16-jxl-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
     }
+
+
+PAYLOADS = {"ct-int16-jxl-20x136x40": "jxl"}  # the cases not coded with the default payload
 
 
 def main() -> None:
@@ -46,11 +53,11 @@ def main() -> None:
         array = np.ascontiguousarray(array)
         np.save(OUT / f"{name}.src.npy", array)
         buffer = io.BytesIO()
-        report = compress_volume(volume_from_array(array, axes), buffer, quality=quality, measure=False)
+        report = compress_volume(volume_from_array(array, axes), buffer, quality=quality, payload=PAYLOADS.get(name, "webp"), measure=False)
         (OUT / f"{name}.wlc").write_bytes(buffer.getvalue())
         decoded = decode_volume(WlcReader(io.BytesIO(buffer.getvalue())))
         np.save(OUT / f"{name}.out.npy", decoded.array)
-        index[name] = {"model": report.model, "quality": quality, "bytes": len(buffer.getvalue())}
+        index[name] = {"model": report.model, "quality": quality, "payload": PAYLOADS.get(name, "webp"), "bytes": len(buffer.getvalue())}
         print(f"{name}: {len(buffer.getvalue())} bytes, {report.model} step {report.step}")
     (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 

@@ -24,7 +24,7 @@ from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import check_codec_matches, chunk_tally, validate_header
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, index_dtype
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, index_dtype
 from walloc_cli.model.quality import choose_setting, trained_steps
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 from walloc_cli.codecs.tiles import latent_grid
@@ -185,7 +185,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     q = np.zeros((codec.cfg.latent_dim, *grid), index_dtype(bits)) if measure else None
     counted = CountingWriter(dst_stream)
     total = tile_count(grid) * (2 if measure else 1)
-    with WlcWriter(counted, header, minor=1 if "condition" in latent else 0) as writer:  # type: ignore[arg-type]  # latent.condition came in 1.1
+    with WlcWriter(counted, header, minor=max(1 if "condition" in latent else 0, PAYLOAD_MINOR[payload])) as writer:  # type: ignore[arg-type]  # latent.condition came in 1.1
         for done, tile in enumerate(tiles(grid), 1):
             indices = encode_tile(codec, array, norm, tile, step)
             writer.write_chunk(pack_tile(tile, indices, bits, payload, effort))
