@@ -151,12 +151,18 @@ def encode(q: np.ndarray, bits: int, effort: int) -> Iterator[bytes]:
     per :func:`bands` entry; ``effort`` is walloc's 0..6 (:data:`EFFORTS`)."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be 0..6, got {effort}")
+    return encode_at(q, bits, EFFORTS[effort])
+
+
+def encode_at(q: np.ndarray, bits: int, level: int) -> Iterator[bytes]:
+    """As :func:`encode` at libjxl's own effort ``level`` 1..9 (``bench/payload_coders.py``
+    measures every level, not only the seven ``--effort`` reaches)."""
     view = _view(q)
     dtype = np.uint8 if bits <= 8 else np.uint16
     for first, channels, row, rows in bands(q.shape):
         planes = (view[first : first + channels, row : row + rows].astype(np.int32) + (1 << (bits - 1))).astype(dtype)
         # numthreads=1: identical bytes on every machine (the reference files are checked byte for byte)
-        data = imagecodecs.jpegxl_encode(planes, lossless=True, effort=EFFORTS[effort], planar=True, numthreads=1)
+        data = imagecodecs.jpegxl_encode(planes, lossless=True, effort=level, planar=True, numthreads=1)
         yield _bare(bytes(data))
 
 
