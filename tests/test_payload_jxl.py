@@ -32,7 +32,13 @@ def random_latents(shape: tuple[int, ...], bits: int, seed: int = 0) -> np.ndarr
 
 
 def expected_planes(q: np.ndarray, bits: int) -> np.ndarray:
-    """The documented layout with no chunking: ``(L, prod(S[:-1]), S[-1])``, offset 2**(bits-1)."""
+    """The documented layout with no chunking: ``(L, prod(S[:-1]), S[-1])``, 1-D latents folded
+    into rows of 64 (the last padded with index 0), offset 2**(bits-1)."""
+    if q.ndim == 2:
+        width = min(64, q.shape[1])
+        padded = np.zeros((q.shape[0], -(-q.shape[1] // width) * width), np.int64)
+        padded[:, : q.shape[1]] = q
+        q = padded.reshape(q.shape[0], -1, width)
     view = q.reshape(q.shape[0], -1, q.shape[-1]).astype(np.int64) + (1 << (bits - 1))
     return view.astype(np.uint8 if bits <= 8 else np.uint16)
 
@@ -79,6 +85,15 @@ def test_random_latents_round_trip_exactly(shape: tuple[int, ...], bits: int) ->
     decoded = decode_planes(chunks, shape, bits, "jxl")
     assert decoded.dtype == (np.int8 if bits <= 8 else np.int16)
     assert np.array_equal(decoded, q)
+
+
+@pytest.mark.parametrize("shape", [(16, 130), (8, 64), (3, 5), (2, 3, 5, 7)])
+def test_audio_is_folded_into_rows_of_64_and_volumes_stack_slices(shape: tuple[int, ...]) -> None:
+    q = random_latents(shape, 8)
+    (chunk,) = encode_planes(q, 8, "jxl", effort=0)
+    planes = expected_planes(q, 8)
+    assert J.grid(shape) == planes.shape[1:] == {(16, 130): (3, 64), (8, 64): (1, 64), (3, 5): (1, 5), (2, 3, 5, 7): (15, 7)}[shape]
+    assert np.array_equal(imagecodecs.jpegxl_decode(chunk).reshape(planes.shape), planes)
 
 
 @pytest.mark.parametrize("bits", [8, 10])

@@ -3,7 +3,7 @@
 Layout (normative, ``formats/wlc.md``, "The jxl payload"): latents ``q`` of shape ``(L, *S)`` are
 viewed as ``(L, R, W)`` with ``R = prod(S[:-1])`` rows and ``W = S[-1]`` columns (an image's
 ``(L, h, w)`` as it is; a volume tile's ``(L, z, y, x)`` as its ``z`` slices stacked vertically;
-an audio block's ``(L, frames)`` as one row), and offset to unsigned by ``2**(bits-1)``:
+an audio block's ``(L, n)`` folded into rows of ``min(n, FOLD)`` columns), and offset to unsigned by ``2**(bits-1)``:
 ``uint8`` samples up to 8 bits, ``uint16`` above. The channels are cut into groups of at most
 :data:`MAX_CHANNELS`, each group's rows into bands of at most
 ``max(1, CHUNK_VALUES // (channels * W))`` rows; every (group, band) is one lossless JPEG XL
@@ -27,6 +27,7 @@ import numpy as np
 from walloc_cli.errors import WallocError
 
 MAX_CHANNELS = 256  # libjxl's level-10 limit is 256 extra channels; 1000 fails JxlEncoderSetBasicInfo
+FOLD = 64  # columns of the rows 1-D latents are folded into (of 16, 64, 128: the smallest)
 CHUNK_VALUES = 1 << 24  # latent values per JPEG XL image: libjxl holds ~4 bytes per value while coding
 # walloc --effort 0..6 -> libjxl effort 1..9 (bench/results/payload_coders.md): effort 4 (the
 # default) is libjxl 7, the first to beat WebP effort 4 on the low-quality latents; 6 is libjxl 9,
@@ -129,11 +130,23 @@ def _bare(data: bytes) -> bytes:
     return b"".join(parts)
 
 
+def grid(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(R, W)``: rows and columns of the ``(L, R, W)`` view of latents of ``shape`` ``(L, *S)``.
+
+    1-D latents ``(L, n)`` (audio) are folded into rows of ``FOLD`` columns (the last row padded
+    with index 0): as one row of ``n`` they cost 70% more than WebP at libjxl effort 7, folded
+    16% more (bench/results/payload_coders.md)."""
+    if len(shape) == 2:
+        width = min(shape[1], FOLD)
+        return -(-shape[1] // width), width
+    return int(np.prod(shape[1:-1], dtype=np.int64)), shape[-1]
+
+
 def bands(shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
     """The JPEG XL images of latents of ``shape`` ``(L, *S)``, in payload order:
-    ``(first channel, channels, first row, rows)`` of the ``(L, R, W)`` view."""
-    latent, width = shape[0], shape[-1]
-    rows = int(np.prod(shape[1:-1], dtype=np.int64))
+    ``(first channel, channels, first row, rows)`` of the ``(L, R, W)`` view (:func:`grid`)."""
+    latent = shape[0]
+    rows, width = grid(shape)
     out = []
     for first in range(0, latent, MAX_CHANNELS):
         channels = min(MAX_CHANNELS, latent - first)
@@ -143,7 +156,13 @@ def bands(shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
 
 
 def _view(q: np.ndarray) -> np.ndarray:
-    return q.reshape(q.shape[0], -1, q.shape[-1])
+    """The ``(L, R, W)`` view of ``q`` (:func:`grid`): a reshape, or for 1-D latents a padded copy."""
+    rows, width = grid(q.shape)
+    if q.ndim != 2 or rows * width == q.shape[1]:
+        return q.reshape(q.shape[0], rows, width)
+    folded = np.zeros((q.shape[0], rows * width), q.dtype)
+    folded[:, : q.shape[1]] = q
+    return folded.reshape(q.shape[0], rows, width)
 
 
 def encode(q: np.ndarray, bits: int, effort: int) -> Iterator[bytes]:
@@ -177,8 +196,8 @@ def decode(chunks: list[bytes], shape: tuple[int, ...], bits: int, q: np.ndarray
     expected = bands(shape)
     if len(chunks) != len(expected):
         raise JxlError(f"payload has {len(chunks)} chunks, expected {len(expected)}")
-    view = _view(q)
-    width = shape[-1]
+    view = _view(q)  # for folded 1-D latents a padded copy, written back below
+    width = grid(shape)[1]
     depth = 8 if bits <= 8 else 16
     offset = 1 << (bits - 1)
     info = np.iinfo(q.dtype)
@@ -199,3 +218,5 @@ def decode(chunks: list[bytes], shape: tuple[int, ...], bits: int, q: np.ndarray
             raise JxlError(f"payload chunk {index} decodes to {planes.shape} {planes.dtype}, expected {(channels, rows, width)}")
         # corrupt payloads can hold samples no encoder writes: clip into the dtype, never wrap
         view[first : first + channels, row : row + rows] = np.clip(planes.astype(np.int32) - offset, info.min, info.max)
+    if not np.shares_memory(view, q):
+        q[...] = view.reshape(q.shape[0], -1)[:, : q.shape[1]]
