@@ -33,7 +33,7 @@ def compress(
     target_size: Optional[int] = typer.Option(None, "--target-size", metavar="BYTES", help="Search for the best file of at most BYTES bytes (like cwebp -size); never larger."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model name (see `walloc models`) or path to a model card .json; -q then spans this model's own step range."),
     payload: str = typer.Option("webp", "--payload", help="Lossless coder of the latents: webp, png or jxl (JPEG XL, format 1.3: smaller at --effort 4..6, slower)."),
-    effort: Optional[int] = typer.Option(None, "-e", "--effort", min=0, max=6, help="Lossless coder effort for the latents, 0 (fastest) to 6 (smallest; jxl: libjxl effort 1,2,3,5,7,8,9); decoded pixels are the same. Default: the model's (see `walloc models --json`)."),
+    effort: Optional[int] = typer.Option(None, "-e", "--effort", min=0, max=6, help="Lossless coder effort for the latents, 0 (fastest) to 6 (smallest; jxl: libjxl effort 2,3,4,5,7,8,9); decoded pixels are the same. Default: the model's (see `walloc models --json`)."),
     no_psnr: bool = typer.Option(False, "--no-psnr", help="Skip the decode that measures PSNR."),
     axes: Optional[str] = typer.Option(None, "--axes", help="Read the inputs as volumes with these axes, overriding their metadata: ZYX (slices first), CYX (bands first) or YXC (bands last); also XYZ etc."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=1, help="Refuse images of more than N pixels (width x height); raise it for larger ones (memory grows with it: see the README)."),

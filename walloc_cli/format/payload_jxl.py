@@ -29,10 +29,12 @@ from walloc_cli.errors import WallocError
 MAX_CHANNELS = 256  # libjxl's level-10 limit is 256 extra channels; 1000 fails JxlEncoderSetBasicInfo
 FOLD = 64  # columns of the rows 1-D latents are folded into (of 16, 64, 128: the smallest)
 CHUNK_VALUES = 1 << 24  # latent values per JPEG XL image: libjxl holds ~4 bytes per value while coding
-# walloc --effort 0..6 -> libjxl effort 1..9 (bench/results/payload_coders.md): effort 4 (the
-# default) is libjxl 7, the first to beat WebP effort 4 on the low-quality latents; 6 is libjxl 9,
-# the only one that beats WebP on every measured file, at 5..40x its encoding time.
-EFFORTS: dict[int, int] = {0: 1, 1: 2, 2: 3, 3: 5, 4: 7, 5: 8, 6: 9}
+# walloc --effort 0..6 -> libjxl effort (bench/results/payload_coders.md). libjxl 1 codes these
+# planar images exactly as 2 does, so 0 is 2 (faster than WebP effort 4, 11..40% larger). 4, the
+# default, is libjxl 7: the last before the encode time triples, 0.4..13% smaller than WebP
+# effort 4 on photos below q 75, at 3..9x its encode time. 6 is libjxl 9: 2..20% smaller on
+# 9 of 10 photo sets, encoding about as slowly as WebP effort 6 (which saves 0..6%).
+EFFORTS: dict[int, int] = {0: 2, 1: 3, 2: 4, 3: 5, 4: 7, 5: 8, 6: 9}
 
 _SIGNATURE = b"\xff\x0a"
 _CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
