@@ -43,7 +43,7 @@ def test_reference_files_verify(path: Path) -> None:
     report = verify_file(path)
     assert report.ok, report.problem
     assert report.modality in ("image", "audio") and report.model
-    assert report.format_version == ("1.2" if "exif" in path.name else "1.0")  # 1.2: exif/xmp chunks
+    assert report.format_version == ("1.2" if "exif" in path.name else "1.3" if "jxl" in path.name else "1.0")  # 1.2: exif/xmp chunks, 1.3: jxl payload
     assert report.bytes == path.stat().st_size and report.chunks >= 1
 
 
