@@ -33,7 +33,12 @@ def cases() -> dict[str, tuple[np.ndarray, int, str, float]]:
         "mono-8k-4001": (speech[:, None], 8000, "PCM_16", 100.0),
         # telephone band: the 8 kHz speech model (once it ships), q 50
         "mono-8k-speech8k-4001": (speech[:, None], 8000, "PCM_16", 50.0),
+        # format 1.3: the jxl payload, two blocks as above
+        "stereo-44k-jxl-70000": (stereo, 44100, "PCM_16", 50.0),
     }
+
+
+PAYLOADS = {"stereo-44k-jxl-70000": "jxl"}  # the cases not coded with the default payload
 
 
 def main() -> None:
@@ -45,11 +50,11 @@ def main() -> None:
         src = OUT / f"{name}.src.wav"
         sf.write(src, samples, rate, subtype=subtype)
         buffer = io.BytesIO()
-        report = compress_audio(src, buffer, quality=quality)
+        report = compress_audio(src, buffer, quality=quality, payload=PAYLOADS.get(name, "webp"))
         (OUT / f"{name}.wlc").write_bytes(buffer.getvalue())
         buffer.seek(0)
         decompress_audio(WlcReader(buffer), OUT / f"{name}.out.wav", overwrite=True)
-        index[name] = {"model": report.model, "quality": quality, "bytes": len(buffer.getvalue())}
+        index[name] = {"model": report.model, "quality": quality, "payload": PAYLOADS.get(name, "webp"), "bytes": len(buffer.getvalue())}
         print(f"{name}: {len(buffer.getvalue())} bytes, {report.model} step {report.step}")
     (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 

@@ -79,6 +79,8 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         # tight latent bits (rgb-2x-v at step 0.354, q 95, has 10-bit indices; this crop's fit 8)
         "rgb-16x-v-srgb-flag-24x16": (srgb_tagged(image_from_array(photo[200:216, 300:324].copy())), {"model": "rgb-16x-v", "payload": "webp", "step": 1.0}),
         "rgb-2x-v-step0.354-tight-bits-32x24": (image_from_array(photo[80:104, 250:282].copy()), {"model": "rgb-2x-v", "payload": "webp", "step": 0.354}),
+        # format 1.3: the jxl payload (48 latent channels in one planar JPEG XL image)
+        "rgb-4x-v-jxl-40x32": (image_from_array(photo[160:192, 240:280].copy()), {"model": "rgb-4x-v", "payload": "jxl", "step": 1.5}),
     }
 
 

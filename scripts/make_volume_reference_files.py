@@ -30,6 +30,8 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
     kept = {
         # format 1.3, tight latent bits: q 90 is ms-3d-2x-v at step 0.388, 10-bit indices; these fit 8
         "ms-uint16-tight-bits-8x40x48": (np.load(OUT / "ms-uint16-8x48x56.src.npy")[:, 4:44, 4:52], "CYX", 90.0),
+        # format 1.3: the jxl payload, two tiles along the rows (136 > 128 voxels)
+        "ct-int16-jxl-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
     }
     if not (ct_path.exists() and ms_path.exists()):
         return kept
@@ -46,6 +48,9 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
     }
 
 
+PAYLOADS = {"ct-int16-jxl-20x136x40": "jxl"}  # the cases not coded with the default payload
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     index = json.loads((OUT / "index.json").read_text()) if (OUT / "index.json").exists() else {}
@@ -55,11 +60,11 @@ def main() -> None:
         array = np.ascontiguousarray(array)
         np.save(OUT / f"{name}.src.npy", array)
         buffer = io.BytesIO()
-        report = compress_volume(volume_from_array(array, axes), buffer, quality=quality, measure=False)
+        report = compress_volume(volume_from_array(array, axes), buffer, quality=quality, payload=PAYLOADS.get(name, "webp"), measure=False)
         (OUT / f"{name}.wlc").write_bytes(buffer.getvalue())
         decoded = decode_volume(WlcReader(io.BytesIO(buffer.getvalue())))
         np.save(OUT / f"{name}.out.npy", decoded.array)
-        index[name] = {"model": report.model, "quality": quality, "bytes": len(buffer.getvalue())}
+        index[name] = {"model": report.model, "quality": quality, "payload": PAYLOADS.get(name, "webp"), "bytes": len(buffer.getvalue())}
         print(f"{name}: {len(buffer.getvalue())} bytes, {report.model} step {report.step}")
     (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 

@@ -54,7 +54,7 @@ from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, validate_audio_header, validate_header
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR
 from walloc_cli.model.quality import choose_setting, ladder
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 
@@ -167,7 +167,7 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
         signal = squared = 0.0
         clipped = 0
         counted = CountingWriter(dst_stream)
-        with WlcWriter(counted, header) as writer:  # type: ignore[arg-type]
+        with WlcWriter(counted, header, minor=PAYLOAD_MINOR[payload]) as writer:  # type: ignore[arg-type]
             for first in range(0, info.frames, BLOCK):
                 block = encode_block(codec, reader, first, gain, layout, step, payload, effort)
                 writer.write_chunk(block.chunk)

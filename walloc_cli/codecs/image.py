@@ -30,7 +30,7 @@ from walloc_cli.format.container import Chunk, WlcReader, WlcWriter
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
 from walloc_cli.model.network import WallocCodec
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PayloadError, chunk_rows, decode_planes, encode_planes, webp_settings
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, PayloadError, chunk_count, decode_planes, encode_planes, webp_settings
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
@@ -246,9 +246,9 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
         "normalisation": {"offset": 0.5, "peak": 2**image.bit_depth - 1},
         "alpha": alpha_spec,
     }
-    # the lowest version that defines what the file uses: 1.3 the sRGB flag and bits below the
-    # model's, 1.2 the exif and xmp chunks
-    minor = 3 if srgb or bits < codec.index_bits(step) else 2 if image.exif or image.xmp else 0
+    # the lowest version that defines what the file uses: 1.3 the sRGB flag, bits below the
+    # model's and the jxl payload, 1.2 the exif and xmp chunks
+    minor = max(3 if srgb or bits < codec.index_bits(step) else 2 if image.exif or image.xmp else 0, PAYLOAD_MINOR[payload])
     out = io.BytesIO()
     with WlcWriter(out, header, minor=minor) as writer:
         for chunk in chunks:
@@ -441,7 +441,7 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
     int32 indices of ``shape`` ``(L, h, w)``, and its other chunks by type (``ALPH``, ``ICCP``).
     No model runs; :func:`walloc_cli.api.latents.read_latents` stops here."""
     try:
-        budget = len(chunk_rows(shape, reader.header["latent"]["bits"]))
+        budget = chunk_count(shape, reader.header["latent"]["bits"], reader.header["latent"]["payload"])
     except PayloadError as error:
         raise FormatError(str(error)) from None
     planes: list[bytes] = []

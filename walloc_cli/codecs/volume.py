@@ -25,7 +25,7 @@ from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, tight_bits, validate_header
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, index_dtype
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, index_dtype
 from walloc_cli.model.quality import choose_setting, trained_steps
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 from walloc_cli.codecs.tiles import latent_grid
@@ -173,7 +173,8 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         if progress is not None:
             progress(done, total)
     latent["bits"] = tight_bits(q, bits)
-    minor = 3 if latent["bits"] < bits else 1 if "condition" in latent else 0  # 1.3 tight bits, 1.1 latent.condition
+    # the lowest version that defines what the file uses: 1.3 tight bits or the jxl payload, 1.1 latent.condition
+    minor = max(3 if latent["bits"] < bits else 1 if "condition" in latent else 0, PAYLOAD_MINOR[payload])
     counted = CountingWriter(dst_stream)
     with WlcWriter(counted, header, minor=minor) as writer:  # type: ignore[arg-type]
         for tile in tiles(grid):

@@ -8,10 +8,11 @@ What it holds:
   the bounds the format sets (codec table, steps, tiles);
 * :mod:`~walloc_cli.format.chunks`: the heads of the self-describing ``AUDB``/``VOLT`` chunks;
 * :mod:`~walloc_cli.format.payload`: the lossless coding of integer latents as WebP/PNG planes,
-  and the image list of a chunk; :mod:`~walloc_cli.format.pixels`: Pillow image -> samples;
+  and the image list of a chunk; :mod:`~walloc_cli.format.payload_jxl`: the JPEG XL payload
+  (format 1.3); :mod:`~walloc_cli.format.pixels`: Pillow image -> samples;
 * :mod:`~walloc_cli.format.limits`: the decoder's default resource limits.
 
-What it may import: the standard library, numpy and Pillow, and from walloc only
+What it may import: the standard library, numpy, Pillow and imagecodecs, and from walloc only
 :mod:`walloc_cli.errors` (and the other modules of this layer). Never torch, an audio or volume
 library, or a layer above (``model``, ``files``, ``codecs``, ...): a reader of ``.wlc`` bytes
 needs none of them. ``tests/test_layers.py`` checks it.

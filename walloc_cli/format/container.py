@@ -56,7 +56,7 @@ __all__ = [
 # conversion, ^Z stops a DOS `type`, the final LF catches LF->CRLF conversion.
 MAGIC: bytes = b"\x89WLC\r\n\x1a\n"
 VERSION: tuple[int, int] = (1, 0)  # (major, minor) written by default; readers accept any minor of their major
-MINOR_WRITTEN = 3  # newest minor this walloc writes: 1.1 added the volume header key latent.condition, 1.2 the exif and xmp chunks, 1.3 image.icc and tight latent.bits
+MINOR_WRITTEN = 3  # newest minor this walloc writes: 1.1 added the volume header key latent.condition, 1.2 the exif and xmp chunks, 1.3 image.icc, tight latent.bits and the jxl payload
 MAX_HEADER: int = 1 << 20  # largest JSON header, bytes (inclusive)
 MIN_HEADER: int = 2  # the smallest JSON object, "{}"
 MAX_CHUNK: int = 256 << 20  # largest chunk payload, bytes (inclusive)

@@ -1,4 +1,7 @@
-"""Lossless coding of integer latents as 8-bit image planes (WebP lossless or PNG).
+"""Lossless coding of integer latents: 8-bit image planes (WebP lossless or PNG), or JPEG XL.
+
+The ``"jxl"`` payload (format 1.3) has its own layout, in :mod:`walloc_cli.format.payload_jxl`;
+what follows is the layout of ``"webp"`` and ``"png"``.
 
 Layout (normative, see ``formats/wlc.md``): a latent array ``q`` of shape ``(L, *S)`` with
 values in ``[-(2**(bits-1)-1), 2**(bits-1)-1]`` is offset to unsigned (by ``2**(bits-1)``, plus 128
@@ -23,10 +26,13 @@ import numpy as np
 from PIL import Image
 
 from walloc_cli.errors import WallocError
+from walloc_cli.format import payload_jxl
 from walloc_cli.format.pixels import pillow_samples
 
-PayloadCodec = Literal["webp", "png"]
-PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png")
+PayloadCodec = Literal["webp", "png", "jxl"]
+PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png", "jxl")
+# The payload each minor version introduced: a file whose payload needs a newer minor is written as that.
+PAYLOAD_MINOR: dict[str, int] = {"webp": 0, "png": 0, "jxl": 3}
 MAX_SIDE = 16383  # WebP's largest width/height
 # WebP lossless effort (default 4 = method 4 / quality 50) codes the latents of the 8 test photos 2% larger
 # than method 6 in 1/20 of the time, and 1.2% smaller than method 3 (bench/payload_effort.py).
@@ -146,6 +152,15 @@ def chunk_rows(shape: tuple[int, ...], bits: int) -> list[int]:
     return [min(MAX_SIDE, rows - start) for start in range(0, rows, MAX_SIDE)]
 
 
+def chunk_count(shape: tuple[int, ...], bits: int, codec: PayloadCodec) -> int:
+    """How many chunks (images) the payload ``codec`` codes latents of ``shape`` into."""
+    if codec == "jxl":
+        if shape[-1] > MAX_SIDE:  # the same bound as WebP's: the callers tile on it
+            raise PayloadError(f"latent width {shape[-1]} exceeds {MAX_SIDE}; the caller must tile the signal")
+        return len(payload_jxl.bands(shape))
+    return len(chunk_rows(shape, bits))
+
+
 def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp", effort: int = DEFAULT_EFFORT) -> list[bytes]:
     """Code latents ``q`` ``(L, *S)`` (int) into a list of image byte strings, one per chunk.
 
@@ -157,6 +172,9 @@ def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp", effort
     limit = (1 << (bits - 1)) - 1 if bits > 1 else 0
     if q.size and (q.min() < -limit - (bits == 1) or q.max() > limit):
         raise ValueError(f"latents exceed the {bits}-bit range")
+    if codec == "jxl":
+        chunk_count(q.shape, bits, codec)  # refuses what the other payloads refuse
+        return list(payload_jxl.encode(q, bits, effort))
     chunks: list[bytes] = []
     start = 0
     for rows in chunk_rows(q.shape, bits):
@@ -180,6 +198,14 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
     Raises:
         PayloadError: a chunk is not a valid image of the expected codec and size.
     """
+    if codec == "jxl":
+        chunk_count(shape, bits, codec)
+        q = np.zeros(shape, index_dtype(bits))
+        try:
+            payload_jxl.decode(chunks, shape, bits, q)
+        except payload_jxl.JxlError as error:
+            raise PayloadError(str(error)) from None
+        return q
     expected = chunk_rows(shape, bits)
     if len(chunks) != len(expected):
         raise PayloadError(f"payload has {len(chunks)} chunks, expected {len(expected)}")
