@@ -17,7 +17,7 @@ from walloc_cli.api.latents import LatentInfo, Latents
 from walloc_cli.api.options import CompressOptions, DecompressOptions, Modality
 from walloc_cli.api.paths import check_output, default_output
 from walloc_cli.codecs import audio
-from walloc_cli.codecs.audio_blocks import BlockHeader, synthesize_block
+from walloc_cli.codecs.audio_blocks import synthesize_block
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.files.sniff import Sniffed
 from walloc_cli.files.audio import AudioInfo
@@ -73,8 +73,7 @@ def decode_latents(codec: WallocCodec, latents: Latents, info: LatentInfo) -> np
     layout = info.header["latent"]["streams"]
     parts = []
     for q, where in zip(latents, info.blocks):
-        head = BlockHeader(where.first, where.frames, where.lead, where.extent)
-        parts.append(synthesize_block(codec, head, torch.from_numpy(np.asarray(q, dtype=np.int32)), info.step, gain, layout).astype(np.float32))
+        parts.append(synthesize_block(codec, where, torch.from_numpy(np.asarray(q, dtype=np.int32)), info.step, gain, layout).astype(np.float32))
     return np.ascontiguousarray(np.concatenate(parts, axis=1).T)
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from walloc_cli.codecs.base import WlcSource, open_wlc
+from walloc_cli.format.chunks import AudioBlockHead
 from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, validate_header
@@ -52,17 +53,6 @@ from walloc_cli.model import config as model_config
 
 Source = WlcSource
 Latents = np.ndarray | list[np.ndarray]
-
-
-@dataclasses.dataclass(frozen=True)
-class AudioBlock:
-    """Where one coded audio block sits: ``frames`` of its own from ``first``, coded with ``lead``
-    context frames before them, ``extent`` frames in all (see :mod:`walloc_cli.codecs.audio_blocks`)."""
-
-    first: int
-    frames: int
-    lead: int
-    extent: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +72,7 @@ class LatentInfo:
     bits: int  # bits of a signed index at ``step`` (the payload's width)
     codec: dict[str, Any]
     header: dict[str, Any]
-    blocks: tuple[AudioBlock, ...] = ()
+    blocks: tuple[AudioBlockHead, ...] = ()
     extra: dict[str, bytes] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -116,7 +106,7 @@ class LatentInfo:
         return {
             "modality": self.modality, "model": self.model, "sha256": self.sha256, "step": self.step,
             "bits": self.bits, "codec": self.codec, "reduction": self.reduction,
-            "blocks": [dataclasses.asdict(b) for b in self.blocks],
+            "blocks": [b._asdict() for b in self.blocks],
         }
 
 
@@ -204,7 +194,7 @@ def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
     streams = stream_count(latent["streams"], audio["channels"])
     block = 2 ** codec["levels"]
     arrays: list[np.ndarray] = []
-    blocks: list[AudioBlock] = []
+    blocks: list[AudioBlockHead] = []
     written = 0
     tally = chunk_tally(header)
     expected = -(-audio["frames"] // latent["block"])
@@ -220,7 +210,7 @@ def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
         except PayloadError as error:
             raise FormatError(f"audio block at frame {head.first}: {error}") from None
         arrays.append(q.reshape(streams, codec["latent_dim"], length).astype(np.int32))  # the documented dtype
-        blocks.append(AudioBlock(head.first, head.frames, head.lead, head.extent))
+        blocks.append(head)
         written += head.frames
     if written != audio["frames"]:
         raise FormatError(f"truncated: {written} of {audio['frames']} frames present")
@@ -283,4 +273,4 @@ def export_npy(src: Path, dst: Path, *, dequantized: bool = False, overwrite: bo
     return array, info
 
 
-__all__ = ["AudioBlock", "LatentInfo", "audio_timeline", "codec_config", "dequantize", "export_npy", "learning_array", "read_latents"]
+__all__ = ["LatentInfo", "audio_timeline", "codec_config", "dequantize", "export_npy", "learning_array", "read_latents"]

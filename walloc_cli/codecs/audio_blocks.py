@@ -71,20 +71,12 @@ def file_gain(reader: AudioReader) -> float:
 
 
 @dataclass(frozen=True)
-class BlockHeader:
-    first: int  # first frame of the block in the file
-    frames: int  # frames the block contributes
-    lead: int  # context frames coded before them
-    extent: int  # frames coded in all (lead + frames + trailing context)
-
-
-@dataclass(frozen=True)
 class EncodedBlock:
     """One coded block: its chunk, and what the encoder already holds (so that measuring the
     result needs neither the lossless decode nor a second read of the file)."""
 
     chunk: Chunk
-    header: BlockHeader
+    header: AudioBlockHead
     q: torch.Tensor  # (streams, latent_dim, T) int32 indices
     samples: np.ndarray  # (channels, frames) float64: the block's own source samples
 
@@ -99,25 +91,26 @@ def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: floa
     x = torch.from_numpy(signal.astype(np.float32))[:, None, :]  # (streams, 1, extent)
     q = model.encode(x, step)  # (streams, L, T)
     planes = encode_planes(q.reshape(-1, q.shape[-1]).numpy(), model.index_bits(step), payload, effort)  # type: ignore[arg-type]
-    header = BlockHeader(first, frames, first - start, stop - start)
+    header = AudioBlockHead(first, frames, first - start, stop - start)
     kept = samples[:, header.lead : header.lead + frames]
-    return EncodedBlock(Chunk("AUDB", pack_audio_block_head(AudioBlockHead(first, frames, header.lead, header.extent)) + pack_images(planes)), header, q, kept)
+    return EncodedBlock(Chunk("AUDB", pack_audio_block_head(header) + pack_images(planes)), header, q, kept)
 
 
-def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGIN) -> tuple[BlockHeader, list[bytes]]:
+def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGIN) -> tuple[AudioBlockHead, list[bytes]]:
     """Split an ``AUDB`` chunk into its header and latent images; every size is checked against
     the header's limits and the chunk's length before anything is allocated."""
-    first, frames, lead, extent = unpack_audio_block_head(data)
+    head = unpack_audio_block_head(data)
+    first, frames, lead, extent = head
     if not (0 < frames <= block_limit and lead <= margin_limit and lead + frames <= extent <= frames + 2 * margin_limit):
         raise FormatError(f"audio block at frame {first} declares impossible sizes ({frames} frames, lead {lead}, extent {extent})")
     try:
         images = unpack_images(data, AUDIO_BLOCK_HEAD_SIZE)
     except PayloadError as error:
         raise FormatError(f"audio block at frame {first}: {error}") from None
-    return BlockHeader(first, frames, lead, extent), images
+    return head, images
 
 
-def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
+def decode_block(model: WallocCodec, header: AudioBlockHead, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
     """Latent images of one block to its ``(channels, frames)`` float64 samples."""
     latent_len = -(-header.extent // model.cfg.block)
     shape = (streams * model.cfg.latent_dim, latent_len)
@@ -128,7 +121,7 @@ def decode_block(model: WallocCodec, header: BlockHeader, images: list[bytes], s
     return synthesize_block(model, header, torch.from_numpy(q).reshape(streams, model.cfg.latent_dim, latent_len), step, gain, layout)
 
 
-def synthesize_block(model: WallocCodec, header: BlockHeader, q: torch.Tensor, step: float, gain: float, layout: str) -> np.ndarray:
+def synthesize_block(model: WallocCodec, header: AudioBlockHead, q: torch.Tensor, step: float, gain: float, layout: str) -> np.ndarray:
     """Indices ``(streams, latent_dim, T)`` of one block to its ``(channels, frames)`` float64 samples."""
     x = model.decode(q, (header.extent,), step)
     kept = x[:, 0, header.lead : header.lead + header.frames].double().numpy() * (2 / gain)

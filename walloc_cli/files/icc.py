@@ -59,13 +59,8 @@ _LUT_TAGS = frozenset({"A2B0", "A2B1", "A2B2", "B2A0", "B2A1", "B2A2", "D2B0", "
 _SRGB_TRC = ("rTRC", "gTRC", "bTRC")
 
 
-def _srgb_decode(x: np.ndarray) -> np.ndarray:
-    """sRGB's transfer function, encoded ``[0, 1]`` -> linear (IEC 61966-2-1)."""
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
 def _srgb_encode(y: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_srgb_decode`: linear ``[0, 1]`` -> encoded."""
+    """sRGB's transfer function (IEC 61966-2-1), linear ``[0, 1]`` -> encoded."""
     y = np.clip(y, 0.0, 1.0)
     return np.where(y <= 0.0031308, y * 12.92, 1.055 * y ** (1 / 2.4) - 0.055)
 

@@ -72,7 +72,6 @@ MAX_FRAMES = 1 << 40
 MAX_GAIN = 256.0  # a file gain above this would amplify a near-silent file's noise floor to full scale
 MAX_BLOCK = 1 << 20  # frames per audio block (walloc writes 65536)
 MAX_MARGIN = 1 << 16  # context frames on each side of an audio block (walloc writes 1024)
-STREAM_LAYOUTS = ("mono", "mid-side", "channels")
 
 # --- volumes -------------------------------------------------------------------------------
 DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
