@@ -25,7 +25,7 @@ import numpy as np
 from walloc_cli.model.config import CodecConfig
 from walloc_cli.model.network import WallocCodec
 from walloc_cli.eval.measures import Point, baseline_points, bd_rate
-from walloc_cli.model.zoo import load_model
+from walloc_cli.model.zoo import load_network
 from walloc_cli.train.loop import load_checkpoint, load_photos, validate
 
 
@@ -38,7 +38,7 @@ def load(spec: str) -> tuple[WallocCodec, str]:
         model = WallocCodec(CodecConfig.from_dict(meta["codec"]))
         load_checkpoint(path, model, None)
         return model.eval(), f"{path.stem} ({meta['train'].get('rate', 'mixture')}, {meta['step']} steps)"
-    model, card = load_model(spec)
+    model, card = load_network(spec)
     return model, card.name
 
 

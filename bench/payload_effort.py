@@ -19,7 +19,7 @@ from PIL import Image
 
 from walloc_cli.files.images import read_image
 from walloc_cli.format.payload import _to_plane
-from walloc_cli.model.zoo import available_models, load_model
+from walloc_cli.model.zoo import available_models, load_network
 
 
 def main(folder: Path) -> None:
@@ -30,7 +30,7 @@ def main(folder: Path) -> None:
 
 
 def effort_table(folder: Path, name: str) -> None:
-    model, _ = load_model(name)
+    model, _ = load_network(name)
     planes = []
     for path in sorted(folder.glob("*.png")):
         image = read_image(path)

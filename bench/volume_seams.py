@@ -20,7 +20,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from walloc_cli.format.container import WlcReader
 from walloc_cli.codecs.volume import compress_volume, volume_latents, synthesize_volume
@@ -73,9 +72,8 @@ def main() -> None:
                 errors[margin] = (rms(squared[mask]), rms(squared[~mask]))
             norm = Normalisation(*(float(header["normalisation"][k]) for k in ("offset", "scale", "min", "max")))
             step = float(header["latent"]["step"])
-            x = torch.from_numpy(norm.forward(original))[None, None]
-            with torch.no_grad():
-                whole = codec.decode(codec.encode(x, step), original.shape, step)[0, 0].numpy()
+            x = norm.forward(original)[None, None]
+            whole = codec.decode(codec.encode(x, step), original.shape, step)[0, 0]
             squared = (norm.inverse(whole, volume.array.dtype).astype(np.float64) - original) ** 2
             faces, inside = errors[header["latent"]["decode_margin"]]
             print(f"{path.name:34} {quality:4g} {report.bpv:8.3f} {faces:10.3f} {rms(squared[mask]):8.3f} {inside:10.3f} {rms(squared[~mask]):8.3f} {errors[0][0]:16.3f}")

@@ -32,7 +32,7 @@ from walloc_cli.api.latents import (
     read_latents,
 )
 from walloc_cli.model.config import index_bits
-from walloc_cli.model.zoo import load_model
+from walloc_cli.model.zoo import load_model, load_network
 from walloc_cli.model.wpt import pad_to_multiple, wpt_project
 
 
@@ -45,10 +45,10 @@ def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def encoder_indices(array: np.ndarray, model: str, step: float) -> np.ndarray:
-    """What WallocCodec.encode gives for ``array``, prepared as encode_image prepares it."""
+    """What the model's encoder gives for ``array``, prepared as encode_image prepares it."""
     codec, _ = load_model(model)
-    x = torch.from_numpy(image_from_array(array).float_pixels())[None] - 0.5
-    return codec.encode(x, step)[0].numpy()
+    x = image_from_array(array).float_pixels()[None] - np.float32(0.5)
+    return codec.encode(x, step)[0]
 
 
 @pytest.mark.parametrize("model, quality", [("rgb-16x-v", 20.0), ("rgb-2x-v", 100.0)])  # 8-bit and 10-bit indices
@@ -88,7 +88,7 @@ def test_dequantize_inverts_the_companding() -> None:
     assert info.step > 1
     z = dequantize(q, info)
     assert z.dtype == np.float32 and z.shape == q.shape
-    codec, _ = load_model("rgb-16x-v")
+    codec, _ = load_network("rgb-16x-v")
     # exact inverse: companding z gives back index * step
     np.testing.assert_allclose(codec.compand(torch.from_numpy(z.astype(np.float64))).numpy(), q * info.step, atol=1e-4)
     # and z is the encoder's output up to the quantisation error (slope >= 1 away from saturation)

@@ -23,7 +23,7 @@ from walloc_cli.files.sniff import Sniffed
 from walloc_cli.files.audio import AudioInfo
 from walloc_cli.files.safe_io import output_stream
 from walloc_cli.format.container import WlcReader
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 
 
 def compress_file(src: Path, found: Sniffed, dst: Path, options: CompressOptions) -> audio.AudioReport:
@@ -64,16 +64,14 @@ def decode_array(reader: WlcReader, options: DecompressOptions) -> tuple[np.ndar
     return samples, {"modality": "audio", "header": reader.header, **{k: table[k] for k in ("samplerate", "channels", "frames", "subtype", "format")}}
 
 
-def decode_latents(codec: WallocCodec, latents: Latents, info: LatentInfo) -> np.ndarray:
-    import torch
-
+def decode_latents(codec: Runtime, latents: Latents, info: LatentInfo) -> np.ndarray:
     if isinstance(latents, np.ndarray) or len(latents) != len(info.blocks):
         raise InputError("audio latents must be the per-block list read_latents gives (one array per block)")
     gain = float(info.header["normalisation"]["gain"])
     layout = info.header["latent"]["streams"]
     parts = []
     for q, where in zip(latents, info.blocks):
-        parts.append(synthesize_block(codec, where, torch.from_numpy(np.asarray(q, dtype=np.int32)), info.step, gain, layout).astype(np.float32))
+        parts.append(synthesize_block(codec, where, np.asarray(q, dtype=np.int32), info.step, gain, layout).astype(np.float32))
     return np.ascontiguousarray(np.concatenate(parts, axis=1).T)
 
 

@@ -323,9 +323,9 @@ def _worker_init(threads: int, stop: Any) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     signal.signal(signal.SIGINT, _remember_interrupt)
     signal.signal(signal.SIGTERM, _terminate)
-    import torch
+    from walloc_cli.model.runtime import set_threads
 
-    torch.set_num_threads(threads)
+    set_threads(threads)
 
 
 def _worker_task(task: Task) -> Outcome:

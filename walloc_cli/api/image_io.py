@@ -21,7 +21,7 @@ from walloc_cli.files.safe_io import STDIO, output_stream
 from walloc_cli.files.sniff import Sniffed
 from walloc_cli.format.container import WlcReader
 from walloc_cli.metrics import bits_per_pixel
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 
 
 def compress_file(src: Path, found: Sniffed, dst: Path, options: CompressOptions) -> image.CompressReport:
@@ -82,7 +82,7 @@ def decode_array(reader: WlcReader, options: DecompressOptions) -> tuple[np.ndar
     return image_to_array(picture), meta
 
 
-def decode_latents(codec: WallocCodec, latents: Latents, info: LatentInfo) -> np.ndarray:
+def decode_latents(codec: Runtime, latents: Latents, info: LatentInfo) -> np.ndarray:
     """As :func:`walloc_cli.codecs.image.decode_image_reader` does after the payload (the same
     code: :func:`walloc_cli.codecs.image.synthesize_image`), once the latents are checked."""
     q = np.asarray(latents)

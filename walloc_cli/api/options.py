@@ -82,7 +82,7 @@ class Modality:
     encode_file: Callable[[Path, CompressOptions], bytes]
     decompress_file: Callable[[WlcReader, Path, Path | None, DecompressOptions], Report]
     decode_array: Callable[[WlcReader, DecompressOptions], tuple[np.ndarray, dict[str, Any]]]
-    decode_latents: Callable[[Any, Latents, LatentInfo], np.ndarray]  # (a WallocCodec, ...)
+    decode_latents: Callable[[Any, Latents, LatentInfo], np.ndarray]  # (a model.runtime.Runtime, ...)
     rates: Callable[[dict[str, Any], int], dict[str, float]]
     check_output: Callable[[Report], None]
 

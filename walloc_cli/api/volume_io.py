@@ -23,7 +23,7 @@ from walloc_cli.files.sniff import Sniffed
 from walloc_cli.files.safe_io import STDIO, output_stream
 from walloc_cli.files.volumes import VolumeData, default_volume_suffix, read_volume, write_volume
 from walloc_cli.format.container import WlcReader
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 
 
 def compress_file(src: Path, found: Sniffed, dst: Path, options: CompressOptions) -> volume.VolumeReport:
@@ -75,7 +75,7 @@ def decode_array(reader: WlcReader, options: DecompressOptions) -> tuple[np.ndar
     return data.array, {"modality": "volume", "axes": data.coding_axes, "file_axes": data.axes, "kind": data.kind, "meta": data.meta, "header": reader.header}
 
 
-def decode_latents(codec: WallocCodec, latents: Latents, info: LatentInfo) -> np.ndarray:
+def decode_latents(codec: Runtime, latents: Latents, info: LatentInfo) -> np.ndarray:
     return volume.synthesize_volume(codec, np.asarray(latents), info.header).array
 
 

@@ -57,6 +57,7 @@ from walloc_cli.format.header import check_codec_matches, check_latent_bits, chu
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR
 from walloc_cli.model.quality import choose_setting, ladder
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
+from walloc_cli.model.runtime import Runtime
 
 
 @dataclasses.dataclass
@@ -219,7 +220,7 @@ def audio_family(samplerate: int) -> str:
 class _Decoding:
     """What a validated audio header tells the decoder."""
 
-    codec: Any  # WallocCodec
+    codec: Runtime
     info: AudioInfo
     layout: str
     streams: int

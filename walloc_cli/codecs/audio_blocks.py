@@ -28,10 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import numpy as np
-import torch
 
 from walloc_cli.files.audio import AudioReader
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.chunks import AUDIO_BLOCK_HEAD_SIZE, AudioBlockHead, pack_audio_block_head, unpack_audio_block_head
 from walloc_cli.format.container import Chunk
 from walloc_cli.errors import FormatError
@@ -77,20 +76,20 @@ class EncodedBlock:
 
     chunk: Chunk
     header: AudioBlockHead
-    q: torch.Tensor  # (streams, latent_dim, T) int32 indices
+    q: np.ndarray  # (streams, latent_dim, T) int32 indices
     samples: np.ndarray  # (channels, frames) float64: the block's own source samples
 
 
-def encode_block(model: WallocCodec, reader: AudioReader, first: int, gain: float, layout: str, step: float, payload: str, effort: int) -> EncodedBlock:
+def encode_block(model: Runtime, reader: AudioReader, first: int, gain: float, layout: str, step: float, payload: str, effort: int) -> EncodedBlock:
     """Code frames ``first .. first + BLOCK`` (with context) into one ``AUDB`` chunk."""
     frames = min(BLOCK, reader.info.frames - first)
     start = max(0, first - MARGIN)
     stop = min(reader.info.frames, first + frames + MARGIN)
     samples = reader.read(start, stop, np.float64)  # float64: exact for every PCM width
     signal = to_streams(samples, layout) * (gain / 2)
-    x = torch.from_numpy(signal.astype(np.float32))[:, None, :]  # (streams, 1, extent)
+    x = signal.astype(np.float32)[:, None, :]  # (streams, 1, extent)
     q = model.encode(x, step)  # (streams, L, T)
-    planes = encode_planes(q.reshape(-1, q.shape[-1]).numpy(), model.index_bits(step), payload, effort)  # type: ignore[arg-type]
+    planes = encode_planes(q.reshape(-1, q.shape[-1]), model.index_bits(step), payload, effort)  # type: ignore[arg-type]
     header = AudioBlockHead(first, frames, first - start, stop - start)
     kept = samples[:, header.lead : header.lead + frames]
     return EncodedBlock(Chunk("AUDB", pack_audio_block_head(header) + pack_images(planes)), header, q, kept)
@@ -110,7 +109,7 @@ def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGI
     return head, images
 
 
-def decode_block(model: WallocCodec, header: AudioBlockHead, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
+def decode_block(model: Runtime, header: AudioBlockHead, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
     """Latent images of one block to its ``(channels, frames)`` float64 samples."""
     latent_len = -(-header.extent // model.cfg.block)
     shape = (streams * model.cfg.latent_dim, latent_len)
@@ -118,13 +117,13 @@ def decode_block(model: WallocCodec, header: AudioBlockHead, images: list[bytes]
         q = decode_planes(images, shape, bits, payload)
     except PayloadError as error:
         raise FormatError(f"audio block at frame {header.first}: {error}") from None
-    return synthesize_block(model, header, torch.from_numpy(q).reshape(streams, model.cfg.latent_dim, latent_len), step, gain, layout)
+    return synthesize_block(model, header, q.reshape(streams, model.cfg.latent_dim, latent_len), step, gain, layout)
 
 
-def synthesize_block(model: WallocCodec, header: AudioBlockHead, q: torch.Tensor, step: float, gain: float, layout: str) -> np.ndarray:
+def synthesize_block(model: Runtime, header: AudioBlockHead, q: np.ndarray, step: float, gain: float, layout: str) -> np.ndarray:
     """Indices ``(streams, latent_dim, T)`` of one block to its ``(channels, frames)`` float64 samples."""
     x = model.decode(q, (header.extent,), step)
-    kept = x[:, 0, header.lead : header.lead + header.frames].double().numpy() * (2 / gain)
+    kept = x[:, 0, header.lead : header.lead + header.frames].astype(np.float64) * (2 / gain)
     if not np.abs(kept).max(initial=0.0) < np.finfo(np.float32).max:  # NaN, inf, or past float32: only an absurd gain does this
         raise FormatError(f"audio block at frame {header.first} decodes to non-finite samples (gain {gain!r} in the header)")
     return from_streams(kept, layout)

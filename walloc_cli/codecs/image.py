@@ -28,7 +28,7 @@ from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_met
 from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels
 from walloc_cli.format.container import Chunk, WlcReader, WlcWriter
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, PayloadError, chunk_count, decode_planes, encode_planes, webp_settings
 from walloc_cli.metrics import bits_per_pixel
@@ -156,7 +156,7 @@ class CodedImage:
     data: bytes
     header: dict[str, Any]
     q: np.ndarray
-    codec: WallocCodec
+    codec: Runtime
 
 
 def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
@@ -394,7 +394,7 @@ def decode_image_reader(reader: WlcReader, model: str | None = None, max_pixels:
     return synthesize_image(codec, q, reader.header, extra)
 
 
-def _read_image_file(reader: WlcReader, model: str | None, max_pixels: int) -> tuple[WallocCodec, np.ndarray, dict[str, bytes]]:
+def _read_image_file(reader: WlcReader, model: str | None, max_pixels: int) -> tuple[Runtime, np.ndarray, dict[str, bytes]]:
     """The model, the latent indices ``(L, h, w)`` and the other chunks of an image file whose
     header ``reader`` has read: every check before the decoder runs."""
     header = reader.header
@@ -431,7 +431,7 @@ def measured_psnr(encoded: Encoded, image: ImageData, model: str | None = None, 
     return _coded_psnr(encoded.coded.codec, encoded.coded.q, encoded.coded.header, image)
 
 
-def _coded_psnr(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], image: ImageData) -> float:
+def _coded_psnr(codec: Runtime, q: np.ndarray, header: dict[str, Any], image: ImageData) -> float:
     meta = header["image"]
     return tiles_psnr(image, synthesized_tiles(codec, q, meta["height"], meta["width"], meta["channels"], meta["bit_depth"], header["latent"]["step"]))
 
@@ -462,7 +462,7 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
         raise FormatError(str(error)) from None
 
 
-def synthesize_image(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], extra: dict[str, bytes]) -> ImageData:
+def synthesize_image(codec: Runtime, q: np.ndarray, header: dict[str, Any], extra: dict[str, bytes]) -> ImageData:
     """Indices ``(L, h, w)`` to the image the header describes: the decoder (tile by tile,
     :func:`walloc_cli.codecs.image_tiles.synthesize_samples`), the channel layout (gray from a colour
     model, or the reverse), alpha and ICC profile from ``extra``."""

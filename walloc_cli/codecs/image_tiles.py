@@ -21,9 +21,8 @@ import math
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-import torch
 
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 from walloc_cli.files.images import ImageData, quantise
 from walloc_cli.format.payload import index_dtype
 from walloc_cli.codecs.tiles import Reader, companded_tile, decode_margin, decode_tile, encode_margin, latent_grid, tile_samples, tiles
@@ -34,8 +33,9 @@ from walloc_cli.codecs.tiles import Reader, companded_tile, decode_margin, decod
 # 14 latents of context on each side double the work). Smaller tiles stay in cache; the working
 # set of one tile is ~100 MB, where 256-latent tiles took ~300 MB.
 TILE = 128
-# Companded latents (float32) are kept across the settings a quality search tries when they
-# take at most this much (a 22 MP photo through rgb-4x-v); larger images run the encoder again
+# Companded latents (float64, as the encoder makes them: rounding them to float32 would move
+# indices at half-integers) are kept across the settings a quality search tries when they take
+# at most this much (an 11 MP photo through rgb-4x-v); larger images run the encoder again
 # per setting instead. At 256 MiB the cache alone was 201 MB of a 67 MP compress.
 CACHE_BYTES = 64 << 20
 # Samples compared at a time when measuring PSNR: float64 scratch of 8 MiB, not the image.
@@ -58,7 +58,7 @@ def signal_reader(image: ImageData, channels: int) -> Reader:
     return read
 
 
-def image_indices(codec: WallocCodec, image: ImageData, step: float, cache: dict[Any, Any], key: Any, tile: int = TILE) -> np.ndarray:
+def image_indices(codec: Runtime, image: ImageData, step: float, cache: dict[Any, Any], key: Any, tile: int = TILE) -> np.ndarray:
     """Latent indices ``(L, ceil(H / 2**J), ceil(W / 2**J))`` of ``image`` at ``step``, as
     :func:`walloc_cli.format.payload.index_dtype` (int8 at 8-bit indices), computed tile by tile.
 
@@ -71,22 +71,22 @@ def image_indices(codec: WallocCodec, image: ImageData, step: float, cache: dict
     margin = encode_margin(codec.cfg.levels)
     q = np.empty((codec.cfg.latent_dim, *grid), index_dtype(codec.index_bits(step)))
     cached = cache.get(key)
-    if cached is None and q.size * 4 <= CACHE_BYTES:
-        cached = np.empty((codec.cfg.latent_dim, *grid), np.float32)
+    if cached is None and q.size * 8 <= CACHE_BYTES:
+        cached = np.empty((codec.cfg.latent_dim, *grid), np.float64)
         for part in tiles(grid, (tile, tile)):
-            cached[(slice(None), *part.slices())] = companded_tile(codec, read, shape, part, margin).numpy()
+            cached[(slice(None), *part.slices())] = companded_tile(codec, read, shape, part, margin)
         cache[key] = cached
     for part in tiles(grid, (tile, tile)):
         where = (slice(None), *part.slices())
         if cached is not None:
-            u = torch.from_numpy(cached[where])
+            u = cached[where]
         else:
             u = companded_tile(codec, read, shape, part, margin)
-        q[where] = codec.quantize(u, step).numpy()
+        q[where] = codec.quantize(u, step)
     return q
 
 
-def synthesized_tiles(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+def synthesized_tiles(codec: Runtime, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
     """Indices ``q`` ``(L, h, w)`` to integer samples, one tile at a time: ``(rows and columns
     of the tile, samples (h', w', channels))`` uint8 or uint16 at ``bit_depth``. Each tile is
     decoded with its neighbours' latents as context (:func:`walloc_cli.codecs.tiles.decode_tile`),
@@ -97,8 +97,8 @@ def synthesized_tiles(codec: WallocCodec, q: np.ndarray, height: int, width: int
     grid = latent_grid(shape, codec.cfg.block)
     margin = decode_margin(codec.cfg)
     for part in tiles(grid, (tile, tile)):
-        x = torch.from_numpy(decode_tile(codec, q, shape, part, step, margin))
-        pixels = (x + 0.5).clamp(0, 1).numpy()
+        x = decode_tile(codec, q, shape, part, step, margin)
+        pixels = np.clip(x + np.float32(0.5), 0, 1)
         if channels == 1 and pixels.shape[0] != 1:
             pixels = pixels.mean(axis=0, keepdims=True)
         elif pixels.shape[0] == 1 and channels != 1:
@@ -106,7 +106,7 @@ def synthesized_tiles(codec: WallocCodec, q: np.ndarray, height: int, width: int
         yield tile_samples(part, shape, codec.cfg.block), quantise(pixels.astype(np.float32), bit_depth)
 
 
-def synthesize_samples(codec: WallocCodec, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:
+def synthesize_samples(codec: Runtime, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:
     """Indices ``q`` ``(L, h, w)`` to integer samples ``(channels, height, width)`` (uint8 or
     uint16 at ``bit_depth``), tile by tile (:func:`synthesized_tiles`).
 

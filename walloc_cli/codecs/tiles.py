@@ -9,7 +9,7 @@ tile, not the signal, and the result is the one of the whole signal:
   where the whole-signal transform has its own boundary too). The CDF 9/7 packet transform of
   ``J`` levels reaches ``4 * (2**J - 1)`` samples each way (:mod:`walloc_cli.model.wpt`), so with that
   much context the transform never sees an artificial edge inside the signal: the latents equal
-  the whole signal's (to float rounding of the convolution, which reorders sums).
+  the whole signal's (to float64 rounding of the transform, which reorders sums).
 * **Decoder**: a tile is rebuilt from its latents plus :func:`decode_margin` latents of its
   neighbours, more than the decoder CNN's reach (``2 * decoder_blocks + 2`` latents: a head and
   a tail 3-wide convolution and two per residual block) plus the inverse transform's reach
@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
 from walloc_cli.model.config import CodecConfig
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -87,25 +86,25 @@ Reader = Callable[[tuple[slice, ...]], np.ndarray]
 """Returns the model's float32 signal ``(C, *region)`` for a region of sample slices."""
 
 
-def companded_tile(model: WallocCodec, read: Reader, shape: tuple[int, ...], tile: Tile, margin: int) -> torch.Tensor:
-    """Companded latents ``u`` ``(latent_dim, *tile.extent)`` float32 of one tile of a signal
+def companded_tile(model: Runtime, read: Reader, shape: tuple[int, ...], tile: Tile, margin: int) -> np.ndarray:
+    """Companded latents ``u`` ``(latent_dim, *tile.extent)`` float64 of one tile of a signal
     of ``shape`` samples, from ``read`` of the tile plus ``margin`` samples of context (a
     multiple of the block, see :func:`encode_margin`)."""
     block = model.cfg.block
     lo = [max(0, o * block - margin) for o in tile.origin]  # multiples of block: latents stay aligned
     hi = [min(s, (o + e) * block + margin) for s, o, e in zip(shape, tile.origin, tile.extent)]
     region = read(tuple(slice(a, b) for a, b in zip(lo, hi)))
-    u = model.companded(torch.from_numpy(np.ascontiguousarray(region, dtype=np.float32))[None])[0]
+    u = model.companded(np.ascontiguousarray(region, dtype=np.float32)[None])[0]
     start = [o - low // block for o, low in zip(tile.origin, lo)]
     return u[(slice(None), *(slice(a, a + e) for a, e in zip(start, tile.extent)))]
 
 
-def encode_tile(model: WallocCodec, read: Reader, shape: tuple[int, ...], tile: Tile, step: float, margin: int) -> torch.Tensor:
+def encode_tile(model: Runtime, read: Reader, shape: tuple[int, ...], tile: Tile, step: float, margin: int) -> np.ndarray:
     """Latent indices ``(latent_dim, *tile.extent)`` int32 of one tile (see :func:`companded_tile`)."""
     return model.quantize(companded_tile(model, read, shape, tile, margin), step)
 
 
-def decode_tile(model: WallocCodec, q: np.ndarray, shape: tuple[int, ...], tile: Tile, step: float, margin: int, condition: float | None = None) -> np.ndarray:
+def decode_tile(model: Runtime, q: np.ndarray, shape: tuple[int, ...], tile: Tile, step: float, margin: int, condition: float | None = None) -> np.ndarray:
     """Samples ``(C, *tile samples)`` float32 of one tile (cropped to the signal of ``shape``)
     from the whole latent grid ``q`` ``(L, *grid)`` (any integer dtype), using ``margin``
     latents of the neighbours as context; ``condition`` is the step shown to a step-aware
@@ -114,9 +113,9 @@ def decode_tile(model: WallocCodec, q: np.ndarray, shape: tuple[int, ...], tile:
     grid = q.shape[1:]
     lo = [max(0, o - margin) for o in tile.origin]
     hi = [min(g, o + e + margin) for g, o, e in zip(grid, tile.origin, tile.extent)]
-    context = torch.from_numpy(q[(slice(None), *(slice(a, b) for a, b in zip(lo, hi)))].astype(np.int32))
+    context = q[(slice(None), *(slice(a, b) for a, b in zip(lo, hi)))].astype(np.int32)
     samples = tuple(min(s, h * block) - low * block for s, h, low in zip(shape, hi, lo))
-    x = model.decode(context[None], samples, step, condition)[0].numpy()
+    x = model.decode(context[None], samples, step, condition)[0]
     start = [(o - low) * block for o, low in zip(tile.origin, lo)]
     stop = [min(s, (o + e) * block) - low * block for s, o, e, low in zip(shape, tile.origin, tile.extent, lo)]
     return x[(slice(None), *(slice(a, b) for a, b in zip(start, stop)))]

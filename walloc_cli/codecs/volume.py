@@ -15,11 +15,10 @@ import time
 from typing import Any, BinaryIO
 
 import numpy as np
-import torch
 
 from walloc_cli._version import __version__
 from walloc_cli.codecs.base import Progress, ReportBase, human_bytes, setting_label
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
@@ -169,7 +168,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     q = np.zeros((codec.cfg.latent_dim, *grid), index_dtype(bits))
     total = tile_count(grid) * (2 if measure else 1)
     for done, tile in enumerate(tiles(grid), 1):
-        q[(slice(None), *tile.slices())] = encode_tile(codec, array, norm, tile, step).numpy()
+        q[(slice(None), *tile.slices())] = encode_tile(codec, array, norm, tile, step)
         if progress is not None:
             progress(done, total)
     latent["bits"] = tight_bits(q, bits)
@@ -178,7 +177,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     counted = CountingWriter(dst_stream)
     with WlcWriter(counted, header, minor=minor) as writer:  # type: ignore[arg-type]
         for tile in tiles(grid):
-            writer.write_chunk(pack_tile(tile, torch.from_numpy(np.ascontiguousarray(q[(slice(None), *tile.slices())])), latent["bits"], payload, effort))
+            writer.write_chunk(pack_tile(tile, np.ascontiguousarray(q[(slice(None), *tile.slices())]), latent["bits"], payload, effort))
     report = VolumeReport(
         input=source, output="", n_bytes=counted.count, shape=shape, dtype=array.dtype.name,
         raw_bytes=array.size * array.dtype.itemsize, reduction=codec.cfg.reduction, model=card.name, step=step,
@@ -247,7 +246,7 @@ def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray
     return q
 
 
-def synthesize_volume(codec: WallocCodec, q: np.ndarray, header: dict[str, Any], progress: Progress | None = None) -> VolumeData:
+def synthesize_volume(codec: Runtime, q: np.ndarray, header: dict[str, Any], progress: Progress | None = None) -> VolumeData:
     """Run the decoder over the latent grid ``q`` ``(L, *G)`` tile by tile (each with its
     neighbours' latents as context) into the original shape, dtype, axes and metadata."""
     volume, latent, n = header["volume"], header["latent"], header["normalisation"]

@@ -44,9 +44,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-import torch
 
-from walloc_cli.model.network import WallocCodec
+from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.chunks import VOLUME_TILE_HEAD_SIZE, VolumeTileHead, pack_volume_tile_head, unpack_volume_tile_head
 from walloc_cli.format.container import Chunk
 from walloc_cli.errors import FormatError, InputError
@@ -153,7 +152,7 @@ def tile_count(grid: tuple[int, int, int], size: tuple[int, int, int] = TILE) ->
     return shared_tile_count(grid, size)
 
 
-def encode_tile(model: WallocCodec, volume: np.ndarray, norm: Normalisation, tile: Tile, step: float) -> torch.Tensor:
+def encode_tile(model: Runtime, volume: np.ndarray, norm: Normalisation, tile: Tile, step: float) -> np.ndarray:
     """Latent indices ``(latent_dim, *tile.extent)`` int32 of one tile of ``volume`` ``(A0, A1, A2)``."""
 
     def read(where: tuple[slice, ...]) -> np.ndarray:
@@ -162,9 +161,9 @@ def encode_tile(model: WallocCodec, volume: np.ndarray, norm: Normalisation, til
     return shared_encode_tile(model, read, tuple(int(s) for s in volume.shape), tile, step, ENCODE_MARGIN)
 
 
-def pack_tile(tile: Tile, q: torch.Tensor, bits: int, payload: str, effort: int) -> Chunk:
+def pack_tile(tile: Tile, q: np.ndarray, bits: int, payload: str, effort: int) -> Chunk:
     """One tile's indices ``(L, *tile.extent)`` into a ``VOLT`` chunk."""
-    planes = encode_planes(q.numpy(), bits, payload, effort)  # type: ignore[arg-type]
+    planes = encode_planes(q, bits, payload, effort)  # type: ignore[arg-type]
     return Chunk("VOLT", pack_volume_tile_head(VolumeTileHead(tile.origin, tile.extent)) + pack_images(planes))
 
 
@@ -190,7 +189,7 @@ def unpack_tile(tile: Tile, images: list[bytes], latent_dim: int, bits: int, pay
         raise FormatError(f"volume tile at {tile.origin}: {error}") from None
 
 
-def decode_tile(model: WallocCodec, q: np.ndarray, shape: tuple[int, int, int], tile: Tile, step: float, margin: int = DECODE_MARGIN, condition: float | None = None) -> np.ndarray:
+def decode_tile(model: Runtime, q: np.ndarray, shape: tuple[int, int, int], tile: Tile, step: float, margin: int = DECODE_MARGIN, condition: float | None = None) -> np.ndarray:
     """Voxels ``(A0, A1, A2)`` float32 of one tile (cropped to the volume) from the whole latent
     grid ``q`` ``(L, *grid)``, using ``margin`` latents of the neighbours as context; ``condition``
     is the step shown to a step-aware decoder (default ``step``, see :func:`choose_condition`)."""
@@ -212,7 +211,7 @@ def probe_tiles(grid: tuple[int, int, int], count: int = PROBE_TILES, extent: tu
     return sample
 
 
-def choose_condition(model: WallocCodec, volume: np.ndarray, norm: Normalisation, grid: tuple[int, int, int], step: float, candidates: tuple[float, ...]) -> float:
+def choose_condition(model: Runtime, volume: np.ndarray, norm: Normalisation, grid: tuple[int, int, int], step: float, candidates: tuple[float, ...]) -> float:
     """The step value to show a step-aware decoder for ``volume`` (latent grid ``grid``): the
     candidate (``step`` among them) whose decode of the :func:`probe_tiles` regions has the
     least squared error.
@@ -233,7 +232,7 @@ def choose_condition(model: WallocCodec, volume: np.ndarray, norm: Normalisation
         lo = tuple(max(0, o - PROBE_MARGIN) for o in region.origin)
         hi = tuple(min(g, o + e + PROBE_MARGIN) for g, o, e in zip(grid, region.origin, region.extent))
         around = Tile(lo, tuple(h - l for h, l in zip(hi, lo)))  # type: ignore[arg-type]
-        q = encode_tile(model, volume, norm, around, step).numpy()
+        q = encode_tile(model, volume, norm, around, step)
         where = tile_voxels(around, shape, model.cfg.block)  # type: ignore[arg-type]
         voxels = tuple(w.stop - w.start for w in where)
         inner = Tile(tuple(o - l for o, l in zip(region.origin, lo)), region.extent)  # type: ignore[arg-type]

@@ -212,11 +212,11 @@ def _core_operation(spec: dict[str, Any], sample: Any) -> tuple[Callable[[], Non
     import torch
 
     from walloc_cli.model.quality import setting_for_quality
-    from walloc_cli.model.zoo import load_model
+    from walloc_cli.model.zoo import load_network
 
     device = torch.device(spec["device"])
     setting = setting_for_quality(spec["quality"], "rgb")
-    codec = copy.deepcopy(load_model(setting.model)[0]).to(device)  # the cached CPU model stays as it is
+    codec = copy.deepcopy(load_network(setting.model)[0]).to(device)  # the cached CPU model stays as it is
     x = torch.from_numpy(np.moveaxis(sample.data, -1, 0).astype(np.float32) / 255.0)[None].to(device) - 0.5
     small = x[..., :64, :64]
     q = codec.encode(x, setting.step)

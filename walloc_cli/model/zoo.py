@@ -5,6 +5,10 @@ the weights, how the model was trained and what it measured. ``.wlc`` files name
 its SHA-256, so a decoder can refuse weights that differ from the encoder's instead of silently
 decoding garbage. Weights are safetensors: loading them cannot execute code.
 
+:func:`load_model` gives a model behind the inference protocol of :mod:`walloc_cli.model.runtime`
+(numpy by default, torch on request); :func:`load_network` gives the torch network itself, for
+training and reference measurements.
+
 The ``models/`` folder is installed as the ``walloc_cli.models`` package data (see
 ``pyproject.toml``), so an installed wheel and a source checkout find the same files.
 """
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from walloc_cli.errors import ModelError
 from walloc_cli.model.config import CodecConfig
+from walloc_cli.model.runtime import Runtime, RuntimeName, TorchRuntime, runtime_name
 
 if TYPE_CHECKING:
     from walloc_cli.model.network import WallocCodec
@@ -139,19 +144,24 @@ def find_card(name_or_path: str) -> ModelCard:
     raise ModelError(f"unknown model {name_or_path!r} (shipped models: {names}; or give a path to a card .json)")
 
 
-@functools.lru_cache(maxsize=8)
-def _load(weights: Path, sha256: str, config: CodecConfig) -> WallocCodec:
-    # torch (through the network and safetensors) only here: listing and parsing the cards is
-    # what the latent reader and the quality ladder need, and they must not import torch.
-    from safetensors.torch import load_file
-
-    from walloc_cli.model.network import WallocCodec
-
+def _verified(weights: Path, sha256: str) -> None:
+    """Refuse a missing weights file, or one whose SHA-256 is not the card's."""
     if not weights.exists():
         raise ModelError(f"weights file {weights} is missing")
     actual = sha256_file(weights)
     if actual != sha256:
         raise ModelError(f"weights {weights.name} have SHA-256 {actual[:12]}…, the card says {sha256[:12]}…")
+
+
+@functools.lru_cache(maxsize=8)
+def _load_network(weights: Path, sha256: str, config: CodecConfig) -> WallocCodec:
+    # torch (through the network and safetensors.torch) only here: the codecs run on the lean
+    # runtime, and listing and parsing the cards must not import torch either.
+    from safetensors.torch import load_file
+
+    from walloc_cli.model.network import WallocCodec
+
+    _verified(weights, sha256)
     model = WallocCodec(config)
     state = load_file(str(weights))
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -160,14 +170,37 @@ def _load(weights: Path, sha256: str, config: CodecConfig) -> WallocCodec:
     return model.eval()
 
 
-def load_model(name_or_path: str) -> tuple[WallocCodec, ModelCard]:
-    """Model ready for inference (eval mode, SHA-256 verified), and its card. Cached."""
+@functools.lru_cache(maxsize=8)
+def _load(weights: Path, sha256: str, config: CodecConfig, runtime: RuntimeName) -> Runtime:
+    if runtime == "torch":
+        return TorchRuntime(_load_network(weights, sha256, config))
+    from walloc_cli.model.lean import LeanCodec
+
+    _verified(weights, sha256)
+    try:
+        return LeanCodec.from_file(config, weights)
+    except (ValueError, KeyError, OSError) as error:  # safetensors raises these for a malformed file
+        raise ModelError(f"weights {weights.name} do not fit config {config}: {error}") from None
+
+
+def load_model(name_or_path: str, runtime: str | None = None) -> tuple[Runtime, ModelCard]:
+    """Model ready for inference (SHA-256 verified) on ``runtime`` (``lean`` unless it or
+    ``$WALLOC_RUNTIME`` says ``torch``; :mod:`walloc_cli.model.runtime`), and its card. Cached."""
     card = find_card(name_or_path)
-    return _load(card.weights.resolve(), card.sha256, card.config), card
+    return _load(card.weights.resolve(), card.sha256, card.config, runtime_name(runtime)), card
 
 
-def load_by_identity(name: str, sha256: str, extra: str | None = None) -> tuple[WallocCodec, ModelCard]:
-    """The model a ``.wlc`` file names; refuses a same-named model with other weights.
+def load_network(name_or_path: str) -> tuple[WallocCodec, ModelCard]:
+    """The torch network of a model (eval mode, SHA-256 verified), for training, export and
+    reference measurements; needs torch. Cached."""
+    card = find_card(name_or_path)
+    runtime_name("torch")  # one line naming the extra where torch is missing
+    return _load_network(card.weights.resolve(), card.sha256, card.config), card
+
+
+def load_by_identity(name: str, sha256: str, extra: str | None = None, runtime: str | None = None) -> tuple[Runtime, ModelCard]:
+    """The model a ``.wlc`` file names, on ``runtime`` (as :func:`load_model`); refuses a
+    same-named model with other weights.
 
     ``extra`` is a card path or name to consider besides the shipped models (a model the user
     trained and passed with ``--model``).
@@ -180,7 +213,7 @@ def load_by_identity(name: str, sha256: str, extra: str | None = None) -> tuple[
             raise ModelError(f"made with model {name!r} sha256 {sha256[:12]}…, but the installed {name!r} is {known[0].sha256[:12]}… (a different version)")
         raise ModelError(f"made with model {name!r} (sha256 {sha256[:12]}…), which is not installed")
     card = next((c for c in candidates if c.name == name), candidates[0])
-    return _load(card.weights.resolve(), card.sha256, card.config), card
+    return _load(card.weights.resolve(), card.sha256, card.config, runtime_name(runtime)), card
 
 
 def export_model(model: WallocCodec, out_dir: Path, name: str, modality: str, extra: dict[str, Any]) -> ModelCard:
@@ -221,4 +254,4 @@ def default_model(modality: str) -> str:
         raise ModelError(f"no shipped model for {modality} inputs yet") from None
 
 
-__all__ = ["ModelCard", "available_models", "find_card", "load_model", "load_by_identity", "export_model", "sha256_file", "models_dir", "default_model", "quality_entries"]
+__all__ = ["ModelCard", "available_models", "find_card", "load_model", "load_network", "load_by_identity", "export_model", "sha256_file", "models_dir", "default_model", "quality_entries"]

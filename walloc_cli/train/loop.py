@@ -221,9 +221,9 @@ def init_from(model: WallocCodec, source: str) -> None:
 
     The training-only density starts fresh: exported models do not carry it.
     """
-    from walloc_cli.model.zoo import load_model
+    from walloc_cli.model.zoo import load_network
 
-    base, card = load_model(source)
+    base, card = load_network(source)
     if dataclasses.replace(base.cfg, step_input=model.cfg.step_input) != model.cfg:
         raise InputError(f"--init model {card.name!r} has config {base.cfg.to_dict()}, not {model.cfg.to_dict()}")
     state = base.inference_state_dict()

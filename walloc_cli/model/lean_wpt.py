@@ -1,0 +1,256 @@
+"""The wavelet packet transform of :mod:`walloc_cli.model.wpt`, on numpy alone.
+
+Same definition (CDF 9/7 lifting, whole-sample symmetric extension, packet bands with the first
+level most significant), same fast path, laid out for BLAS instead of torch's convolutions:
+
+* One J-level 1-D packet transform along an axis is a *block convolution*: with ``B = 2**J``,
+  output block ``k`` (``B`` bands) is a fixed linear map of input blocks ``k-P .. k+P`` (``B``
+  samples each). The signal's rows are contiguous, so the ``2P+1`` input blocks of output block
+  ``k`` are one contiguous window of ``(2P+1) * B`` samples; :func:`block_convolve` copies
+  ``G`` output blocks' windows at a time (overlapping by ``2P`` blocks) into a matrix and makes
+  one GEMM of it. Synthesis is the same operation with another matrix (bands in, samples out).
+* The ``E`` blocks at each end, where the filters would reach past the signal, are overwritten
+  with exact symmetric-extension values from small matrices, as the torch path does.
+* Short signals and periodic boundaries go through lifting itself (:func:`packet_lifting`).
+
+Layout: arrays keep the transformed axis last, blocks then bands (``(..., m, B)``): the channels-
+last order the encoder's projection and the decoder's convolutions take without a transpose.
+
+The filters and boundary matrices are derived from lifting in float64 on impulses and then
+rounded to float32, exactly as :mod:`walloc_cli.model.wpt` rounds them, so that a float64 run of
+the torch reference and this module compute the same numbers (bit-exact latents, see
+:mod:`walloc_cli.model.lean`). Imports: numpy and :mod:`walloc_cli.model.config`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from walloc_cli.model.config import Boundary
+
+# CDF 9/7 lifting coefficients (Daubechies & Sweldens 1998; JPEG 2000 Part 1, Annex F), as in
+# walloc_cli.model.wpt (the torch reference; a test checks the two modules agree).
+ALPHA = -1.586134342059924
+BETA = -0.052980118572961
+GAMMA = 0.882911075530934
+DELTA = 0.443506852043971
+KAPPA = 1.230174104914001
+_LOW_GAIN = math.sqrt(2.0) / KAPPA
+_HIGH_GAIN = -KAPPA / math.sqrt(2.0)
+
+# Output blocks per GEMM row of :func:`block_convolve`: wider windows cost (G + 2P) / (1 + 2P / G)
+# more multiply-adds than G = 1 but give BLAS a wide, well-shaped product (measured on a 4 MP
+# RGB photo, 2 threads; see bench/results/lean_speed.md).
+GROUP = 4
+# Rows of the signal transformed per GEMM: keeps the window matrix (rows * (G + 2P) * B floats)
+# in the cache instead of materialising it for a whole tile.
+_ROWS_PER_CHUNK = 1 << 15
+
+
+def _next(v: np.ndarray, boundary: Boundary) -> np.ndarray:
+    """``v[i+1]`` along the last axis; the even samples repeat their last one (symmetric)."""
+    tail = v[..., -1:] if boundary == "symmetric" else v[..., :1]
+    return np.concatenate([v[..., 1:], tail], axis=-1)
+
+
+def _prev(v: np.ndarray, boundary: Boundary) -> np.ndarray:
+    """``v[i-1]`` along the last axis; symmetric extension gives ``x[-1] = x[1]``."""
+    head = v[..., :1] if boundary == "symmetric" else v[..., -1:]
+    return np.concatenate([head, v[..., :-1]], axis=-1)
+
+
+def lift_forward(x: np.ndarray, boundary: Boundary = "symmetric") -> tuple[np.ndarray, np.ndarray]:
+    """One CDF 9/7 analysis level along the last axis: ``(..., n)`` to ``(low, high)``, each ``(..., n/2)``."""
+    s, d = x[..., 0::2], x[..., 1::2]
+    d = d + ALPHA * (s + _next(s, boundary))
+    s = s + BETA * (_prev(d, boundary) + d)
+    d = d + GAMMA * (s + _next(s, boundary))
+    s = s + DELTA * (_prev(d, boundary) + d)
+    return s * _LOW_GAIN, d * _HIGH_GAIN
+
+
+def lift_inverse(low: np.ndarray, high: np.ndarray, boundary: Boundary = "symmetric") -> np.ndarray:
+    """Inverse of :func:`lift_forward`: ``(..., m)`` twice to ``(..., 2m)``."""
+    s, d = low / _LOW_GAIN, high / _HIGH_GAIN
+    s = s - DELTA * (_prev(d, boundary) + d)
+    d = d - GAMMA * (s + _next(s, boundary))
+    s = s - BETA * (_prev(d, boundary) + d)
+    d = d - ALPHA * (s + _next(s, boundary))
+    return np.stack([s, d], axis=-1).reshape(*s.shape[:-1], -1)
+
+
+def packet_lifting(x: np.ndarray, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
+    """J-level 1-D packet transform along the last axis by lifting: ``(..., n)`` to
+    ``(..., 2**levels, n / 2**levels)`` (band index bits = low/high per level, first level MSB)."""
+    bands = x[..., None, :]
+    for _ in range(levels):
+        low, high = lift_forward(bands, boundary)
+        bands = np.stack([low, high], axis=-2).reshape(*low.shape[:-2], -1, low.shape[-1])
+    return bands
+
+
+def packet_lifting_inverse(bands: np.ndarray, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
+    """Inverse of :func:`packet_lifting`: ``(..., 2**levels, m)`` to ``(..., m * 2**levels)``."""
+    for _ in range(levels):
+        pairs = bands.reshape(*bands.shape[:-2], bands.shape[-2] // 2, 2, bands.shape[-1])
+        bands = lift_inverse(pairs[..., 0, :], pairs[..., 1, :], boundary)
+    return bands[..., 0, :]
+
+
+def boundary_blocks(levels: int) -> int:
+    """Blocks at each end recomputed exactly (:func:`walloc_cli.model.wpt._boundary_blocks`)."""
+    step = 2**levels
+    return -(-4 * (step - 1) // step) + 1
+
+
+@functools.lru_cache(maxsize=None)
+def _polyphase(levels: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Block-convolution weights ``(analysis [j, phase, band], synthesis [j, band, phase], P)``,
+    float32-rounded float64, ``j`` the block offset ``0 .. 2P`` (input block ``k - P + j``)."""
+    step = 2**levels
+    pad = 4 * (step - 1)
+    blocks = 2 * (pad // step) + 8
+    n = blocks * step
+    centre = (blocks // 2) * step
+    fwd = packet_lifting(np.eye(n), levels, "periodic")  # (n, B, n/B): response to impulse at i
+    ana = fwd[:, :, centre // step].T[:, centre - pad : centre + step + pad]  # (B, K)
+    coeffs = np.zeros((step, step, n // step))
+    for b in range(step):
+        coeffs[b, b, centre // step] = 1.0
+    syn = packet_lifting_inverse(coeffs, levels, "periodic")[:, centre - pad : centre + step + pad]  # (B, K)
+    reach = -(-pad // step)
+    taps = 2 * reach + 1
+    shift = reach * step - pad
+    ana_aligned = np.zeros((step, taps * step))
+    ana_aligned[:, shift : shift + ana.shape[-1]] = ana.astype(np.float32)
+    syn_aligned = np.zeros((step, taps * step))
+    syn_aligned[:, shift : shift + syn.shape[-1]] = syn.astype(np.float32)
+    # analysis: band b of block k = sum_j sum_p a[b, j*B + p] x[(k - P + j)*B + p]
+    analysis = ana_aligned.reshape(step, taps, step).transpose(1, 2, 0)  # [j, phase, band]
+    # synthesis: sample p of block k = sum_j sum_b g_b[B*(2P - j) + p] c[b, k - P + j]
+    synthesis = syn_aligned.reshape(step, taps, step)[:, ::-1, :].transpose(1, 0, 2)  # [j, band, phase]
+    return np.ascontiguousarray(analysis), np.ascontiguousarray(synthesis), reach
+
+
+@functools.lru_cache(maxsize=None)
+def _boundary_maps(levels: int) -> dict[str, np.ndarray]:
+    """The exact head/tail maps (float32-rounded float64), laid out for ``(..., blocks, B)`` rows:
+    ``analysis_*``: ``(2E*B samples, E*B coefficients)``; ``synthesis_*``: ``(2E*B
+    coefficients, E*B samples)``; coefficient index ``block * B + band``."""
+    step, edge = 2**levels, boundary_blocks(levels)
+    span = 2 * edge * step
+    responses = packet_lifting(np.eye(span), levels)  # (span, B, 2E)
+    units = np.eye(span).reshape(span, step, 2 * edge)  # unit coefficient i at (band, block)
+    signals = packet_lifting_inverse(units, levels)  # (span, span samples), rows in (band, block) order
+    # rows reordered to (block, band): the channels-last order of this module
+    signals = signals.reshape(step, 2 * edge, span).transpose(1, 0, 2).reshape(span, span)
+    f32 = np.float32
+    return {
+        "analysis_head": np.ascontiguousarray(responses[..., :edge].transpose(0, 2, 1).reshape(span, -1)).astype(f32).astype(np.float64),
+        "analysis_tail": np.ascontiguousarray(responses[..., -edge:].transpose(0, 2, 1).reshape(span, -1)).astype(f32).astype(np.float64),
+        "synthesis_head": np.ascontiguousarray(signals[:, : edge * step]).astype(f32).astype(np.float64),
+        "synthesis_tail": np.ascontiguousarray(signals[:, -edge * step :]).astype(f32).astype(np.float64),
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def _group_matrix(levels: int, synthesis: bool, group: int, dtype: str) -> np.ndarray:
+    """The block convolution of ``group`` output blocks as one ``((group + 2P) * B, group * B)``
+    matrix: rows the window's samples (or coefficients), columns the group's outputs."""
+    ana, syn, reach = _polyphase(levels)
+    weights = syn if synthesis else ana  # [j, in, out]
+    taps, step = weights.shape[0], weights.shape[1]
+    matrix = np.zeros(((group + taps - 1) * step, group * step))
+    for g in range(group):
+        for j in range(taps):
+            matrix[(g + j) * step : (g + j + 1) * step, g * step : (g + 1) * step] = weights[j]
+    matrix.flags.writeable = False
+    return matrix.astype(dtype)
+
+
+def block_convolve(x: np.ndarray, levels: int, synthesis: bool, group: int = GROUP) -> np.ndarray:
+    """Interior of the fast 1-D transform: ``(R, m, B)`` blocks to ``(R, m, B)`` blocks (bands
+    for analysis, samples for synthesis), each output block from input blocks ``k-P .. k+P``
+    (zeros past the ends: :func:`transform_last` overwrites the end blocks)."""
+    rows, blocks, step = x.shape
+    _, _, reach = _polyphase(levels)
+    matrix = _group_matrix(levels, synthesis, group, x.dtype.str)
+    groups = -(-blocks // group)
+    width = (groups * group + 2 * reach) * step
+    out = np.empty((rows, groups * group * step), x.dtype)
+    chunk = max(1, _ROWS_PER_CHUNK // max(1, groups))
+    padded = np.zeros((min(chunk, rows), width), x.dtype)
+    window = (group + 2 * reach) * step
+    for top in range(0, rows, chunk):
+        part = x[top : top + chunk]
+        n = part.shape[0]
+        padded[:n, reach * step : reach * step + blocks * step] = part.reshape(n, -1)
+        view = np.lib.stride_tricks.as_strided(padded, (n, groups, window), (padded.strides[0], group * step * padded.itemsize, padded.itemsize))
+        np.matmul(np.ascontiguousarray(view).reshape(n * groups, window), matrix, out=out[top : top + n].reshape(n * groups, group * step))
+    return out.reshape(rows, groups * group, step)[:, :blocks]
+
+
+def transform_last(x: np.ndarray, levels: int, synthesis: bool, boundary: Boundary = "symmetric") -> np.ndarray:
+    """J-level packet analysis (``synthesis=False``) or synthesis along the last axes.
+
+    Analysis: ``(..., n)`` samples to ``(..., n/B, B)`` (blocks, bands). Synthesis: ``(..., m,
+    B)`` to ``(..., m*B)``. Equals lifting with ``boundary`` (tested against the torch module).
+    """
+    step = 2**levels
+    lead = x.shape[: -1 if not synthesis else -2]
+    blocks = x.shape[-1] // step if not synthesis else x.shape[-2]
+    if levels == 0:
+        return x[..., None] if not synthesis else x[..., 0]
+    edge = boundary_blocks(levels)
+    if boundary != "symmetric" or blocks <= 4 * edge:
+        if synthesis:
+            return packet_lifting_inverse(np.swapaxes(x, -1, -2), levels, boundary)
+        return np.swapaxes(packet_lifting(x, levels, boundary), -1, -2)
+    rows = math.prod(lead)
+    flat = np.ascontiguousarray(x).reshape(rows, blocks, step)
+    out = block_convolve(flat, levels, synthesis)
+    maps = _boundary_maps(levels)
+    kind = "synthesis" if synthesis else "analysis"
+    span = 2 * edge
+    head = flat[:, :span].reshape(rows, -1) @ maps[f"{kind}_head"].astype(x.dtype)
+    tail = flat[:, -span:].reshape(rows, -1) @ maps[f"{kind}_tail"].astype(x.dtype)
+    out[:, :edge] = head.reshape(rows, edge, step)
+    out[:, -edge:] = tail.reshape(rows, edge, step)
+    return out.reshape(*lead, blocks * step) if synthesis else out.reshape(*lead, blocks, step)
+
+
+def wpt(x: np.ndarray, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
+    """Forward nD packet transform of ``(C, *S)`` to channels-last ``(*S', C * B**d)``.
+
+    Channel order ``((c*B + b0)*B + b1)...`` as :func:`walloc_cli.model.wpt.wpt`; ``S' = S / B``.
+    Axis 0 is transformed first, as the torch reference does.
+    """
+    dims = x.ndim - 1
+    labels: list[str] = ["c"] + [f"n{a}" for a in range(dims)]
+    for a in range(dims):
+        order = [i for i, name in enumerate(labels) if name != f"n{a}"] + [labels.index(f"n{a}")]
+        x = transform_last(x.transpose(order), levels, False, boundary)
+        labels = [labels[i] for i in order[:-1]] + [f"m{a}", f"b{a}"]
+    final = [labels.index(f"m{a}") for a in range(dims)] + [labels.index("c")] + [labels.index(f"b{a}") for a in range(dims)]
+    x = x.transpose(final)
+    return x.reshape(*x.shape[:dims], -1)
+
+
+def iwpt(coeffs: np.ndarray, channels: int, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
+    """Inverse of :func:`wpt`: channels-last ``(*S', C * B**d)`` to ``(C, *S)``.
+
+    The last axis is synthesised first, as :func:`walloc_cli.model.wpt.iwpt` does.
+    """
+    dims = coeffs.ndim - 1
+    step = 2**levels
+    x = coeffs.reshape(*coeffs.shape[:dims], channels, *([step] * dims))
+    labels: list[str] = [f"m{a}" for a in range(dims)] + ["c"] + [f"b{a}" for a in range(dims)]
+    for a in reversed(range(dims)):
+        pair = [labels.index(f"m{a}"), labels.index(f"b{a}")]
+        order = [i for i in range(len(labels)) if i not in pair] + pair
+        x = transform_last(x.transpose(order), levels, True, boundary)
+        labels = [labels[i] for i in order[:-2]] + [f"n{a}"]
+    return x.transpose([labels.index("c")] + [labels.index(f"n{a}") for a in range(dims)])
