@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from walloc_cli.model.config import CodecConfig, compand_lmax, compand_qmax, compand_scale, index_bits, index_max
-from walloc_cli.model.lean_wpt import iwpt, wpt
+from walloc_cli.model.lean_wpt import in_parallel, iwpt, wpt
 
 # erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)): for |x| <= 1/2 the terms fall below
 # 1e-18 by n = 13, so a fixed polynomial in x^2 is exact to float64 rounding there. The companding
@@ -118,13 +118,17 @@ def conv3(grid: _Grid, x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out:
         out = grid.empty(weight.shape[1])
     channels = x.shape[1]
     body = grid.body(out)
-    window = np.empty((min(rows, grid.rows), len(grid.taps) * channels), np.float32)
-    for top in range(0, grid.rows, rows):
-        n = min(rows, grid.rows - top)
-        start = grid.margin + top
-        for t, offset in enumerate(grid.taps):
-            window[:n, t * channels : (t + 1) * channels] = x[start + offset : start + offset + n]
-        np.matmul(window[:n], weight, out=body[top : top + n])
+
+    def work(first: int, last: int) -> None:
+        window = np.empty((min(rows, last - first), len(grid.taps) * channels), np.float32)
+        for top in range(first, last, rows):
+            n = min(rows, last - top)
+            start = grid.margin + top
+            for t, offset in enumerate(grid.taps):
+                window[:n, t * channels : (t + 1) * channels] = x[start + offset : start + offset + n]
+            np.matmul(window[:n], weight, out=body[top : top + n])
+
+    in_parallel(grid.rows, work, least=256)
     body += bias
     body[grid.border] = 0
     return out

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy as np
 
@@ -48,6 +51,60 @@ GROUP = 4
 # Rows of the signal transformed per GEMM: keeps the window matrix (rows * (G + 2P) * B floats)
 # in the cache instead of materialising it for a whole tile.
 _ROWS_PER_CHUNK = 1 << 15
+
+
+class _Workers:
+    """The threads the lean runtime splits its products over (numpy releases the GIL in them).
+
+    Why not BLAS's own threads: the products here are many and small (a tile's rows), where
+    OpenBLAS's threading costs more than it gives (measured: 1 BLAS thread per worker is faster
+    than 2 BLAS threads on one call). So, where threadpoolctl can pin numpy's BLAS to one
+    thread, the work is split over ``threads`` Python threads; without it BLAS threads as it
+    likes and the work runs in one piece.
+    """
+
+    def __init__(self) -> None:
+        self.threads = 0  # 0: not decided yet
+        self.pool: ThreadPoolExecutor | None = None
+
+    def count(self) -> int:
+        """Worker threads to split over (decided once: :func:`set_threads`, or the CPUs this
+        process may use)."""
+        if not self.threads:
+            set_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+        return self.threads
+
+
+_WORKERS = _Workers()
+
+
+def set_threads(threads: int) -> None:
+    """Split the lean runtime's work over ``threads`` threads, numpy's BLAS pinned to one
+    thread each (process-wide, through threadpoolctl); without threadpoolctl, one thread and
+    BLAS's own threading."""
+    threads = max(1, int(threads))
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        threads = 1
+    else:
+        ThreadpoolController().limit(limits=1, user_api="blas")
+    if _WORKERS.pool is not None:
+        _WORKERS.pool.shutdown()
+    _WORKERS.pool = ThreadPoolExecutor(threads, thread_name_prefix="walloc-lean") if threads > 1 else None
+    _WORKERS.threads = threads
+
+
+def in_parallel(total: int, work: Callable[[int, int], None], least: int = 1) -> None:
+    """Run ``work(lo, hi)`` on contiguous ranges covering ``0 .. total``, one per worker thread
+    (fewer where a range would hold under ``least`` items); returns when all are done."""
+    parts = max(1, min(_WORKERS.count(), total // max(1, least)))
+    if parts == 1 or _WORKERS.pool is None:
+        work(0, total)
+        return
+    bounds = [total * i // parts for i in range(parts + 1)]
+    for future in [_WORKERS.pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+        future.result()
 
 
 def _next(v: np.ndarray, boundary: Boundary) -> np.ndarray:
@@ -181,15 +238,19 @@ def block_convolve(x: np.ndarray, levels: int, synthesis: bool, group: int = GRO
     groups = -(-blocks // group)
     width = (groups * group + 2 * reach) * step
     out = np.empty((rows, groups * group * step), x.dtype)
-    chunk = max(1, _ROWS_PER_CHUNK // max(1, groups))
-    padded = np.zeros((min(chunk, rows), width), x.dtype)
     window = (group + 2 * reach) * step
-    for top in range(0, rows, chunk):
-        part = x[top : top + chunk]
-        n = part.shape[0]
-        padded[:n, reach * step : reach * step + blocks * step] = part.reshape(n, -1)
-        view = np.lib.stride_tricks.as_strided(padded, (n, groups, window), (padded.strides[0], group * step * padded.itemsize, padded.itemsize))
-        np.matmul(np.ascontiguousarray(view).reshape(n * groups, window), matrix, out=out[top : top + n].reshape(n * groups, group * step))
+    chunk = max(1, _ROWS_PER_CHUNK // max(1, groups))
+
+    def work(first: int, last: int) -> None:
+        padded = np.zeros((min(chunk, last - first), width), x.dtype)
+        for top in range(first, last, chunk):
+            part = x[top : min(last, top + chunk)]
+            n = part.shape[0]
+            padded[:n, reach * step : reach * step + blocks * step] = part.reshape(n, -1)
+            view = np.lib.stride_tricks.as_strided(padded, (n, groups, window), (padded.strides[0], group * step * padded.itemsize, padded.itemsize))
+            np.matmul(np.ascontiguousarray(view).reshape(n * groups, window), matrix, out=out[top : top + n].reshape(n * groups, group * step))
+
+    in_parallel(rows, work, least=max(1, 256 // groups))
     return out.reshape(rows, groups * group, step)[:, :blocks]
 
 
