@@ -128,16 +128,14 @@ class TorchRuntime:
 
 
 def set_threads(threads: int) -> None:
-    """Use ``threads`` CPU threads for inference: numpy's BLAS (through threadpoolctl when it is
-    installed) and torch's pool if torch is already imported (never imports it)."""
+    """Use ``threads`` CPU threads for inference: the lean runtime's workers
+    (:func:`walloc_cli.model.lean_wpt.set_threads`) and torch's pool if torch is already
+    imported (this never imports it)."""
     import sys
 
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        pass
-    else:
-        threadpool_limits(limits=threads, user_api="blas")
+    from walloc_cli.model.lean_wpt import set_threads as set_lean_threads
+
+    set_lean_threads(threads)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
