@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +140,16 @@ def test_weights_that_do_not_fit_the_config_raise(tmp_path: Path) -> None:
         load_model(str(tmp_path / "bad.json"), "lean")
 
 
+def test_the_codecs_and_the_lean_runtime_import_no_torch() -> None:
+    modules = ["walloc_cli.model.lean", "walloc_cli.model.lean_wpt", "walloc_cli.model.runtime", "walloc_cli.model.zoo",
+               "walloc_cli.codecs.image", "walloc_cli.codecs.audio", "walloc_cli.codecs.volume", "walloc_cli.api.arrays",
+               "walloc_cli.api.files", "walloc_cli.api.latents", "walloc_cli.api.verify"]
+    code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\nprint(sorted({{'torch', 'safetensors.torch'}} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 _NO_TORCH = """
 import runpy, sys
 sys.modules["torch"] = None  # import torch now raises ImportError
@@ -161,7 +172,7 @@ def test_commands_run_with_torch_unimportable(tmp_path: Path) -> None:
         wlc = str(tmp_path / Path(name).with_suffix(".wlc").name)
         commands += [["compress", str(tmp_path / name)], ["decompress", wlc, "-o", str(tmp_path / out)], ["info", wlc], ["verify", wlc], ["latents", wlc, "-O", str(tmp_path / "latents")]]
     for command in commands:
-        done = subprocess.run([sys.executable, str(script), *command], capture_output=True, text=True, cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+        done = subprocess.run([sys.executable, str(script), *command], capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert done.returncode == 0, (command, done.stdout, done.stderr)
         assert "torch" not in done.stderr, (command, done.stderr)
     assert read_image(tmp_path / "back.png").width == 451

@@ -283,35 +283,97 @@ def transform_last(x: np.ndarray, levels: int, synthesis: bool, boundary: Bounda
     return out.reshape(*lead, blocks * step) if synthesis else out.reshape(*lead, blocks, step)
 
 
+# Output blocks per GEMM of :func:`transform_front`: the product is (G B) x ((G + 2P) B) by
+# (G + 2P) B x (rest of the array), wide enough for BLAS whatever G; larger G costs more
+# multiply-adds per sample ((G + 2P) B against (2P + 1) B), smaller G more, smaller calls.
+FRONT_GROUP = 8
+
+
+@functools.lru_cache(maxsize=None)
+def _front_matrix(levels: int, synthesis: bool, group: int, dtype: str) -> np.ndarray:
+    """:func:`_group_matrix` transposed, contiguous: outputs by window rows."""
+    matrix = np.ascontiguousarray(_group_matrix(levels, synthesis, group, "f8").T).astype(dtype)
+    matrix.flags.writeable = False
+    return matrix
+
+
+def transform_front(x: np.ndarray, levels: int, synthesis: bool, dtype: type = np.float64, boundary: Boundary = "symmetric") -> np.ndarray:
+    """J-level packet analysis or synthesis along axis 0 of any-rank ``x`` (any layout), in ``dtype``.
+
+    Analysis: ``(n, *R)`` samples to ``(n/B, B, *R)`` (blocks, bands). Synthesis: ``(m, B, *R)``
+    to ``(m*B, *R)``. The rest ``R`` of each row is one GEMM column, so each group of ``G``
+    output blocks is one product of the transposed :func:`_group_matrix` with a contiguous
+    window of rows: no window copies, and the first copy (into the zero-padded buffer) also
+    converts to ``dtype``.
+    """
+    step = 2**levels
+    rest = x.shape[2:] if synthesis else x.shape[1:]
+    blocks = x.shape[0] if synthesis else x.shape[0] // step
+    if levels == 0:
+        return x.astype(dtype)[:, None] if not synthesis else x.astype(dtype)[:, 0]
+    edge = boundary_blocks(levels)
+    if boundary != "symmetric" or blocks <= 4 * edge:
+        moved = np.moveaxis(x.astype(dtype), (0, 1) if synthesis else (0,), (-2, -1) if synthesis else (-1,))
+        out = transform_last(moved, levels, synthesis, boundary)
+        return np.moveaxis(out, (-1,) if synthesis else (-2, -1), (0,) if synthesis else (0, 1))
+    _, _, reach = _polyphase(levels)
+    group = FRONT_GROUP
+    groups = -(-blocks // group)
+    width = math.prod(rest)
+    padded = np.zeros(((groups * group + 2 * reach) * step, width), dtype)
+    padded.reshape(-1, *rest)[reach * step : reach * step + blocks * step] = x.reshape(blocks * step, *rest)
+    matrix = _front_matrix(levels, synthesis, group, np.dtype(dtype).str)
+    out = np.empty((groups * group * step, width), dtype)
+    span = (group + 2 * reach) * step
+
+    def work(first: int, last: int) -> None:
+        for g in range(first, last):
+            top = g * group * step
+            np.matmul(matrix, padded[top : top + span], out=out[top : top + group * step])
+
+    in_parallel(groups, work)
+    maps = _boundary_maps(levels)
+    kind = "synthesis" if synthesis else "analysis"
+    data = padded[reach * step : (reach + blocks) * step]
+    ends = 2 * edge * step
+    out[: edge * step] = maps[f"{kind}_head"].T.astype(dtype) @ data[:ends]
+    out[(blocks - edge) * step : blocks * step] = maps[f"{kind}_tail"].T.astype(dtype) @ data[-ends:]
+    out = out[: blocks * step]
+    return out.reshape(blocks * step, *rest) if synthesis else out.reshape(blocks, step, *rest)
+
+
 def wpt(x: np.ndarray, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
-    """Forward nD packet transform of ``(C, *S)`` to channels-last ``(*S', C * B**d)``.
+    """Forward nD packet transform of ``(C, *S)`` to channels-last ``(*S', C * B**d)`` float64.
 
     Channel order ``((c*B + b0)*B + b1)...`` as :func:`walloc_cli.model.wpt.wpt`; ``S' = S / B``.
-    Axis 0 is transformed first, as the torch reference does.
+    1-D signals go through :func:`transform_last` (a row is the whole signal); 2-D and 3-D ones
+    through :func:`transform_front`, axis by axis, each axis brought to the front by the copy
+    into the padded buffer.
     """
     dims = x.ndim - 1
+    if dims == 1:
+        return np.moveaxis(transform_last(x.astype(np.float64), levels, False, boundary), 0, -2).reshape(x.shape[1] >> levels, -1)
     labels: list[str] = ["c"] + [f"n{a}" for a in range(dims)]
     for a in range(dims):
-        order = [i for i, name in enumerate(labels) if name != f"n{a}"] + [labels.index(f"n{a}")]
-        x = transform_last(x.transpose(order), levels, False, boundary)
-        labels = [labels[i] for i in order[:-1]] + [f"m{a}", f"b{a}"]
+        order = [labels.index(f"n{a}")] + [i for i, name in enumerate(labels) if name != f"n{a}"]
+        x = transform_front(x.transpose(order), levels, False, np.float64, boundary)
+        labels = [f"m{a}", f"b{a}"] + [labels[i] for i in order[1:]]
     final = [labels.index(f"m{a}") for a in range(dims)] + [labels.index("c")] + [labels.index(f"b{a}") for a in range(dims)]
-    x = x.transpose(final)
+    x = np.ascontiguousarray(x.transpose(final))
     return x.reshape(*x.shape[:dims], -1)
 
 
 def iwpt(coeffs: np.ndarray, channels: int, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
-    """Inverse of :func:`wpt`: channels-last ``(*S', C * B**d)`` to ``(C, *S)``.
-
-    The last axis is synthesised first, as :func:`walloc_cli.model.wpt.iwpt` does.
-    """
+    """Inverse of :func:`wpt`: channels-last ``(*S', C * B**d)`` to ``(C, *S)`` in the dtype of ``coeffs``."""
     dims = coeffs.ndim - 1
     step = 2**levels
     x = coeffs.reshape(*coeffs.shape[:dims], channels, *([step] * dims))
+    if dims == 1:
+        return transform_last(np.moveaxis(x, 0, -2), levels, True, boundary)
     labels: list[str] = [f"m{a}" for a in range(dims)] + ["c"] + [f"b{a}" for a in range(dims)]
     for a in reversed(range(dims)):
         pair = [labels.index(f"m{a}"), labels.index(f"b{a}")]
-        order = [i for i in range(len(labels)) if i not in pair] + pair
-        x = transform_last(x.transpose(order), levels, True, boundary)
-        labels = [labels[i] for i in order[:-2]] + [f"n{a}"]
+        order = pair + [i for i in range(len(labels)) if i not in pair]
+        x = transform_front(x.transpose(order), levels, True, coeffs.dtype.type, boundary)
+        labels = [f"n{a}"] + [labels[i] for i in order[2:]]
     return x.transpose([labels.index("c")] + [labels.index(f"n{a}") for a in range(dims)])
