@@ -13,8 +13,9 @@ inference, from the same safetensors weights, with numpy (BLAS) only:
   sample.
 * **Decoder** (in float32, like torch): 3-wide convolutions on a zero-padded, flattened,
   channels-last activation (:class:`_Grid`): every tap of a convolution is then one contiguous
-  row range of the same matrix, so a convolution is ``3**d`` slices copied side by side and one
-  GEMM (no per-pixel gathers), and the zero borders stay put between layers.
+  row range of the same matrix, so a convolution is ``3**d`` GEMMs on views, summed (no
+  im2col copy, no per-pixel gathers), and the zero borders stay put between layers. The work
+  is split over threads (:func:`walloc_cli.model.lean_wpt.in_parallel`).
 
 Arrays follow the torch model's shapes at the boundary (``(N, C, *S)`` signals, ``(N, L, *S')``
 latents) so the codecs can use either runtime. Imports: numpy, safetensors (numpy flavour),

@@ -13,8 +13,10 @@ level most significant), same fast path, laid out for BLAS instead of torch's co
   with exact symmetric-extension values from small matrices, as the torch path does.
 * Short signals and periodic boundaries go through lifting itself (:func:`packet_lifting`).
 
-Layout: arrays keep the transformed axis last, blocks then bands (``(..., m, B)``): the channels-
-last order the encoder's projection and the decoder's convolutions take without a transpose.
+Layout: 1-D signals keep the transformed axis last (:func:`transform_last`, a window copy per
+block group); 2-D and 3-D arrays bring it to the front (:func:`transform_front`, one GEMM per
+group of blocks over whole rows of the rest of the array). Coefficients end channels-last
+(positions, channels): the order the encoder's projection and the decoder's convolutions take.
 
 The filters and boundary matrices are derived from lifting in float64 on impulses and then
 rounded to float32, exactly as :mod:`walloc_cli.model.wpt` rounds them, so that a float64 run of
@@ -44,9 +46,9 @@ KAPPA = 1.230174104914001
 _LOW_GAIN = math.sqrt(2.0) / KAPPA
 _HIGH_GAIN = -KAPPA / math.sqrt(2.0)
 
-# Output blocks per GEMM row of :func:`block_convolve`: wider windows cost (G + 2P) / (1 + 2P / G)
-# more multiply-adds than G = 1 but give BLAS a wide, well-shaped product (measured on a 4 MP
-# RGB photo, 2 threads; see bench/results/lean_speed.md).
+# Output blocks per GEMM row of :func:`block_convolve` (1-D signals): a window of G + 2P blocks
+# costs (G + 2P) / (2P + 1) times the multiply-adds of G = 1 per block but gives BLAS a wide,
+# well-shaped product (G = 4 measured fastest on a 640x400 RGB photo, 1 and 2 threads).
 GROUP = 4
 # Rows of the signal transformed per GEMM: keeps the window matrix (rows * (G + 2P) * B floats)
 # in the cache instead of materialising it for a whole tile.
