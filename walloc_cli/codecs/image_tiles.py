@@ -22,10 +22,11 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from walloc_cli.model.lean_wpt import parallel_map, worker_count
 from walloc_cli.model.runtime import Runtime
 from walloc_cli.files.images import ImageData, quantise
 from walloc_cli.format.payload import index_dtype
-from walloc_cli.codecs.tiles import Reader, companded_tile, decode_margin, decode_tile, encode_margin, latent_grid, tile_samples, tiles
+from walloc_cli.codecs.tiles import Reader, Tile, companded_tile, decode_margin, decode_tile, encode_margin, latent_grid, tile_samples, tiles
 
 # Latents per side of a tile: 1024 x 1024 pixels at J = 3. Measured on a 3.8 MP photo through
 # rgb-4x-v, 1 thread, two runs each: decode 2.5-2.8 s in 128-latent tiles, 3.0-3.9 s in one
@@ -71,18 +72,22 @@ def image_indices(codec: Runtime, image: ImageData, step: float, cache: dict[Any
     margin = encode_margin(codec.cfg.levels)
     q = np.empty((codec.cfg.latent_dim, *grid), index_dtype(codec.index_bits(step)))
     cached = cache.get(key)
+    parts = list(tiles(grid, (tile, tile)))
     if cached is None and q.size * 8 <= CACHE_BYTES:
         cached = np.empty((codec.cfg.latent_dim, *grid), np.float64)
-        for part in tiles(grid, (tile, tile)):
+
+        def fill(part: Tile) -> None:
             cached[(slice(None), *part.slices())] = companded_tile(codec, read, shape, part, margin)
+
+        parallel_map(fill, parts)
         cache[key] = cached
-    for part in tiles(grid, (tile, tile)):
+
+    def code(part: Tile) -> None:
         where = (slice(None), *part.slices())
-        if cached is not None:
-            u = cached[where]
-        else:
-            u = companded_tile(codec, read, shape, part, margin)
+        u = cached[where] if cached is not None else companded_tile(codec, read, shape, part, margin)
         q[where] = codec.quantize(u, step)
+
+    parallel_map(code, parts)
     return q
 
 
@@ -96,14 +101,22 @@ def synthesized_tiles(codec: Runtime, q: np.ndarray, height: int, width: int, ch
     shape = (height, width)
     grid = latent_grid(shape, codec.cfg.block)
     margin = decode_margin(codec.cfg)
-    for part in tiles(grid, (tile, tile)):
+
+    def samples(part: Tile) -> tuple[tuple[slice, ...], np.ndarray]:
         x = decode_tile(codec, q, shape, part, step, margin)
         pixels = np.clip(x + np.float32(0.5), 0, 1)
         if channels == 1 and pixels.shape[0] != 1:
             pixels = pixels.mean(axis=0, keepdims=True)
         elif pixels.shape[0] == 1 and channels != 1:
             pixels = np.repeat(pixels, channels, axis=0)
-        yield tile_samples(part, shape, codec.cfg.block), quantise(pixels.astype(np.float32), bit_depth)
+        return tile_samples(part, shape, codec.cfg.block), quantise(pixels.astype(np.float32), bit_depth)
+
+    # As many tiles at a time as there are worker threads: each thread decodes a whole tile
+    # (coarser, so better spread, than splitting every product), and memory stays a few tiles.
+    parts = list(tiles(grid, (tile, tile)))
+    batch = max(1, worker_count())
+    for first in range(0, len(parts), batch):
+        yield from parallel_map(samples, parts[first : first + batch])
 
 
 def synthesize_samples(codec: Runtime, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:

@@ -29,8 +29,9 @@ from __future__ import annotations
 import functools
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -78,6 +79,9 @@ class _Workers:
 
 
 _WORKERS = _Workers()
+_THREAD_PREFIX = "walloc-lean"
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def set_threads(threads: int) -> None:
@@ -93,15 +97,34 @@ def set_threads(threads: int) -> None:
         ThreadpoolController().limit(limits=1, user_api="blas")
     if _WORKERS.pool is not None:
         _WORKERS.pool.shutdown()
-    _WORKERS.pool = ThreadPoolExecutor(threads, thread_name_prefix="walloc-lean") if threads > 1 else None
+    _WORKERS.pool = ThreadPoolExecutor(threads, thread_name_prefix=_THREAD_PREFIX) if threads > 1 else None
     _WORKERS.threads = threads
+
+
+def worker_count() -> int:
+    """Worker threads the lean runtime uses (1 where it runs in the caller's thread)."""
+    return _WORKERS.count()
+
+
+def _in_worker() -> bool:
+    """Whether the calling thread is one of the workers (which then work alone: a worker
+    waiting on its own pool could wait forever)."""
+    return threading.current_thread().name.startswith(_THREAD_PREFIX)
+
+
+def parallel_map(function: Callable[[T], U], items: Sequence[T]) -> list[U]:
+    """``[function(item) for item in items]``, the items spread over the worker threads (each
+    call then runs its own products in one thread): coarse parallelism, for independent tiles."""
+    if len(items) < 2 or _WORKERS.count() < 2 or _WORKERS.pool is None or _in_worker():
+        return [function(item) for item in items]
+    return list(_WORKERS.pool.map(function, items))
 
 
 def in_parallel(total: int, work: Callable[[int, int], None], least: int = 1) -> None:
     """Run ``work(lo, hi)`` on contiguous ranges covering ``0 .. total``, one per worker thread
     (fewer where a range would hold under ``least`` items); returns when all are done."""
     parts = max(1, min(_WORKERS.count(), total // max(1, least)))
-    if parts == 1 or _WORKERS.pool is None:
+    if parts == 1 or _WORKERS.pool is None or _in_worker():
         work(0, total)
         return
     bounds = [total * i // parts for i in range(parts + 1)]
