@@ -20,7 +20,7 @@ from walloc_cli.api.options import Modality
 from walloc_cli.errors import FormatError
 from walloc_cli.files.sniff import Kind
 from walloc_cli.format.header import MODALITIES
-from walloc_cli.model.network import CodecConfig
+from walloc_cli.model.config import CodecConfig
 
 
 def modality(name: str) -> Modality:

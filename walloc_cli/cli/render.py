@@ -53,6 +53,18 @@ def guard(path: Path | str, action: Callable[[], T]) -> T | None:
     return None
 
 
+def require_torch(command: str) -> None:
+    """Exit 2 with one line naming the extra to install when PyTorch cannot be imported:
+    ``command`` needs it, and the default install (``pip install walloc``) has no torch."""
+    try:
+        import torch  # noqa: F401  (the command imports it next anyway)
+    except ImportError:
+        import typer
+
+        err.print(f"walloc: {command} needs PyTorch: pip install 'walloc[train]'", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 def show_compressed(src: str, report: Report, json_out: bool, quiet: bool) -> int:
     """Print one compress report (standard error when standard output carries the data)."""
     return _show(src, report, json_out, quiet)
