@@ -5,8 +5,8 @@ People run ``walloc`` once per file in shell loops, so a command's start-up is p
 - ``walloc --version`` is answered before the Typer app is built: no Typer, Rich, numpy or torch
   (read from ``python -X importtime``), and the line is the one Typer's ``--version`` prints;
 - ``walloc compress`` / ``decompress`` of a photo load no other command's library (training,
-  data sets, evaluation, the audio and volume codecs, Rich's tables and progress bars off a
-  terminal);
+  data sets, evaluation, the audio and volume codecs) and, off a terminal, no Rich: their lines
+  are plain text, written as they are;
 - torch is the ``train`` extra: with torch made unimportable (``sys.modules['torch'] = None`` in
   the process, so ``import torch`` raises ImportError as it does where torch is not installed)
   ``--version`` and ``models`` work, ``train`` says in one line which extra to install (exit 2),
@@ -82,7 +82,7 @@ def test_importing_walloc_cli_loads_pillow_only(tmp_path: Path) -> None:
 NOT_FOR_A_PHOTO = (
     "walloc_cli.train", "walloc_cli.data", "walloc_cli.eval", "walloc_cli.api.dataset", "walloc_cli.codecs.audio",
     "walloc_cli.codecs.volume", "walloc_cli.api.audio_io", "walloc_cli.api.volume_io", "soundfile", "nibabel",
-    "matplotlib", "pytorch_msssim", "rich.table", "rich.progress",
+    "matplotlib", "pytorch_msssim", "rich",  # Rich: tables and progress bars only, and off a terminal there are none
 )
 
 
@@ -100,6 +100,22 @@ def test_compress_of_a_photo_imports_no_torch(tmp_path: Path) -> None:
     done = walloc("compress", PHOTO, "-o", tmp_path / "p.wlc", cwd=tmp_path, importtime=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert loaded(imported(done.stderr), "torch") == []
+
+
+def test_plain_lines_are_written_as_they_are(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report line is written verbatim (no Rich: no emoji codes or markup interpreted in a file
+    name); anything richer still goes through Rich."""
+    from walloc_cli.cli.render import Stream
+
+    out, err = Stream(), Stream(stderr=True)
+    out.print("a :smile: [b]x[/b].png -> x.wlc", markup=False, soft_wrap=True)
+    err.print("walloc: :x:.png: no such file", markup=False, soft_wrap=True)
+    assert capsys.readouterr() == ("a :smile: [b]x[/b].png -> x.wlc\n", "walloc: :x:.png: no such file\n")
+    out.print("[b]bold[/b] words")  # markup: Rich's
+    assert capsys.readouterr().out == "bold words\n"
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    assert out.is_terminal is False  # captured: no terminal
 
 
 def test_batch_workers_set_threads_without_importing_torch(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def _training_display(total: int, enabled: bool) -> Iterator[Callable[[dict[str,
         return
     # Bar and ETA first, at fixed width: on a narrow terminal the description is what gets cut.
     described = TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1))
-    progress = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(bar_width=16), TimeRemainingColumn(), described, console=out, expand=True)
+    progress = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(bar_width=16), TimeRemainingColumn(), described, console=out.rich, expand=True)
     with progress:
         task = progress.add_task("starting", total=total)
 
