@@ -103,7 +103,7 @@ def test_cli_bench_errors_are_one_line(tmp_path: Path) -> None:
 def test_cli_bench_table_and_json(tmp_path: Path) -> None:
     """One fresh process per call: walloc and WebP, encode then decode, rows in the table and JSON."""
     out = tmp_path / "bench.json"
-    result = runner.invoke(app, ["bench", "--sizes", "0.02", "--threads", "1", "--source", str(PHOTO), "--json", str(out)])
+    result = runner.invoke(app, ["bench", "--sizes", "0.02", "--threads", "1", "--runs", "0", "--source", str(PHOTO), "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "MP/s" in result.output and "webp" in result.output
     rows = json.loads(out.read_text())
@@ -113,6 +113,36 @@ def test_cli_bench_table_and_json(tmp_path: Path) -> None:
         assert row["throughput"] == pytest.approx(row["size"] / row["seconds"], rel=0.05)
         assert row["peak_mib"] > 50 and row["extra_mib"] >= 0 and row["coded_bytes"] > 100
     assert rows[0]["coded_bytes"] == rows[1]["coded_bytes"]  # the decode read what the encode wrote
+
+
+def test_cli_bench_whole_process_rows_beside_cwebp(tmp_path: Path) -> None:
+    """``--runs 1``: walloc compress/decompress as commands (``python -m walloc_cli``), timed whole,
+    beside cwebp/dwebp when installed (else a note), and the ratio table."""
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "--sizes", "0.01", "--threads", "1", "--runs", "1", "--source", str(PHOTO), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [r for r in json.loads(out.read_text()) if r["operation"].endswith("(process)")]
+    tools = shutil.which("cwebp") is not None and shutil.which("dwebp") is not None
+    expected = [("walloc", "compress (process)"), ("walloc", "decompress (process)")] + ([("webp", "compress (process)"), ("webp", "decompress (process)")] if tools else [])
+    assert [(r["codec"], r["operation"]) for r in rows] == expected
+    for row in rows:
+        assert row["runs"] == 1 and row["seconds"] > 0 and row["peak_mib"] is None and row["coded_bytes"] > 100
+        assert row["throughput"] == pytest.approx(row["size"] / row["seconds"], rel=0.05)
+    assert rows[0]["seconds"] > 0.05  # an interpreter starting, at the least
+    if tools:
+        assert "whole process, median of 1 run" in result.output and "cwebp" in result.output and "dwebp" in result.output
+    else:
+        assert "webp whole-process rows skipped" in result.output
+
+
+def test_process_ratios_pair_walloc_with_the_tool() -> None:
+    from walloc_cli.eval.speed import SpeedRow, process_ratios
+
+    def row(codec: str, operation: str, seconds: float) -> SpeedRow:
+        return SpeedRow("image", codec, operation, 0.25, "MP", seconds, 0.25 / seconds, "MP/s", None, None, None, 1000, "cpu", 1, 5)
+
+    rows = [row("walloc", "encode", 0.1), row("walloc", "compress (process)", 0.6), row("webp", "compress (process)", 0.03), row("walloc", "decompress (process)", 0.5)]
+    assert process_ratios(rows) == [{"size": 0.25, "operation": "compress (process)", "walloc_s": 0.6, "codec": "webp", "codec_s": 0.03, "ratio": pytest.approx(20.0)}]
 
 
 def test_no_source_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

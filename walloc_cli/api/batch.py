@@ -27,7 +27,7 @@ Pieces (each also used alone by tests):
   verified (:mod:`walloc_cli.api.verify`).
 * :func:`run_tasks` runs tasks in this process, or with ``jobs > 1`` in a pool of *spawned*
   processes (forking a process that has loaded torch can deadlock on its thread pools). Each
-  worker gets ``cores // jobs`` torch threads. Ctrl-C reaches the workers (same process
+  worker gets ``cores // jobs`` threads (OpenMP/BLAS, torch's when it is installed and used). Ctrl-C reaches the workers (same process
   group): a worker aborts its current item (``atomic_output`` removes the temporary file) and
   the rest are cancelled, so no partial output is left.
 """
@@ -39,6 +39,7 @@ import dataclasses
 import glob
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -49,7 +50,6 @@ from walloc_cli.errors import InputError, OutputError, WallocError, internal_err
 from walloc_cli.files.safe_io import STDIO
 from walloc_cli.files.sniff import Kind as FileKind
 from walloc_cli.files.sniff import detect
-from walloc_cli.format.header import MODALITIES
 
 Kind = Literal["compress", "decompress"]
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +74,8 @@ def is_supported(path: Path, kind: Kind) -> bool:
     """Whether a file found in a directory is an input of ``kind``, by content, never by name
     (:func:`walloc_cli.files.sniff.detect`, the order every command uses): ``.wlc`` for decompress;
     an image, volume or audio file for compress."""
+    from walloc_cli.format.header import MODALITIES  # here: a worker must start without numpy (see _worker_init)
+
     found = detect(path)
     if kind == "decompress":
         return found is FileKind.WLC
@@ -316,14 +318,21 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def _worker_init(threads: int, stop: Any) -> None:
-    """Spawned worker: ``threads`` torch threads; a SIGINT while idle is remembered, not fatal
-    (an idle worker dying would break the pool, and the pool then kills the busy ones)."""
+    """Spawned worker: ``threads`` compute threads; a SIGINT while idle is remembered, not fatal
+    (an idle worker dying would break the pool, and the pool then kills the busy ones).
+
+    The threads are set through the environment: OpenMP (torch) and OpenBLAS (numpy) read it when
+    they load, which in a fresh worker is after this (this module imports neither). Importing
+    torch here just to set them would cost every worker its import (over a second), and torch is
+    an optional extra that the codecs may not use at all."""
     global _stop
     _stop = stop
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
     signal.signal(signal.SIGINT, _remember_interrupt)
     signal.signal(signal.SIGTERM, _terminate)
-    from walloc_cli.model.runtime import set_threads
+    from walloc_cli.model.runtime import set_threads  # the lean runtime's workers (and torch's pool if loaded)
 
     set_threads(threads)
 
@@ -427,8 +436,6 @@ def progress_bar(total: int, console: Any, enabled: bool) -> Iterator[Callable[[
         yield lambda outcome: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    import sys
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     # Report lines printed meanwhile appear above the bar; standard output is only rerouted when

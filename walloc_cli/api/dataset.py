@@ -18,6 +18,9 @@ after dequantisation) and the original shapes come back beside them.
 
 Works with ``DataLoader(num_workers > 0)``: the dataset holds only paths and flags (picklable),
 and each worker reads its files independently.
+
+Needs PyTorch, which is an optional extra (``pip install 'walloc[train]'``): without it, importing
+this module (``from walloc_cli import WlcDataset``) raises an :class:`ImportError` that says so.
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
+
+try:
+    import torch
+    from torch.utils.data import Dataset
+except ImportError as error:  # the default install has no torch: say which extra brings it
+    raise ImportError("WlcDataset needs PyTorch: pip install 'walloc[train]'", name="torch") from error
 
 from walloc_cli.errors import InputError, WallocError
 from walloc_cli.api.latents import learning_array, read_latents

@@ -1,9 +1,10 @@
 """A Pillow plugin for ``.wlc`` images: ``Image.open("x.wlc")`` decodes, ``img.save("x.wlc")`` encodes.
 
 ``import walloc_cli`` registers it (:func:`register`). Registration imports Pillow and the
-container framing only; torch and the model are loaded when a ``.wlc`` is actually decoded
-(``load()``, i.e. the first pixel access) or saved, so opening a file to read its size and mode
-is cheap, as with any Pillow format.
+container framing only (not numpy: every ``walloc`` command pays for it, ``--version`` too); the
+header checks are loaded when a ``.wlc`` is opened, numpy and the codec when it is actually
+decoded (``load()``, i.e. the first pixel access) or saved, so opening a file to read its size
+and mode is cheap, as with any Pillow format.
 
 * Opening sniffs the magic bytes, never the extension; a ``.wlc`` holding audio (or another
   modality) is not an image, so Pillow goes on to say it cannot identify it.
@@ -19,14 +20,15 @@ is cheap, as with any Pillow format.
 
 from __future__ import annotations
 
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
-import numpy as np
 from PIL import Image, ImageFile
 
 from walloc_cli.format.container import MAGIC, WlcReader
 from walloc_cli.errors import WallocError
-from walloc_cli.format.header import validate_header
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "WLC"
 EXTENSION = ".wlc"
@@ -45,6 +47,8 @@ class WlcImageFile(ImageFile.ImageFile):
     format_description = "walloc learned lossy image"
 
     def _open(self) -> None:
+        from walloc_cli.format.header import validate_header
+
         assert self.fp is not None
         try:
             header = WlcReader(cast(BinaryIO, self.fp)).header
@@ -89,6 +93,8 @@ class _WlcDecoder(ImageFile.PyDecoder):
 
 def _to_pillow(array: np.ndarray, mode: str) -> Image.Image:
     """An array from :func:`walloc_cli.api.arrays.decompress` as a Pillow image of ``mode``'s Pillow mode."""
+    import numpy as np
+
     if mode == "1":
         return Image.fromarray(array.astype(np.uint8) * 255, "L").convert("1")
     if mode == "I;16":

@@ -1,8 +1,8 @@
 """Layer 6, the top: the ``walloc`` command line (Typer + Rich).
 
-* :mod:`~walloc_cli.cli.app`: the Typer app, ``--version``, the one place every command is
-  registered, and :func:`~walloc_cli.cli.app.main` (the ``walloc`` console script and
-  ``python -m walloc_cli``);
+* :mod:`~walloc_cli.cli.app`: :func:`~walloc_cli.cli.app.main` (the ``walloc`` console script
+  and ``python -m walloc_cli``; it answers ``--version`` itself) and the Typer app, built on first
+  use, the one place every command is registered;
 * :mod:`~walloc_cli.cli.convert`: ``compress`` / ``decompress`` and their batch loop;
 * :mod:`~walloc_cli.cli.inspect`: ``info`` / ``verify`` / ``models`` / ``latents``;
 * :mod:`~walloc_cli.cli.train`: ``train`` and ``data photos|music|speech|volumes``;
@@ -13,7 +13,10 @@
 A command parses its arguments, calls one library function and renders its report; it holds
 no codec logic. May import every layer below (``eval``, ``api``, ``train``, ``data``,
 ``codecs``, ``model``, ``files``, ``format``, ``errors``, ``metrics``, ``_version``), never the
-package root. Modules import torch, Pillow and Rich's progress bars only inside the commands
-that need them, so ``walloc --help`` stays fast; nothing here changes global state on import
-(``OMP_WAIT_POLICY`` is set by ``main()``).
+package root. A command's start-up is part of its cost (shell loops run one process per file),
+so modules import their library (the codecs, numpy, torch, Pillow, Rich's tables and progress
+bars) only inside the commands that need them, and ``walloc --version`` loads neither Typer nor
+Rich; ``tests/test_startup.py`` checks what a command imports. Torch is an optional extra: a
+command that needs it says which extra to install (:func:`~walloc_cli.cli.render.require_torch`).
+Nothing here changes global state on import (``OMP_WAIT_POLICY`` is set by ``main()``).
 """

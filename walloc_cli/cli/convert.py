@@ -150,7 +150,8 @@ class _Batch:
                 err.print(f"walloc: deleted {outcome.src}", markup=False, soft_wrap=True)
 
         try:
-            with progress_bar(len(tasks), err, enabled=len(tasks) > 1 and err.is_terminal and not self.quiet) as advance, \
+            bar = len(tasks) > 1 and err.is_terminal and not self.quiet
+            with progress_bar(len(tasks), err.rich if bar else None, enabled=bar) as advance, \
                     _single_file_progress(tasks, enabled=len(tasks) == 1 and err.is_terminal and not self.quiet):
                 run_tasks(tasks, jobs, finished)
         except KeyboardInterrupt:  # partial outputs are already gone (atomic_output)
@@ -170,7 +171,7 @@ def _single_file_progress(tasks: list[Any], enabled: bool) -> Iterator[None]:
         return
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn(f"{tasks[0].kind} {tasks[0].src}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+    with Progress(TextColumn(f"{tasks[0].kind} {tasks[0].src}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=err.rich, transient=True) as bar:
         job = bar.add_task("file", total=None)
         tasks[0].options["progress"] = lambda done, total: bar.update(job, completed=done, total=total)
         try:

@@ -137,20 +137,21 @@ def _rd_table(rows: list[Row], modality: str, rates: dict[str, Any], with_bd: bo
 def bench_command(
     modality: str = typer.Option("image", "--modality", help="image, audio or volume."),
     sizes: str | None = typer.Option(None, "--sizes", metavar="LIST", help="Comma-separated input sizes: megapixels (image, default 0.25,1,4,16), seconds (audio, default 10,60,600) or megavoxels (volume, default 1,4,16)."),
-    threads: int = typer.Option(0, "--threads", min=0, metavar="N", help="CPU threads for torch (0: torch's default)."),
+    threads: int = typer.Option(0, "--threads", min=0, metavar="N", help="CPU threads of each measured process (OMP_NUM_THREADS; 0: the default)."),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda to time walloc's tensor stages on the GPU (images)."),
     source: Path | None = typer.Option(None, "--source", metavar="PATH", help="Real data to build the inputs from: a photo, an audio file, a .npy volume, or a folder of them. Default: data/photos/test, data/music/test or data/volumes."),
+    runs: int = typer.Option(5, "--runs", min=0, metavar="N", help="Whole-process rows: run walloc compress/decompress (and cwebp/dwebp for images) as commands N times per size and report the median wall time, start-up included, and walloc's ratio to the classic tool; 0 skips them."),
     json_path: Path | None = typer.Option(None, "--json", metavar="FILE", help="Also write the rows as JSON to FILE."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite the --json file."),
 ) -> None:
-    """Speed: encode and decode throughput, peak memory and how time grows with size, walloc beside the classic codec, one fresh process per measurement."""
-    from walloc_cli.eval.speed import run_bench, write_rows
+    """Speed: encode and decode throughput, peak memory and how time grows with size, walloc beside the classic codec, one fresh process per measurement; and the whole-process time of a command, as a shell loop pays it."""
+    from walloc_cli.eval.speed import process_ratios, run_bench, write_rows
 
     if json_path is not None and json_path.exists() and not force:
         _line(f"{json_path}: already exists (use -f to overwrite)")
         raise typer.Exit(1)
     try:
-        rows, notes = run_bench(modality, _split(sizes), threads, device, source, progress=lambda text: err.print(f"  {text}", markup=False))
+        rows, notes = run_bench(modality, _split(sizes), threads, device, source, progress=lambda text: err.print(f"  {text}", markup=False), runs=runs)
     except (WallocError, OSError) as error:
         _line(str(error))
         raise typer.Exit(1) from None
@@ -160,6 +161,9 @@ def bench_command(
         _line("nothing was measured")
         raise typer.Exit(1)
     out.print(_speed_table(rows, modality, device, threads))
+    ratios = process_ratios(rows)
+    if ratios:
+        out.print(_ratio_table(ratios, rows[0].size_unit, runs))
     if json_path is not None:
         try:
             write_rows(rows, json_path, force)
@@ -175,7 +179,8 @@ def _speed_table(rows: list[SpeedRow], modality: str, device: str, threads: int)
     from rich.table import Table
 
     first = rows[0]
-    table = Table(title=f"{modality} speed on {device}, torch threads {threads or 'default'}; peak = process RSS{' (GPU memory for core rows)' if device == 'cuda' else ''}, extra = above the process before the call")
+    process = " (process) rows: the whole command, start-up included, median of its runs;" if any(r.operation.endswith("(process)") for r in rows) else ""
+    table = Table(title=f"{modality} speed on {device}, threads {threads or 'default'};{process} peak = process RSS{' (GPU memory for core rows)' if device == 'cuda' else ''}, extra = above the process before the call")
     for column in ["codec", "operation", f"size {first.size_unit}", "seconds", first.throughput_unit, *(["× real time"] if modality == "audio" else []), "peak MiB", "extra MiB", "coded bytes"]:
         table.add_column(column, justify="left" if column in ("codec", "operation") else "right")
     for row in rows:
@@ -184,4 +189,21 @@ def _speed_table(rows: list[SpeedRow], modality: str, device: str, threads: int)
             *([f"{row.realtime:.0f}"] if modality == "audio" else []),
             _number(row.peak_mib, 0), _number(row.extra_mib, 0), str(row.coded_bytes),
         )
+    return table
+
+
+def _ratio_table(ratios: list[dict[str, Any]], unit: str, runs: int) -> Table:
+    """``walloc bench``'s whole-process comparison: per size and operation, walloc's median wall
+    time beside the classic codec's command-line tool and the ratio (a shell loop's cost per file)."""
+    from rich.table import Table
+
+    from walloc_cli.eval.speed import PROCESS_TOOLS
+
+    table = Table(title=f"whole process, median of {runs} run{'s' if runs != 1 else ''}: walloc (python -m walloc_cli) beside the classic tool")
+    for column in ("operation", f"size {unit}", "walloc s", "tool", "tool s", "ratio"):
+        table.add_column(column, justify="left" if column in ("operation", "tool") else "right")
+    tools = {codec: (encoder, decoder) for codec, encoder, decoder in PROCESS_TOOLS.values()}
+    for entry in ratios:
+        encoder, decoder = tools[entry["codec"]]
+        table.add_row(entry["operation"].removesuffix(" (process)"), f"{entry['size']:g}", f"{entry['walloc_s']:.3f}", encoder if entry["operation"].startswith("compress") else decoder, f"{entry['codec_s']:.3f}", f"{entry['ratio']:.1f}x")
     return table

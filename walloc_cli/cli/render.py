@@ -1,28 +1,80 @@
-"""What the ``walloc`` commands print: the two consoles, one-line errors, reports and tables.
+"""What the ``walloc`` commands print: the two output streams, one-line errors, reports and tables.
 
 Every line a command writes goes through here, so its wording lives in one place. Standard
 output carries results (and the converted file itself with ``-o -``), standard error carries
-errors, notes and progress. Imports nothing heavy at import time: Rich's console only.
+errors, notes and progress.
+
+Imports nothing heavy at import time, not even Rich: a report or error line is plain text and
+is written as it is (:class:`Stream`); Rich is loaded for what needs it (tables, progress bars,
+wrapped text), so ``walloc compress`` in a shell loop does not pay for it on every file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, Callable, TextIO, TypeVar
 
 if TYPE_CHECKING:  # annotations only: nothing of the library is imported to print
+    from rich.console import Console
+
     from walloc_cli.codecs.base import Report
     from walloc_cli.model.zoo import ModelCard
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class Stream:
+    """Standard output or standard error as the commands use it: ``print(text, markup=False,
+    soft_wrap=True)`` (the form of every report, record and error line) writes ``text`` and a
+    newline as they are; any other print, and progress bars (:attr:`rich`), go through a Rich
+    console made on first use. The stream is looked up at each write, as Rich does, so a
+    redirected ``sys.stdout`` (tests, progress bars) is honoured."""
+
+    def __init__(self, stderr: bool = False, wide: bool = False) -> None:
+        self.stderr = stderr
+        self.wide = wide  # when not a terminal, 160 columns instead of Rich's 80
+        self._console: Console | None = None
+
+    @property
+    def file(self) -> TextIO:
+        return sys.stderr if self.stderr else sys.stdout
+
+    @property
+    def rich(self) -> Console:
+        """The Rich console of this stream (tables, progress bars), made when first asked for."""
+        if self._console is None:
+            from rich.console import Console
+
+            width = None if not self.wide or self.file.isatty() else 160
+            self._console = Console(stderr=self.stderr, highlight=False, width=width)
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        """Rich's answer, without loading Rich where it is plainly no: not a terminal and no
+        ``TTY_COMPATIBLE`` or ``FORCE_COLOR`` variable to say otherwise."""
+        try:
+            tty = self.file.isatty()
+        except ValueError:  # closed
+            tty = False
+        if not tty and "TTY_COMPATIBLE" not in os.environ and "FORCE_COLOR" not in os.environ:
+            return False
+        return self.rich.is_terminal
+
+    def print(self, *objects: Any, markup: bool | None = None, soft_wrap: bool = False, **options: Any) -> None:
+        """A plain line written as it is (no markup, emoji codes or wrapping to interpret), else Rich's ``print``."""
+        if len(objects) == 1 and isinstance(objects[0], str) and markup is False and soft_wrap and not options:
+            self.file.write(objects[0] + "\n")
+            return
+        self.rich.print(*objects, markup=markup, soft_wrap=soft_wrap, **options)
+
+
+out = Stream()
+err = Stream(stderr=True)
 # ``eval`` and ``bench`` print wide tables as their result: when piped (a report, a log) do not
 # squeeze them into 80 columns.
-wide_out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+wide_out = Stream(wide=True)
 T = TypeVar("T")
 
 
@@ -51,6 +103,18 @@ def guard(path: Path | str, action: Callable[[], T]) -> T | None:
     except Exception as error:  # noqa: BLE001 - a bug in walloc: still one line for this file, and the next file goes on
         _fail(path, Exception(internal_error(error)))
     return None
+
+
+def require_torch(command: str) -> None:
+    """Exit 2 with one line naming the extra to install when PyTorch cannot be imported:
+    ``command`` needs it, and the default install (``pip install walloc``) has no torch."""
+    try:
+        import torch  # noqa: F401  (the command imports it next anyway)
+    except ImportError:
+        import typer
+
+        err.print(f"walloc: {command} needs PyTorch: pip install 'walloc[train]'", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def show_compressed(src: str, report: Report, json_out: bool, quiet: bool) -> int:

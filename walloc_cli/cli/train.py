@@ -5,7 +5,8 @@ data sets it trains on.
 :func:`walloc_cli.train.run.train_and_export` with a progress display (a Rich bar on a terminal,
 one line per 100 steps otherwise) and prints the validation points of the exported card. The
 ``data`` commands each call one builder of :mod:`walloc_cli.data` and print what it wrote.
-Torch and the builders are imported inside the commands, never at import time.
+Torch and the builders are imported inside the commands, never at import time; ``train``
+without PyTorch (an optional extra) says in one line which extra to install, and exits 2.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import typer
 
-from walloc_cli.cli.render import err, guard, out
+from walloc_cli.cli.render import err, guard, out, require_torch
 
 
 def train(
@@ -50,8 +51,10 @@ def train(
 ) -> None:
     """Train a model from a config file and/or options (resumes from --checkpoint; Ctrl-C saves and stops).
 
-    Runs unchanged under torchrun --nproc_per_node N (DistributedDataParallel).
+    Runs unchanged under torchrun --nproc_per_node N (DistributedDataParallel). Needs PyTorch:
+    pip install 'walloc[train]'.
     """
+    require_torch("train")
     from walloc_cli.train.loop import Distributed, checkpoint_step
     from walloc_cli.train.run import configure_run, train_and_export
 
@@ -112,7 +115,7 @@ def _training_display(total: int, enabled: bool) -> Iterator[Callable[[dict[str,
         return
     # Bar and ETA first, at fixed width: on a narrow terminal the description is what gets cut.
     described = TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1))
-    progress = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(bar_width=16), TimeRemainingColumn(), described, console=out, expand=True)
+    progress = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(bar_width=16), TimeRemainingColumn(), described, console=out.rich, expand=True)
     with progress:
         task = progress.add_task("starting", total=total)
 

@@ -20,6 +20,15 @@ What is timed: images and volumes, the codec's in-memory encode / decode
 Opus with ``opusenc`` / ``opusdec``. Comparison codecs run at their usual settings: WebP quality
 80 method 4 (cwebp's defaults), FLAC level 5, Opus 64 kbit/s; walloc at ``-q 75``.
 
+Whole-process figures (``runs`` > 0, CPU): what a shell loop pays per file. The wall time of
+``python -m walloc_cli compress IN -o OUT`` and ``decompress`` in a fresh process, start-up
+included (the interpreter, imports, the model), the median of ``runs`` runs after one untimed
+run (it warms the page cache and writes the file the decompress runs read); no memory figures
+(a child's ``ru_maxrss`` starts from the bench process's, copied when it forks). For images, ``cwebp`` / ``dwebp`` (their defaults: quality
+75, method 4; PNG in and out) run the same way beside them when installed (a note says when they
+are not), and :func:`process_ratios` gives walloc's time over theirs. Those rows have the
+operations ``compress (process)`` / ``decompress (process)``.
+
 With ``device="cuda"`` walloc's tensor stages (transform, encoder and quantiser; decoder and
 inverse transform) run on the GPU and are timed alone (``core`` rows, synchronised); the
 lossless WebP payload stage stays on the CPU and is not in those rows.
@@ -32,6 +41,8 @@ import dataclasses
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +63,10 @@ THROUGHPUT_UNITS = {"image": "MP/s", "audio": "Msample/s", "volume": "Mvoxel/s"}
 COMPARED = {"image": ("walloc", "webp"), "audio": ("walloc", "flac", "opus"), "volume": ("walloc", "jpeg2000", "sperr")}
 SETTINGS = {("image", "walloc"): 75.0, ("image", "webp"): 80.0, ("audio", "walloc"): 75.0, ("audio", "flac"): 5.0, ("audio", "opus"): 64.0, ("volume", "walloc"): 75.0, ("volume", "jpeg2000"): 70.0, ("volume", "sperr"): 1.0}
 MAX_SIZE = {"image": 64.0, "audio": 3600.0, "volume": 256.0}  # what a bench input may be, in its unit
+PROCESS_OPERATIONS = ("compress (process)", "decompress (process)")
+# The classic codec's command-line tools for the whole-process rows: (codec, compress tool, decompress tool).
+PROCESS_TOOLS = {"image": ("webp", "cwebp", "dwebp")}
+DECODED_SUFFIX = {"image": ".png", "audio": ".wav", "volume": ".npy"}
 
 
 @dataclasses.dataclass
@@ -72,6 +87,8 @@ class SpeedRow:
     coded_bytes: int
     device: str
     threads: int
+    runs: int = 1  # whole-process rows: the median of this many runs
+
 
 
 # --- building inputs from real data -----------------------------------------------------------
@@ -236,18 +253,19 @@ def _core_operation(spec: dict[str, Any], sample: Any) -> tuple[Callable[[], Non
 
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one timed call described by ``spec`` (made by :func:`measure_in_process`); returns
-    seconds, coded bytes and memory figures."""
-    import torch
-
-    if spec["threads"]:
-        torch.set_num_threads(spec["threads"])
+    seconds, coded bytes and memory figures. The threads are ``OMP_NUM_THREADS`` (set by
+    :func:`measure_in_process`), and torch's too when the codec loaded it (torch is an optional
+    extra: it is not imported here for that)."""
     modality, name, operation = spec["modality"], spec["codec"], spec["operation"]
     source, coded = Path(spec["input"]), Path(spec["coded"])
     quality = float(spec["quality"])
     if operation.endswith("core"):
         warm, timed = _core_operation(spec, _sample(modality, source))
         warm()
-        torch.cuda.reset_peak_memory_stats() if spec["device"] == "cuda" else None
+        if spec["device"] == "cuda":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
     elif modality == "audio":
         timed = _audio_operation(name, operation, source, coded, quality)
     else:
@@ -266,6 +284,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
             def timed() -> None:
                 codec.decode(data, sample)
+    torch = sys.modules.get("torch")
+    if spec["threads"] and torch is not None:  # loaded by the codec's warm-up
+        torch.set_num_threads(spec["threads"])
     before = _max_rss_mib()
     started = time.perf_counter()
     timed()
@@ -276,6 +297,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         # pages they shared with it before exec, so there is no honest figure to give
         result.update(peak_mib=None, before_mib=None)
     if operation.endswith("core") and spec["device"] == "cuda":
+        assert torch is not None
         result["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
@@ -292,17 +314,103 @@ def measure_in_process(spec: dict[str, Any]) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# --- whole processes -------------------------------------------------------------------------
+def _run_once(command: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one run of ``command``; :class:`InputError` with its last error line when
+    it fails."""
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a chatty child cannot block on it
+        started = time.perf_counter()
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            log.seek(0)
+            lines = log.read().decode(errors="replace").strip().splitlines()
+            raise InputError(f"{Path(command[0]).name} {' '.join(command[1:4])} failed: {lines[-1] if lines else done.returncode}")
+    return seconds
+
+
+def time_process(command: list[str], runs: int, env: dict[str, str] | None = None) -> float:
+    """The median wall seconds of ``runs`` runs of ``command`` after one untimed run (page cache,
+    and the output later runs read)."""
+    env = dict(os.environ) if env is None else env
+    _run_once(command, env)
+    return statistics.median(_run_once(command, env) for _ in range(runs))
+
+
+def _process_commands(modality: str, codec: str, source: Path, coded: Path, decoded: Path) -> tuple[list[str], list[str]]:
+    """The compress and decompress command lines of ``codec``: walloc as ``python -m walloc_cli``
+    (this interpreter, defaults but ``-f``), the classic codec as its tools with their defaults."""
+    if codec == "walloc":
+        walloc = [sys.executable, "-m", "walloc_cli"]
+        return [*walloc, "compress", str(source), "-o", str(coded), "-f"], [*walloc, "decompress", str(coded), "-o", str(decoded), "-f"]
+    _, encoder, decoder = PROCESS_TOOLS[modality]
+    return [encoder, "-quiet", str(source), "-o", str(coded)], [decoder, "-quiet", str(coded), "-o", str(decoded)]
+
+
+def process_rows(modality: str, source: Path, size: float, units: float, seconds_of_audio: float | None, folder: Path, runs: int, threads: int, progress: Note | None = None) -> tuple[list[SpeedRow], list[str]]:
+    """The whole-process rows of one input file ``source`` (PNG, WAV or ``.npy``; ``units`` of
+    it in :data:`THROUGHPUT_UNITS`): walloc, then the classic codec's tools where they are
+    installed (a note where not); notes for what failed."""
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    codecs = ["walloc"]
+    notes: list[str] = []
+    if modality in PROCESS_TOOLS:
+        name, *tools = PROCESS_TOOLS[modality]
+        missing = [tool for tool in tools if shutil.which(tool) is None]
+        if missing:
+            notes.append(f"{name} whole-process rows skipped: {' and '.join(missing)} not installed (Debian: apt-get install {name})")
+        else:
+            codecs.append(name)
+    rows = []
+    for codec in codecs:
+        coded = folder / f"process-{codec}-{size:g}.{'wlc' if codec == 'walloc' else codec}"
+        decoded = folder / f"process-{codec}-{size:g}.decoded{DECODED_SUFFIX[modality]}"
+        for operation, command in zip(PROCESS_OPERATIONS, _process_commands(modality, codec, source, coded, decoded)):
+            if progress:
+                progress(f"{codec} {operation} {size:g} {SIZE_UNITS[modality]}, {runs} run{'s' if runs != 1 else ''}")
+            try:
+                seconds = time_process(command, runs, env)
+            except InputError as error:
+                notes.append(str(error))
+                break
+            rows.append(SpeedRow(
+                modality, codec, operation, size, SIZE_UNITS[modality], seconds, units / seconds, THROUGHPUT_UNITS[modality],
+                # No memory figures: a child's ru_maxrss starts from this (large) process's, copied at fork.
+                seconds_of_audio / seconds if seconds_of_audio else None, None, None, coded.stat().st_size, "cpu", threads, runs,
+            ))
+    return rows, notes
+
+
+def process_ratios(rows: list[SpeedRow]) -> list[dict[str, Any]]:
+    """walloc's whole-process time over the classic codec's, per size and operation where both
+    ran: ``{"size", "operation", "walloc_s", "codec", "codec_s", "ratio"}``."""
+    found = {(r.size, r.operation, r.codec): r.seconds for r in rows if r.operation in PROCESS_OPERATIONS}
+    ratios = []
+    for (size, operation, codec), seconds in found.items():
+        if codec != "walloc" and (size, operation, "walloc") in found:
+            walloc = found[(size, operation, "walloc")]
+            ratios.append({"size": size, "operation": operation, "walloc_s": walloc, "codec": codec, "codec_s": seconds, "ratio": walloc / seconds})
+    return ratios
+
+
 # --- the bench --------------------------------------------------------------------------------
-def run_bench(modality: str = "image", sizes: list[float] | None = None, threads: int = 0, device: str = "cpu", source: Path | None = None, progress: Note | None = None) -> tuple[list[SpeedRow], list[str]]:
+def run_bench(modality: str = "image", sizes: list[float] | None = None, threads: int = 0, device: str = "cpu", source: Path | None = None, progress: Note | None = None, runs: int = 5) -> tuple[list[SpeedRow], list[str]]:
     """Time walloc and the comparison codecs of ``modality`` at each size; rows and notes (codecs
-    skipped because they cannot run here, and why)."""
+    skipped because they cannot run here, and why). With ``runs`` > 0 (CPU only) each size also
+    gets the whole-process rows (:func:`process_rows`, the median of ``runs`` runs)."""
     if modality not in DEFAULT_SIZES:
         raise InputError(f"unknown modality {modality!r} (choose image, audio or volume)")
     if device not in ("cpu", "cuda"):
         raise InputError(f"unknown device {device!r} (choose cpu or cuda)")
+    if runs < 0:
+        raise InputError(f"runs must be 0 or more, not {runs}")
     if device == "cuda":
-        import torch
-
+        try:
+            import torch
+        except ImportError:
+            raise InputError("--device cuda needs PyTorch: pip install 'walloc[train]'") from None
         if not torch.cuda.is_available():
             raise InputError("no CUDA device is available (torch.cuda.is_available() is false)")
         if modality != "image":
@@ -322,6 +430,8 @@ def run_bench(modality: str = "image", sizes: list[float] | None = None, threads
         else:
             codecs.append(name)
     operations = ["encode core", "decode core"] if device == "cuda" else ["encode", "decode"]
+    if runs and device == "cuda":
+        notes.append("whole-process rows skipped: walloc runs on the CPU")
     rows: list[SpeedRow] = []
     with tempfile.TemporaryDirectory(prefix="walloc-bench-") as folder:
         for size in sizes:
@@ -358,6 +468,16 @@ def run_bench(modality: str = "image", sizes: list[float] | None = None, threads
                         got.get("gpu_peak_mib", None if got["peak_mib"] is None else got["peak_mib"] - got["before_mib"]),
                         got["coded_bytes"], device, threads,
                     ))
+            if runs and device == "cpu":
+                process_input = input_path
+                if modality == "image":  # what people hand both tools: a PNG
+                    from PIL import Image
+
+                    process_input = input_path.with_suffix(".png")
+                    Image.fromarray(array).save(process_input)
+                more, problems = process_rows(modality, process_input, size, units, seconds_of_audio, Path(folder), runs, threads, progress)
+                rows += more
+                notes += [p for p in problems if p not in notes]
     return rows, notes
 
 

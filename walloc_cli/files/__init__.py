@@ -16,5 +16,7 @@ May import: :mod:`walloc_cli.errors`, :mod:`walloc_cli.metrics`, :mod:`walloc_cl
 header's modes and limits, the container's magic), itself, and file libraries (Pillow,
 imagecodecs, tifffile, soundfile, nibabel); never torch, the model, the codecs or anything
 above. Importing a module here changes no other library's settings (Pillow's pixel limit is
-lifted for one ``Image.open`` at a time only).
+lifted for one ``Image.open`` at a time only). This package's ``__init__`` imports nothing, so
+importing one module here loads that module's libraries only (a command's start-up counts in a
+shell loop: see ``tests/test_startup.py``).
 """

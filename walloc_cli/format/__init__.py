@@ -16,4 +16,8 @@ What it may import: the standard library, numpy, Pillow and imagecodecs, and fro
 :mod:`walloc_cli.errors` (and the other modules of this layer). Never torch, an audio or volume
 library, or a layer above (``model``, ``files``, ``codecs``, ...): a reader of ``.wlc`` bytes
 needs none of them. ``tests/test_layers.py`` checks it.
+
+This ``__init__`` imports nothing, and :mod:`~walloc_cli.format.container` and
+:mod:`~walloc_cli.format.limits` import no numpy: the package root's Pillow plugin needs the
+container's signature, and every ``walloc`` command (``--version`` too) pays for what that loads.
 """
