@@ -45,6 +45,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -240,9 +241,14 @@ def bd_of(rows: list[Row], file: str, test: str, anchor: str) -> float:
     return bd_rate_values(np.array([r.rate for r in a]), np.array([r.psnr for r in a]), np.array([r.rate for r in t]), np.array([r.psnr for r in t]))
 
 
-def run_set(folder: Path, payload: str | None, progress: bool = True) -> tuple[list[Row], list[Overhead], list[str], set[str]]:
+def run_set(folder: Path, payload: str | None, progress: bool = True, anchors: list[Row] | None = None) -> tuple[list[Row], list[Overhead], list[str], set[str]]:
     """Measure every photo of ``folder``: rows of every codec, walloc's overheads, notes, and the
-    payload codecs the walloc files named."""
+    payload codecs the walloc files named.
+
+    ``anchors``: rows of the other codecs from an earlier ``--json`` run of the same photos
+    (``--anchors``): reused instead of coding the photos again (their bytes do not depend on
+    walloc), except that a codec whose reused points no longer reach below or above walloc's new
+    rates is coded at its extra settings as in a fresh run."""
     files, notes = expand_one_level([folder])
     baselines, skipped = select_codecs(list(BASELINES), "image")
     notes += skipped
@@ -260,11 +266,13 @@ def run_set(folder: Path, payload: str | None, progress: bool = True) -> tuple[l
             rows += [dataclasses.replace(r, codec="walloc-nometa") for r in mine]
         low, high = min(r.rate for r in mine), max(r.rate for r in mine)
         for codec in baselines:
-            theirs = [measure(sample, codec, q, with_ssim=False) for q in codec.qualities]
+            reused = [r for r in anchors or [] if r.codec == codec.name and Path(r.file).name == path.name]
+            theirs = [dataclasses.replace(r, file=str(path)) for r in reused] or [measure(sample, codec, q, with_ssim=False) for q in codec.qualities]
+            done = {r.quality for r in theirs}
             if min(r.rate for r in theirs) > low:
-                theirs += [measure(sample, codec, q, with_ssim=False) for q in EXTRA_LOW[codec.name]]
+                theirs += [measure(sample, codec, q, with_ssim=False) for q in EXTRA_LOW[codec.name] if q not in done]
             if max(r.rate for r in theirs) < high:
-                theirs += [measure(sample, codec, q, with_ssim=False) for q in EXTRA_HIGH[codec.name]]
+                theirs += [measure(sample, codec, q, with_ssim=False) for q in EXTRA_HIGH[codec.name] if q not in done]
             rows += theirs
         if progress:
             print(f"  {path.name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
@@ -368,7 +376,6 @@ def set_tables(name: str, rows: list[Row], overheads: list[Overhead], with_bd: b
 
 def machine() -> str:
     """The CPU model (Linux: /proc/cpuinfo) and core count."""
-    import os
 
     model = platform.processor() or platform.machine()
     try:
@@ -414,6 +421,7 @@ def main() -> None:
     parser.add_argument("--payload", default=None, help="walloc's payload codec (passed to compress_image; default: the library's)")
     parser.add_argument("--json", type=Path, help="also write every row, overhead and summary here")
     parser.add_argument("--from-json", type=Path, metavar="JSON", help="re-render the tables of an earlier --json run without measuring")
+    parser.add_argument("--anchors", type=Path, metavar="JSON", help="reuse the other codecs' rows of an earlier --json run of the same photos (walloc is coded afresh)")
     parser.add_argument("--build-holdout", type=Path, metavar="OUT", help="write the held-out photo set into OUT and stop")
     parser.add_argument("--debs", type=Path, help="with --build-holdout: folder holding the .deb files (else apt-get download)")
     args = parser.parse_args()
@@ -426,8 +434,10 @@ def main() -> None:
         return
     if not args.dirs:
         parser.error("give at least one folder of photos (or --build-holdout OUT)")
-    import torch
-
+    anchor_rows: list[Row] = []
+    if args.anchors:
+        earlier = json.loads(args.anchors.read_text())
+        anchor_rows = [Row(**{k: (math.inf if v in ("inf", None) and k == "psnr" else v) for k, v in r.items()}) for part in earlier["sets"].values() for r in part["rows"] if not str(r["codec"]).startswith("walloc")]
     with_bd = bd_rate_missing() is None
     started = time.time()
     cpu = time.process_time()
@@ -436,7 +446,7 @@ def main() -> None:
     payloads: set[str] = set()
     for folder in args.dirs:
         print(f"{folder}:", file=sys.stderr, flush=True)
-        rows, overheads, notes, used = run_set(folder, args.payload)
+        rows, overheads, notes, used = run_set(folder, args.payload, anchors=anchor_rows)
         payloads |= used
         table, summary = set_tables(str(folder), rows, overheads, with_bd)
         lines += table + [f"Note: {n}" for n in notes] + ([""] if notes else [])
@@ -446,7 +456,7 @@ def main() -> None:
     head = [
         (
             f"walloc {__version__}, payload {args.payload or 'library default'} (files name: {', '.join(sorted(payloads))});"
-            f" {machine()}, {torch.get_num_threads()} torch thread(s); {libraries()};"
+            f" {machine()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {libraries()};"
             f" {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {time.time() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU"
         ),
         "",
