@@ -65,7 +65,7 @@ def _garbage_payload(chunks: list[Chunk]) -> list[Chunk]:
     [
         (IMAGE, lambda d: d[:-5], "truncated"),
         (IMAGE, lambda d: d[:100] + bytes([d[100] ^ 1]) + d[101:], "CRC mismatch"),
-        (IMAGE, lambda d: d[:8] + b"\x02" + d[9:], "unsupported .wlc format version 2.0"),
+        (IMAGE, lambda d: d[:8] + b"\x03" + d[9:], "unsupported .wlc format version 3.0"),
         (IMAGE, lambda d: b"GIF89a" + d[6:], "not a .wlc file"),
         (IMAGE, lambda d: d[:-4] + b"\0\0\0\0", "(END) is corrupt: CRC mismatch"),
         (IMAGE, lambda d: reframed(d, header_edit=_other_sha), "(a different version)"),
