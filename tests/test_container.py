@@ -1,8 +1,9 @@
 """Tests of the ``.wlc`` framing (``walloc_cli/format/container.py``) against ``formats/wlc.md``.
 
 Files with unusual layouts (other versions, unknown chunk types, corrupt lengths) are built here
-by ``_frame``/``_file``, a second, independent implementation of the spec, so the tests do not
-trust the writer under test to produce what they feed the reader.
+by ``_frame``/``_file`` (1.x) and ``_frame2``/``_file2`` (2.0), a second, independent
+implementation of the spec, so the tests do not trust the writer under test to produce what
+they feed the reader. The tests of 1.x write 1.x (``_format_1``); those of 2.0 say ``major=2``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import struct
 import threading
 import tracemalloc
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,20 @@ from walloc_cli.format.container import (
     write,
 )
 from walloc_cli.errors import FormatError
+from walloc_cli.format.compact import encode_varint
 
 SPEC = Path(__file__).resolve().parents[1] / "formats" / "wlc.md"
 GOLDEN_TINY = bytes.fromhex(
     "89574c430d0a1a0a" "0100" "07000000" "7b2261223a317d" "06b0a228" "454e4420" "00000000" "107df158"
 )
 END_BYTES = bytes.fromhex("454e442000000000107df158")
+
+
+@pytest.fixture(autouse=True)
+def _format_1() -> Iterator[None]:
+    """Writers in this module write 1.x unless a test names a major (its 1.x bytes are golden)."""
+    with wlc.wlc_version(1):
+        yield
 
 
 # --- an independent encoder of the spec, for hand-made files -------------------------------------
@@ -152,7 +162,7 @@ def test_reader_on_short_reads_never_reads_unbounded() -> None:
     # Requests follow the declared sizes (preamble, header, chunk heads, data): never beyond the
     # file, never "read everything" (-1, asserted inside ReadRecorder).
     assert max(stream.requests) <= len(data)
-    assert stream.requests[0] == 14  # signature + version + header length, nothing more
+    assert stream.requests[0] == 10  # signature + version, nothing more (the header length follows)
 
 
 def test_streaming_through_a_real_pipe() -> None:
@@ -162,7 +172,7 @@ def test_streaming_through_a_real_pipe() -> None:
 
     def produce() -> None:
         with open(wfd, "wb") as w:
-            write(w, {"modality": "image"}, payload)
+            write(w, {"modality": "image"}, payload, major=1)  # a new thread has its own context
 
     thread = threading.Thread(target=produce)
     thread.start()
@@ -384,11 +394,11 @@ def test_huge_declared_lengths_are_refused_without_allocating(tmp_path: Path) ->
 # --- compatibility -------------------------------------------------------------------------------
 
 
-def test_version_2_refused() -> None:
-    message = str(_format_error(_file(b"{}", version=(2, 0))))
-    assert message == "unsupported .wlc format version 2.0 (this walloc reads 1.x)"
-    # The major is checked first: whatever follows in a 2.x file is not interpreted.
-    assert "unsupported" in str(_format_error(wlc.MAGIC + b"\x02\x05garbage"))
+def test_version_3_refused() -> None:
+    message = str(_format_error(_file(b"{}", version=(3, 0))))
+    assert message == "unsupported .wlc format version 3.0 (this walloc reads 1.x and 2.x)"
+    # The major is checked first: whatever follows in a 3.x file is not interpreted.
+    assert "unsupported" in str(_format_error(wlc.MAGIC + b"\x03\x05garbage"))
     assert "version 0.0" in str(_format_error(_file(b"{}", version=(0, 0))))
 
 
