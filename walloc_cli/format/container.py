@@ -367,7 +367,7 @@ class WlcReader:
     """Streaming ``.wlc`` reader.
 
     The constructor reads and checks everything up to the end of the header (signature,
-    version, header length and CRC, JSON), so ``header`` and ``version`` are available before
+    version, header length and CRC, the JSON or compact header), so ``header`` and ``version`` are available before
     any payload is read. :meth:`iter_chunks` then yields chunks one at a time, each only after
     its CRC has been verified; it can be iterated once, since the stream is consumed.
     """
