@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from walloc_cli.errors import FormatError
 from walloc_cli.format import compact
-from walloc_cli.format.compact import canonical_json, decode, decode_varint, encode, encode_varint, stored_form
+from walloc_cli.format.compact import (
+    canonical_json,
+    decode,
+    decode_varint,
+    encode,
+    encode_varint,
+    stored_form,
+)
 from walloc_cli.format.container import loads
 from walloc_cli.format.header import MODES, validate_header
 

@@ -35,7 +35,6 @@ from walloc_cli.format.container import (
     write,
 )
 from walloc_cli.errors import FormatError
-from walloc_cli.format.compact import encode_varint
 
 SPEC = Path(__file__).resolve().parents[1] / "formats" / "wlc.md"
 GOLDEN_TINY = bytes.fromhex(
@@ -559,9 +558,8 @@ def test_2_0_round_trip_and_stored_form() -> None:
 
 
 def test_2_0_writer_refuses_a_chunk_type_without_a_code() -> None:
-    with pytest.raises(ValueError, match="no code in .wlc format 2.0"):
-        with WlcWriter(io.BytesIO(), {}, major=2) as writer:
-            writer.write_chunk(Chunk("zNEW", b""))
+    with pytest.raises(ValueError, match="no code in .wlc format 2.0"), WlcWriter(io.BytesIO(), {}, major=2) as writer:
+        writer.write_chunk(Chunk("zNEW", b""))
     with pytest.raises(ValueError, match="writes .wlc format 1 or 2"):
         WlcWriter(io.BytesIO(), {}, major=3)
 
@@ -680,7 +678,7 @@ def test_2_0_spec_worked_example_matches_the_reference_file() -> None:
     text = SPEC.read_text()
     block = text.split("<!-- golden: wlc2-rgb-16x-v-srgb-16x16.wlc")[1].split("```text\n")[1].split("```")[0]
     assert bytes.fromhex("".join(line[10:].split("|")[0] for line in block.splitlines())) == data
-    header, chunks = loads(data)
+    _, chunks = loads(data)
     latents = sum(len(c.data) for c in chunks if c.type == "LATN")
     assert f"{len(data)} bytes, of which {latents} are the coded" in text and f"{len(data) - latents} bytes of overhead" in text
     assert len(data) - latents <= 64
