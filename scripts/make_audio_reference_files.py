@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from walloc_cli.codecs.audio import compress_audio, decompress_audio
-from walloc_cli.format.container import WlcReader
+from walloc_cli.format.container import WlcReader, wlc_version
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "formats" / "reference" / "audio"
@@ -35,10 +35,13 @@ def cases() -> dict[str, tuple[np.ndarray, int, str, float]]:
         "mono-8k-speech8k-4001": (speech[:, None], 8000, "PCM_16", 50.0),
         # format 1.3: the jxl payload, two blocks as above
         "stereo-44k-jxl-70000": (stereo, 44100, "PCM_16", 50.0),
+        # format 2.0: the compact header and framing, two blocks as above
+        "wlc2-stereo-44k-70000": (stereo, 44100, "PCM_16", 50.0),
     }
 
 
 PAYLOADS = {"stereo-44k-jxl-70000": "jxl"}  # the cases not coded with the default payload
+WLC2 = {"wlc2-stereo-44k-70000"}  # the cases written as format 2.0 (the others: 1.x)
 
 
 def main() -> None:
@@ -50,11 +53,12 @@ def main() -> None:
         src = OUT / f"{name}.src.wav"
         sf.write(src, samples, rate, subtype=subtype)
         buffer = io.BytesIO()
-        report = compress_audio(src, buffer, quality=quality, payload=PAYLOADS.get(name, "webp"))
+        with wlc_version(2 if name in WLC2 else 1):
+            report = compress_audio(src, buffer, quality=quality, payload=PAYLOADS.get(name, "webp"))
         (OUT / f"{name}.wlc").write_bytes(buffer.getvalue())
         buffer.seek(0)
         decompress_audio(WlcReader(buffer), OUT / f"{name}.out.wav", overwrite=True)
-        index[name] = {"model": report.model, "quality": quality, "payload": PAYLOADS.get(name, "webp"), "bytes": len(buffer.getvalue())}
+        index[name] = {"model": report.model, "quality": quality, "payload": PAYLOADS.get(name, "webp"), "bytes": len(buffer.getvalue()), **({"wlc_version": 2} if name in WLC2 else {})}
         print(f"{name}: {len(buffer.getvalue())} bytes, {report.model} step {report.step}")
     (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 

@@ -22,6 +22,7 @@ from PIL import Image
 
 from walloc_cli.codecs.image import decode_image, encode_image
 from walloc_cli.files.images import ImageData, image_from_array, read_image, write_image
+from walloc_cli.format.container import wlc_version
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "formats" / "reference"
@@ -81,6 +82,11 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         "rgb-2x-v-step0.354-tight-bits-32x24": (image_from_array(photo[80:104, 250:282].copy()), {"model": "rgb-2x-v", "payload": "webp", "step": 0.354}),
         # format 1.3: the jxl payload (48 latent channels in one planar JPEG XL image)
         "rgb-4x-v-jxl-40x32": (image_from_array(photo[160:192, 240:280].copy()), {"model": "rgb-4x-v", "payload": "jxl", "step": 1.5}),
+        # format 2.0, the compact header: an sRGB photo without alpha (the worked example of
+        # formats/wlc.md), an alpha plane, 16-bit samples
+        "wlc2-rgb-16x-v-srgb-16x16": (srgb_tagged(image_from_array(photo[220:236, 330:346].copy())), {"model": "rgb-16x-v", "payload": "webp", "step": 2.5, "wlc_version": 2}),
+        "wlc2-rgba-17x9": (image_from_array(rgba), {"model": "rgb-16x", "payload": "webp", "wlc_version": 2}),
+        "wlc2-gray16-23x19": (image_from_array(gray16), {"model": "rgb-16x", "payload": "webp", "wlc_version": 2}),
     }
 
 
@@ -92,7 +98,8 @@ def main() -> None:
             continue  # written once, kept forever
         write_image(OUT / f"{name}.src.png", image, overwrite=True)
         source = read_image(OUT / f"{name}.src.png")
-        data = encode_image(source, model=options["model"], payload=options["payload"], step=float(options.get("step", 1.0)))
+        with wlc_version(int(options.get("wlc_version", 1))):  # the cases before 2.0 were 1.x
+            data = encode_image(source, model=options["model"], payload=options["payload"], step=float(options.get("step", 1.0)))
         (OUT / f"{name}.wlc").write_bytes(data)
         write_image(OUT / f"{name}.out.png", decode_image(data), overwrite=True)
         index[name] = {**options, "bytes": len(data)}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from walloc_cli.format.container import WlcReader
+from walloc_cli.format.container import WlcReader, wlc_version
 from walloc_cli.codecs.volume import compress_volume, decode_volume
 from walloc_cli.files.volumes import volume_from_array
 
@@ -32,6 +32,8 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
         "ms-uint16-tight-bits-8x40x48": (np.load(OUT / "ms-uint16-8x48x56.src.npy")[:, 4:44, 4:52], "CYX", 90.0),
         # format 1.3: the jxl payload, two tiles along the rows (136 > 128 voxels)
         "ct-int16-jxl-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
+        # format 2.0: the compact header and framing, two tiles as above
+        "wlc2-ct-int16-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
     }
     if not (ct_path.exists() and ms_path.exists()):
         return kept
@@ -49,6 +51,7 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
 
 
 PAYLOADS = {"ct-int16-jxl-20x136x40": "jxl"}  # the cases not coded with the default payload
+WLC2 = {"wlc2-ct-int16-20x136x40"}  # the cases written as format 2.0 (the others: 1.x)
 
 
 def main() -> None:
@@ -60,11 +63,12 @@ def main() -> None:
         array = np.ascontiguousarray(array)
         np.save(OUT / f"{name}.src.npy", array)
         buffer = io.BytesIO()
-        report = compress_volume(volume_from_array(array, axes), buffer, quality=quality, payload=PAYLOADS.get(name, "webp"), measure=False)
+        with wlc_version(2 if name in WLC2 else 1):
+            report = compress_volume(volume_from_array(array, axes), buffer, quality=quality, payload=PAYLOADS.get(name, "webp"), measure=False)
         (OUT / f"{name}.wlc").write_bytes(buffer.getvalue())
         decoded = decode_volume(WlcReader(io.BytesIO(buffer.getvalue())))
         np.save(OUT / f"{name}.out.npy", decoded.array)
-        index[name] = {"model": report.model, "quality": quality, "payload": PAYLOADS.get(name, "webp"), "bytes": len(buffer.getvalue())}
+        index[name] = {"model": report.model, "quality": quality, "payload": PAYLOADS.get(name, "webp"), "bytes": len(buffer.getvalue()), **({"wlc_version": 2} if name in WLC2 else {})}
         print(f"{name}: {len(buffer.getvalue())} bytes, {report.model} step {report.step}")
     (OUT / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 

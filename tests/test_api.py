@@ -438,7 +438,7 @@ def test_describe_is_consistent_with_the_file(tmp_path: Path, mode: str) -> None
     size = wlc.stat().st_size
     channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
     assert info["bytes"] == size
-    assert info["format_version"] == "1.0"
+    assert info["format_version"] == "2.0"
     assert info["bpp"] == pytest.approx(8 * size / (33 * 17))
     assert info["ratio"] == pytest.approx(33 * 17 * channels / size)
     assert info["reduction"] == pytest.approx(16.0)

@@ -88,7 +88,7 @@ def listing(folder: Path) -> list[str]:
 def good_wlc(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     folder = tmp_path_factory.mktemp("good")
     src = save_png(folder / "good.png")
-    result = invoke("compress", "--no-psnr", src)
+    result = invoke("compress", "--no-psnr", "--wlc-version", "1", src)  # the corruptions below are placed in 1.x's layout
     assert result.exit_code == 0, result.stderr
     data = (folder / "good.wlc").read_bytes()
     assert data.startswith(MAGIC)

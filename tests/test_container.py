@@ -1,8 +1,9 @@
 """Tests of the ``.wlc`` framing (``walloc_cli/format/container.py``) against ``formats/wlc.md``.
 
 Files with unusual layouts (other versions, unknown chunk types, corrupt lengths) are built here
-by ``_frame``/``_file``, a second, independent implementation of the spec, so the tests do not
-trust the writer under test to produce what they feed the reader.
+by ``_frame``/``_file`` (1.x) and ``_frame2``/``_file2`` (2.0), a second, independent
+implementation of the spec, so the tests do not trust the writer under test to produce what
+they feed the reader. The tests of 1.x write 1.x (``_format_1``); those of 2.0 say ``major=2``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import struct
 import threading
 import tracemalloc
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,13 @@ GOLDEN_TINY = bytes.fromhex(
     "89574c430d0a1a0a" "0100" "07000000" "7b2261223a317d" "06b0a228" "454e4420" "00000000" "107df158"
 )
 END_BYTES = bytes.fromhex("454e442000000000107df158")
+
+
+@pytest.fixture(autouse=True)
+def _format_1() -> Iterator[None]:
+    """Writers in this module write 1.x unless a test names a major (its 1.x bytes are golden)."""
+    with wlc.wlc_version(1):
+        yield
 
 
 # --- an independent encoder of the spec, for hand-made files -------------------------------------
@@ -152,7 +161,7 @@ def test_reader_on_short_reads_never_reads_unbounded() -> None:
     # Requests follow the declared sizes (preamble, header, chunk heads, data): never beyond the
     # file, never "read everything" (-1, asserted inside ReadRecorder).
     assert max(stream.requests) <= len(data)
-    assert stream.requests[0] == 14  # signature + version + header length, nothing more
+    assert stream.requests[0] == 10  # signature + version, nothing more (the header length follows)
 
 
 def test_streaming_through_a_real_pipe() -> None:
@@ -162,7 +171,7 @@ def test_streaming_through_a_real_pipe() -> None:
 
     def produce() -> None:
         with open(wfd, "wb") as w:
-            write(w, {"modality": "image"}, payload)
+            write(w, {"modality": "image"}, payload, major=1)  # a new thread has its own context
 
     thread = threading.Thread(target=produce)
     thread.start()
@@ -384,11 +393,11 @@ def test_huge_declared_lengths_are_refused_without_allocating(tmp_path: Path) ->
 # --- compatibility -------------------------------------------------------------------------------
 
 
-def test_version_2_refused() -> None:
-    message = str(_format_error(_file(b"{}", version=(2, 0))))
-    assert message == "unsupported .wlc format version 2.0 (this walloc reads 1.x)"
-    # The major is checked first: whatever follows in a 2.x file is not interpreted.
-    assert "unsupported" in str(_format_error(wlc.MAGIC + b"\x02\x05garbage"))
+def test_version_3_refused() -> None:
+    message = str(_format_error(_file(b"{}", version=(3, 0))))
+    assert message == "unsupported .wlc format version 3.0 (this walloc reads 1.x and 2.x)"
+    # The major is checked first: whatever follows in a 3.x file is not interpreted.
+    assert "unsupported" in str(_format_error(wlc.MAGIC + b"\x03\x05garbage"))
     assert "version 0.0" in str(_format_error(_file(b"{}", version=(0, 0))))
 
 
@@ -499,3 +508,216 @@ def test_on_damage_skips_a_corrupt_chunk_and_reads_on() -> None:
     assert reported == ["chunk 2 (LATN) is corrupt: CRC mismatch"]
     with pytest.raises(FormatError, match="chunk 2 \\(LATN\\) is corrupt: CRC mismatch"):
         list(WlcReader(io.BytesIO(bytes(data))).iter_chunks())  # without it, the first damage is fatal
+
+
+# --- format 2.0: compact header and framing ------------------------------------------------------------
+REFERENCE = Path(__file__).resolve().parents[1] / "formats" / "reference"
+PHOTO_2 = REFERENCE / "wlc2-rgb-16x-v-srgb-16x16.wlc"  # the worked example of formats/wlc.md
+
+
+def _frame2(code: int, data: bytes, *, length: bytes | None = None, crc: int | None = None) -> bytes:
+    c = zlib.crc32(bytes([code]) + data) if crc is None else crc
+    return bytes([code]) + (_varint(len(data)) if length is None else length) + data + struct.pack("<I", c)
+
+
+def _varint(value: int) -> bytes:
+    """LEB128, written independently of the module under test."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
+
+
+def _file2(header: bytes = b"\x00", chunks: bytes = b"", *, version: tuple[int, int] = (2, 0), header_len: bytes | None = None, end: bool = True) -> bytes:
+    head = wlc.MAGIC + bytes(version) + (_varint(len(header)) if header_len is None else header_len) + header
+    return head + struct.pack("<I", zlib.crc32(head)) + chunks + (b"\x00" if end else b"")
+
+
+def _sample2() -> bytes:
+    header = {"modality": "image", "shape": [3, 4, 5], "delta": 0.125, "name": "café", "ok": True}
+    chunks = [Chunk("LATN", b"\x00\x01\x02latent"), Chunk("ALPH", b""), Chunk("ICCP", b"icc!"), Chunk("LATN", b"z" * 200), Chunk("exif", b"e")]
+    return dumps(header, chunks, major=2)
+
+
+def test_2_0_is_written_by_default() -> None:
+    with wlc.wlc_version(2):
+        data = dumps({"a": 1}, [Chunk("LATN", b"x")])
+    assert data == dumps({"a": 1}, [Chunk("LATN", b"x")], major=2)
+    assert data == _file2(b'\x04{"a":1}', _frame2(0x01, b"x"))  # the independent encoder agrees
+    assert loads(data) == ({"a": 1}, [Chunk("LATN", b"x")]) and WlcReader(io.BytesIO(data)).version == (2, 0)
+    assert wlc.VERSION == (2, 0)
+
+
+def test_2_0_round_trip_and_stored_form() -> None:
+    header, chunks = loads(_sample2())
+    assert header == {"modality": "image", "shape": [3, 4, 5], "delta": 0.125, "name": "café", "ok": True}
+    assert [c.type for c in chunks] == ["LATN", "ALPH", "ICCP", "LATN", "exif"] and chunks[3].data == b"z" * 200
+    # the encoder string is not stored in 2.0
+    assert loads(dumps({"encoder": "walloc 0.1.0", "a": 1}, [], major=2))[0] == {"a": 1}
+
+
+def test_2_0_writer_refuses_a_chunk_type_without_a_code() -> None:
+    with pytest.raises(ValueError, match="no code in .wlc format 2.0"), WlcWriter(io.BytesIO(), {}, major=2) as writer:
+        writer.write_chunk(Chunk("zNEW", b""))
+    with pytest.raises(ValueError, match="writes .wlc format 1 or 2"):
+        WlcWriter(io.BytesIO(), {}, major=3)
+
+
+def test_2_0_truncation_at_every_offset() -> None:
+    for data in (PHOTO_2.read_bytes(), _sample2()):
+        for cut in range(len(data)):
+            message = str(_format_error(data[:cut]))
+            assert message.startswith(("truncated", "empty file")), (cut, message)
+
+
+def test_2_0_crc_damage_of_the_header_and_of_each_chunk() -> None:
+    data = _sample2()
+    _, chunks = loads(data)
+    damaged = bytearray(data)
+    damaged[11] ^= 0x01  # a header byte
+    assert str(_format_error(bytes(damaged))) == "header is corrupt: CRC mismatch"
+    at = len(data) - 1  # the END byte; walk the chunks back to front by their known sizes
+    for index in range(len(chunks), 0, -1):
+        chunk = chunks[index - 1]
+        at -= 4 + len(chunk.data)
+        if chunk.data:
+            damaged = bytearray(data)
+            damaged[at] ^= 0x40
+            assert str(_format_error(bytes(damaged))) == f"chunk {index} ({chunk.type.rstrip()}) is corrupt: CRC mismatch"
+        at -= 1 + len(_varint(len(chunk.data)))
+
+
+def test_2_0_every_single_byte_corruption_is_detected() -> None:
+    data = PHOTO_2.read_bytes()
+    for at in range(len(data)):
+        for mask in (0x01, 0x80):
+            damaged = bytearray(data)
+            damaged[at] ^= mask
+            _format_error(bytes(damaged))
+
+
+def test_2_0_overlong_and_oversize_varints() -> None:
+    assert "overlong" in str(_format_error(_file2(b"\x00", header_len=b"\x81\x00")))
+    assert "header length is an overlong varint" in str(_format_error(_file2(b"\x00", header_len=b"\x81\x80\x80\x00")))
+    assert "header length exceeds the 1 MiB limit" in str(_format_error(_file2(b"\x00", header_len=_varint((1 << 20) + 1))))
+    assert "too small" in str(_format_error(_file2(b"", header_len=b"\x00")))
+    message = str(_format_error(_file2(chunks=_frame2(0x01, b"ab", length=b"\x82\x00"))))
+    assert message == "chunk 1 (LATN) length is an overlong varint (not minimal)"
+    assert "length exceeds the 256 MiB limit" in str(_format_error(_file2(chunks=b"\x01" + _varint((256 << 20) + 1))))
+    assert "overlong" in str(_format_error(_file2(chunks=b"\x01\x80\x80\x80\x80\x80\x01")))
+
+
+def test_2_0_huge_declared_length_is_refused_without_allocating() -> None:
+    lying = _file2(chunks=b"\x01" + _varint(256 << 20) + b"tiny")
+    tracemalloc.start()
+    try:
+        assert str(_format_error(lying)).startswith("truncated")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_2_0_unknown_codes_and_end() -> None:
+    critical = _file2(chunks=_frame2(0x01, b"a") + _frame2(0x33, b"must understand"))
+    assert str(_format_error(critical)).startswith("chunk 2 (code 0x33) is an unknown critical chunk")
+    skipped = _file2(b"\x00", _frame2(0x01, b"a") + _frame2(0x9A, b"future data") + _frame2(0x03, b"c"))
+    assert loads(skipped) == ({}, [Chunk("LATN", b"a"), Chunk("ICCP", b"c")])
+    assert str(_format_error(_file2(chunks=_frame2(0x9A, b"x", crc=1)))) == "chunk 1 (code 0x9a) is corrupt: CRC mismatch"
+    assert str(_format_error(_file2(chunks=_frame2(0x01, b"a")) + b"\x00")) == "unexpected data after END chunk"
+    assert str(_format_error(_file2(end=False))) == "truncated: no END chunk"
+    assert loads(_file2(b"\x00", version=(2, 9))) == ({}, [])  # a later minor of 2 reads
+
+
+def test_2_0_bad_compact_headers_are_one_line() -> None:
+    for header in (b"\x80", b'\x04{"a":1,"a":2}', b"\x04[1]", b'\x04{"a": 1}', b"\x01\x03abc"):
+        assert str(_format_error(_file2(header))).startswith("header")
+
+
+def test_2_0_skip_and_on_damage() -> None:
+    data = bytearray(dumps({"a": 1}, [Chunk("LATN", b"one"), Chunk("LATN", b"two"), Chunk("LATN", b"three")], major=2))
+    seen: list[tuple[str, bytes]] = []
+
+    def skip(kind: str, head: bytes) -> bool:
+        seen.append((kind, head))
+        return head == b"tw"
+
+    assert [c.data for c in WlcReader(io.BytesIO(bytes(data))).iter_chunks(skip=skip, peek=2)] == [b"one", b"three"]
+    assert seen == [("LATN", b"on"), ("LATN", b"tw"), ("LATN", b"th")]
+    data[data.index(b"two")] ^= 0x01
+    reported: list[str] = []
+    assert [c.data for c in WlcReader(io.BytesIO(bytes(data))).iter_chunks(reported.append)] == [b"one", b"three"]
+    assert reported == ["chunk 2 (LATN) is corrupt: CRC mismatch"]
+
+
+@_fast
+@given(header=_headers, chunks=_chunks)
+def test_property_2_0_round_trip(header: dict[str, Any], chunks: list[Chunk]) -> None:
+    data = dumps(header, chunks, major=2)
+    assert loads(data) == ({k: v for k, v in header.items() if k != "encoder"}, chunks)
+    out = NonSeekable()
+    assert write(out, header, chunks, major=2) == len(data) and bytes(out.buf) == data
+
+
+@_fast
+@given(st.binary(max_size=200))
+def test_property_2_0_arbitrary_bytes(data: bytes) -> None:
+    _only_format_errors(wlc.MAGIC + b"\x02\x00" + data)
+
+
+@_fast
+@given(header=st.binary(min_size=1, max_size=40), frames=st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=20)), max_size=4), end=st.booleans(), tail=st.binary(max_size=3))
+def test_property_2_0_well_framed_garbage(header: bytes, frames: list[tuple[int, bytes]], end: bool, tail: bytes) -> None:
+    _only_format_errors(_file2(header, b"".join(_frame2(code, data) for code, data in frames), end=end) + tail)
+
+
+def test_2_0_spec_worked_example_matches_the_reference_file() -> None:
+    """formats/wlc.md's "Format 2.0" worked example is the hex dump of this reference file."""
+    data = PHOTO_2.read_bytes()
+    text = SPEC.read_text()
+    block = text.split("<!-- golden: wlc2-rgb-16x-v-srgb-16x16.wlc")[1].split("```text\n")[1].split("```")[0]
+    assert bytes.fromhex("".join(line[10:].split("|")[0] for line in block.splitlines())) == data
+    _, chunks = loads(data)
+    latents = sum(len(c.data) for c in chunks if c.type == "LATN")
+    assert f"{len(data)} bytes, of which {latents} are the coded" in text and f"{len(data) - latents} bytes of overhead" in text
+    assert len(data) - latents <= 64
+
+
+# --- format 2.0 files through the CLI --------------------------------------------------------------------
+def test_cli_reads_2_0_files(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from walloc_cli.cli.app import app
+
+    runner = CliRunner()
+    source = REFERENCE / "wlc2-rgb-16x-v-srgb-16x16.src.png"
+    result = runner.invoke(app, ["compress", str(source), "-o", str(tmp_path / "a.wlc"), "--no-psnr"])
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / "a.wlc").read_bytes()
+    assert data[8:10] == b"\x02\x00"
+    result = runner.invoke(app, ["compress", str(source), "-o", str(tmp_path / "old.wlc"), "--no-psnr", "--wlc-version", "1"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "old.wlc").read_bytes()[8:10] in (b"\x01\x00", b"\x01\x03")
+    result = runner.invoke(app, ["info", "--json", str(tmp_path / "a.wlc")])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    record = record[0] if isinstance(record, list) else record
+    latents = sum(entry["bytes"] for kind, entry in record["chunks"].items() if kind == "LATN")
+    assert record["format_version"] == "2.0" and record["payload_bytes"] == latents and record["bytes"] == len(data)
+    assert record["bytes"] - record["payload_bytes"] <= 64
+    for command in (["info", str(PHOTO_2)], ["verify", str(PHOTO_2)], ["latents", str(PHOTO_2), "-O", str(tmp_path / "lat")],
+                    ["decompress", str(tmp_path / "a.wlc"), "-o", str(tmp_path / "a.png")], ["decompress", str(tmp_path / "old.wlc"), "-o", str(tmp_path / "old.png")]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
+    assert np.load(tmp_path / "lat" / "wlc2-rgb-16x-v-srgb-16x16.npy").shape == (12, 2, 2)
+    from walloc_cli.files.images import read_image
+
+    assert np.array_equal(read_image(tmp_path / "a.png").pixels, read_image(tmp_path / "old.png").pixels)  # same pixels either way
+    bad = tmp_path / "bad.wlc"
+    bad.write_bytes(data[:-3])
+    result = runner.invoke(app, ["decompress", str(bad), "-o", str(tmp_path / "b.png")])
+    assert result.exit_code != 0 and "truncated" in result.output and "Traceback" not in result.output

@@ -12,7 +12,8 @@ import pytest
 
 from walloc_cli import __version__
 from walloc_cli.codecs.image import decode_image, encode_image
-from walloc_cli.format.container import WlcWriter, loads
+from walloc_cli.format.compact import decode_varint
+from walloc_cli.format.container import WlcWriter, loads, wlc_version
 from walloc_cli.files.images import read_image
 from walloc_cli.format.header import tight_bits
 from walloc_cli.format.payload import decode_planes
@@ -22,15 +23,18 @@ INDEX = json.loads((REFERENCE / "index.json").read_text())
 
 
 def _header_bytes(data: bytes) -> bytes:
-    """Signature, version, header length, header JSON and its CRC."""
-    length = int.from_bytes(data[10:14], "little")
-    return data[: 14 + length + 4]
+    """Signature, version, header length, header (1.x JSON, 2.0 compact) and its CRC."""
+    if data[8] == 1:
+        length = int.from_bytes(data[10:14], "little")
+        return data[: 14 + length + 4]
+    length, at = decode_varint(data, 10, 1 << 20, "header length")
+    return data[: at + length + 4]
 
 
-def _canonical_header_bytes(header: dict, minor: int) -> bytes:
-    """What a writer writes for ``header`` in a file of format 1.``minor``."""
+def _canonical_header_bytes(header: dict, minor: int, major: int = 1) -> bytes:
+    """What a writer writes for ``header`` in a file of format ``major.minor``."""
     buffer = io.BytesIO()
-    with WlcWriter(buffer, header, minor=minor):
+    with WlcWriter(buffer, header, minor=minor, major=major):
         pass
     return _header_bytes(buffer.getvalue())
 
@@ -67,22 +71,23 @@ def test_reference_file_decodes_to_its_recorded_output(name: str) -> None:
 def test_reference_header_bytes_are_canonical(name: str) -> None:
     data = (REFERENCE / f"{name}.wlc").read_bytes()
     header, _ = loads(data)
-    assert _header_bytes(data) == _canonical_header_bytes(header, data[9])
+    assert _header_bytes(data) == _canonical_header_bytes(header, data[9], data[8])
 
 
 @pytest.mark.parametrize("name", sorted(INDEX))
 def test_encoder_reproduces_reference_header_and_latents(name: str) -> None:
     case = INDEX[name]
     reference = (REFERENCE / f"{name}.wlc").read_bytes()
-    fresh = encode_image(read_image(REFERENCE / f"{name}.src.png"), model=case["model"], payload=case["payload"], step=case.get("step", 1.0))
+    with wlc_version(reference[8]):  # the writer of each major keeps its bytes
+        fresh = encode_image(read_image(REFERENCE / f"{name}.src.png"), model=case["model"], payload=case["payload"], step=case.get("step", 1.0))
     ref_header, _ = loads(reference)
     old, new = _latents(reference), _latents(fresh)
     # Format 1.3 declares the bits the indices need (format.header.tight_bits): a file whose
     # indices fit fewer than the model's bits is now written as 1.3 with those; the others keep
     # every byte.
     bits = tight_bits(old, ref_header["latent"]["bits"])
-    minor = 3 if bits < ref_header["latent"]["bits"] else reference[9]
-    expected = _canonical_header_bytes({**ref_header, "encoder": f"walloc {__version__}", "latent": {**ref_header["latent"], "bits": bits}}, minor)
+    minor = 3 if bits < ref_header["latent"]["bits"] and reference[8] == 1 else reference[9]
+    expected = _canonical_header_bytes({**ref_header, "encoder": f"walloc {__version__}", "latent": {**ref_header["latent"], "bits": bits}}, minor, reference[8])
     assert _header_bytes(fresh) == expected  # byte for byte, only the version string (and bits) may differ
     assert old.shape == new.shape
     assert np.abs(old - new).max() <= 1 and (old == new).mean() > 0.99
@@ -127,7 +132,7 @@ def test_audio_reference_file_decodes_to_its_recorded_output(name: str, tmp_path
     with open(AUDIO / f"{name}.wlc", "rb") as handle:
         reader = WlcReader(handle)
         data = (AUDIO / f"{name}.wlc").read_bytes()
-        assert _header_bytes(data) == _canonical_header_bytes(reader.header, data[9])
+        assert _header_bytes(data) == _canonical_header_bytes(reader.header, data[9], data[8])
         decompress_audio(reader, tmp_path / "out.wav")
     decoded, rate = sf.read(tmp_path / "out.wav", dtype="int32", always_2d=True)
     expected, expected_rate = sf.read(AUDIO / f"{name}.out.wav", dtype="int32", always_2d=True)
@@ -154,7 +159,7 @@ def test_volume_reference_file_decodes_to_its_recorded_output(name: str) -> None
     with open(VOLUME / f"{name}.wlc", "rb") as handle:
         reader = WlcReader(handle)
         data = (VOLUME / f"{name}.wlc").read_bytes()
-        assert _header_bytes(data) == _canonical_header_bytes(reader.header, data[9])
+        assert _header_bytes(data) == _canonical_header_bytes(reader.header, data[9], data[8])
         decoded = decode_volume(reader)
     expected = np.load(VOLUME / f"{name}.out.npy")
     assert decoded.array.dtype == expected.dtype and decoded.array.shape == expected.shape

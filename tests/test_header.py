@@ -82,7 +82,7 @@ CASES = [
     # image
     (IMAGE, setter("image", "source_format", value={"a": 1}), "invalid header: source_format="),
     (IMAGE, setter("normalisation", "peak", value=65535), "invalid header: normalisation peak=65535, expected 255"),
-    (IMAGE, setter("model", "sha256", value="NaN"), "invalid header: model sha256='NaN' is not 64 hex digits"),
+    (IMAGE, setter("model", "sha256", value="NaN"), "invalid header: model sha256='NaN' is not 16 or 64 hex digits"),
     (IMAGE, setter("latent", "shape", value=[11, 2, 3]), "invalid header: latent shape [11, 2, 3] does not match codec latent_dim=12"),
     (IMAGE, setter("codec", "dims", value=3), "invalid header: codec dims=3: an image file needs a 2-D model"),
     (IMAGE, lambda h, c: h["codec"].pop("bits"), "invalid header: codec bits=None is not an integer in 2..15"),

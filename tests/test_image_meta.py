@@ -214,7 +214,7 @@ def test_metadata_none_drops_blocks_but_never_the_orientation(tmp_path: Path) ->
 
 def test_default_keeps_the_icc_profile_only(tmp_path: Path) -> None:
     source = phone_jpeg(tmp_path / "phone.jpg")
-    report = compress_file(source, tmp_path / "phone.wlc", measure=False)
+    report = compress_file(source, tmp_path / "phone.wlc", measure=False, wlc_version=1)
     data = Path(report.output).read_bytes()
     assert wlc_chunks(tmp_path / "phone.wlc") == {"LATN", "ICCP"}
     assert data[8:10] in (b"\x01\x00", b"\x01\x03")  # nothing of 1.2 used (1.3: tight latent bits)
@@ -248,8 +248,8 @@ def test_bad_metadata_value_is_a_one_line_usage_error(tmp_path: Path, value: str
 
 def test_info_lists_the_metadata_kept(tmp_path: Path) -> None:
     source = phone_jpeg(tmp_path / "phone.jpg")
-    compress_file(source, tmp_path / "all.wlc", metadata="all", measure=False)
-    compress_file(source, tmp_path / "none.wlc", metadata="none", measure=False)
+    compress_file(source, tmp_path / "all.wlc", metadata="all", measure=False, wlc_version=1)
+    compress_file(source, tmp_path / "none.wlc", metadata="none", measure=False, wlc_version=1)
     assert describe(tmp_path / "all.wlc")["metadata"] == ["icc", "exif", "xmp"]
     result = runner.invoke(app, ["info", str(tmp_path / "all.wlc"), str(tmp_path / "none.wlc")])
     assert result.exit_code == 0, result.output
@@ -266,7 +266,7 @@ def test_info_lists_the_metadata_kept(tmp_path: Path) -> None:
 
 def test_metadata_chunks_are_ancillary_an_old_reader_skips_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = phone_jpeg(tmp_path / "phone.jpg")
-    compress_file(source, tmp_path / "all.wlc", metadata="all", quality=50, measure=False)  # 8-bit indices: no tight bits, so a 1.2 file
+    compress_file(source, tmp_path / "all.wlc", metadata="all", quality=50, measure=False, wlc_version=1)  # 8-bit indices: no tight bits, so a 1.2 file
     data = (tmp_path / "all.wlc").read_bytes()
     assert data[8:10] == b"\x01\x02"
     assert all(chunk.type[0].islower() for chunk in loads(data)[1] if chunk.type in ("exif", "xmp "))
@@ -280,7 +280,7 @@ def test_metadata_chunks_are_ancillary_an_old_reader_skips_them(tmp_path: Path, 
 
 def test_metadata_chunk_inflating_past_the_limit_is_refused(tmp_path: Path) -> None:
     source = phone_jpeg(tmp_path / "phone.jpg")
-    compress_file(source, tmp_path / "all.wlc", metadata="all", quality=50, measure=False)  # 8-bit indices: the crafted 1.0 copy below is valid
+    compress_file(source, tmp_path / "all.wlc", metadata="all", quality=50, measure=False, wlc_version=1)  # 8-bit indices: the crafted 1.0 copy below is valid
     header, chunks = loads((tmp_path / "all.wlc").read_bytes())
     bomb = Chunk("xmp ", zlib.compress(bytes((16 << 20) + 1), 9))
     crafted = container.dumps(header, [bomb if chunk.type == "xmp " else chunk for chunk in chunks])
@@ -365,7 +365,7 @@ def test_orientation_in_a_crafted_exif_chunk_is_not_passed_on(tmp_path: Path) ->
     """The pixels in a .wlc are upright; a file whose exif chunk still says 6 (another writer)
     must not make the output's viewer turn the picture."""
     source = phone_jpeg(tmp_path / "phone.jpg")
-    compress_file(source, tmp_path / "all.wlc", metadata="all", quality=50, measure=False)  # 8-bit indices: the crafted 1.0 copy below is valid
+    compress_file(source, tmp_path / "all.wlc", metadata="all", quality=50, measure=False, wlc_version=1)  # 8-bit indices: the crafted 1.0 copy below is valid
     header, chunks = loads((tmp_path / "all.wlc").read_bytes())
     sideways = phone_exif(6).tobytes()[6:]
     crafted = [Chunk("exif", zlib.compress(sideways)) if chunk.type == "exif" else chunk for chunk in chunks]

@@ -137,14 +137,15 @@ def test_effort_is_mapped_and_checked() -> None:
 # --- the same decoded output as webp --------------------------------------------------------------
 def test_image_decodes_identically_from_jxl_and_webp() -> None:
     from walloc_cli.codecs.image import decode_image, encode_image
-    from walloc_cli.format.container import loads
+    from walloc_cli.format.container import loads, wlc_version
     from walloc_cli.model.config import index_bits
     from walloc_cli.files.images import read_image
 
     source = read_image(REFERENCE / "rgb-4x-v-jxl-40x32.src.png")
     for model, step in [("rgb-4x-v", 1.5), ("rgb-2x-v", 0.4), ("rgb-16x-v", 2.5)]:
-        jxl = encode_image(source, model=model, payload="jxl", step=step)
-        webp = encode_image(source, model=model, payload="webp", step=step)
+        with wlc_version(1):  # the minor a 1.x writer chooses
+            jxl = encode_image(source, model=model, payload="jxl", step=step)
+            webp = encode_image(source, model=model, payload="webp", step=step)
         # a jxl file is 1.3; a webp one only when its latent bits are tight (rgb-2x-v's 10-bit
         # indices that fit 8), the other 1.3 feature
         header = loads(webp)[0]
@@ -159,12 +160,13 @@ def test_audio_and_volume_decode_identically_from_jxl_and_webp(tmp_path: Path) -
     from walloc_cli.codecs.audio import compress_audio, decompress_audio
     from walloc_cli.codecs.volume import compress_volume, decode_volume
     from walloc_cli.files.volumes import volume_from_array
-    from walloc_cli.format.container import WlcReader
+    from walloc_cli.format.container import WlcReader, wlc_version
 
     outputs = {}
     for payload in ("jxl", "webp"):
         buffer = io.BytesIO()
-        compress_audio(REFERENCE / "audio" / "stereo-44k-70000.src.wav", buffer, quality=50, payload=payload, measure=False)
+        with wlc_version(1):  # the minor a 1.x writer chooses
+            compress_audio(REFERENCE / "audio" / "stereo-44k-70000.src.wav", buffer, quality=50, payload=payload, measure=False)
         assert buffer.getvalue()[9] == (3 if payload == "jxl" else 0)
         buffer.seek(0)
         decompress_audio(WlcReader(buffer), tmp_path / f"{payload}.wav")

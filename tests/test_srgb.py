@@ -7,6 +7,8 @@ variants photos carry) is stored as one word and written back as walloc's standa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import io
 import zlib
 from pathlib import Path
@@ -32,7 +34,14 @@ from walloc_cli.codecs.image import decode_image, encode_image
 from walloc_cli.errors import FormatError
 from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
 from walloc_cli.files.images import image_from_array, read_image
-from walloc_cli.format.container import Chunk, WlcWriter, loads
+from walloc_cli.format.container import Chunk, WlcWriter, loads, wlc_version
+
+
+@pytest.fixture(autouse=True)
+def _format_1() -> Iterator[None]:
+    """These tests are of the 1.x writer's minor versions (1.3 for this feature): write 1.x."""
+    with wlc_version(1):
+        yield
 
 REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference"
 
@@ -168,8 +177,8 @@ def test_other_profiles_keep_their_bytes(name: str) -> None:
 def test_metadata_option_keeps_the_flag_with_icc_and_drops_it_without(tmp_path: Path) -> None:
     source = tmp_path / "photo.png"
     Image.fromarray(photo()).save(source, icc_profile=SRGB_VARIANTS["v4-para-d50"])
-    compress_file(source, tmp_path / "icc.wlc", metadata="icc", measure=False)
-    compress_file(source, tmp_path / "none.wlc", metadata="none", measure=False)
+    compress_file(source, tmp_path / "icc.wlc", metadata="icc", measure=False, wlc_version=1)
+    compress_file(source, tmp_path / "none.wlc", metadata="none", measure=False, wlc_version=1)
     assert loads((tmp_path / "icc.wlc").read_bytes())[0]["image"]["icc"] == "srgb"
     assert "icc" not in loads((tmp_path / "none.wlc").read_bytes())[0]["image"]
     assert describe(tmp_path / "icc.wlc")["metadata"] == ["icc"] and describe(tmp_path / "none.wlc")["metadata"] == []

@@ -9,6 +9,8 @@ keep requiring equality in older ones (so 1.0-1.2 files read exactly as before).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import io
 import json
 from pathlib import Path
@@ -23,10 +25,17 @@ from walloc_cli.cli.app import app
 from walloc_cli.codecs.image import decode_image, encode_image
 from walloc_cli.errors import FormatError
 from walloc_cli.files.images import image_from_array, read_image
-from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, loads
+from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, loads, wlc_version
 from walloc_cli.format.header import check_latent_bits, tight_bits
 from walloc_cli.format.payload import decode_planes, encode_planes
 from walloc_cli.model.zoo import load_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _format_1() -> Iterator[None]:
+    """These tests are of the 1.x writer's minor versions (1.3 for this feature): write 1.x."""
+    with wlc_version(1):
+        yield
 
 REFERENCE = Path(__file__).resolve().parent.parent / "formats" / "reference"
 

@@ -44,7 +44,7 @@ def test_reference_files_verify(path: Path) -> None:
     assert report.ok, report.problem
     assert report.modality in ("image", "audio") and report.model
     # 1.3: the sRGB flag, tight latent bits, the jxl payload; 1.2: exif/xmp chunks
-    assert report.format_version == ("1.3" if "srgb-flag" in path.name or "tight-bits" in path.name or "jxl" in path.name else "1.2" if "exif" in path.name else "1.0")
+    assert report.format_version == ("2.0" if path.name.startswith("wlc2-") else "1.3" if "srgb-flag" in path.name or "tight-bits" in path.name or "jxl" in path.name else "1.2" if "exif" in path.name else "1.0")
     assert report.bytes == path.stat().st_size and report.chunks >= 1
 
 
@@ -65,7 +65,7 @@ def _garbage_payload(chunks: list[Chunk]) -> list[Chunk]:
     [
         (IMAGE, lambda d: d[:-5], "truncated"),
         (IMAGE, lambda d: d[:100] + bytes([d[100] ^ 1]) + d[101:], "CRC mismatch"),
-        (IMAGE, lambda d: d[:8] + b"\x02" + d[9:], "unsupported .wlc format version 2.0"),
+        (IMAGE, lambda d: d[:8] + b"\x03" + d[9:], "unsupported .wlc format version 3.0"),
         (IMAGE, lambda d: b"GIF89a" + d[6:], "not a .wlc file"),
         (IMAGE, lambda d: d[:-4] + b"\0\0\0\0", "(END) is corrupt: CRC mismatch"),
         (IMAGE, lambda d: reframed(d, header_edit=_other_sha), "(a different version)"),

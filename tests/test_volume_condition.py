@@ -31,7 +31,7 @@ def coded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, o
     tmp = tmp_path_factory.mktemp("condition")
     cube = np.load(REFERENCE / "ms-uint16-8x48x56.src.npy")
     np.save(tmp / "cube.npy", cube)
-    report = compress_file(tmp / "cube.npy", tmp / "cube.wlc", quality=100, axes="CYX")
+    report = compress_file(tmp / "cube.npy", tmp / "cube.wlc", quality=100, axes="CYX", wlc_version=1)  # 1.x: its minors are tested
     return tmp, cube, report
 
 
@@ -55,7 +55,7 @@ def test_the_condition_is_what_decoders_use_and_it_beats_the_true_step(coded: tu
     header, chunks = read(io.BytesIO((tmp / "cube.wlc").read_bytes()))
     assert header["latent"].pop("condition") != header["latent"]["step"]
     data = io.BytesIO()
-    with WlcWriter(data, header, minor=(tmp / "cube.wlc").read_bytes()[9]) as writer:  # the source's version (1.3: tight bits)
+    with WlcWriter(data, header, minor=(tmp / "cube.wlc").read_bytes()[9], major=1) as writer:  # the source's version (1.3: tight bits)
         for chunk in chunks:
             writer.write_chunk(chunk)
     (tmp / "plain.wlc").write_bytes(data.getvalue())

@@ -25,6 +25,7 @@ from walloc_cli.files.images import DEFAULT_MAX_PIXELS
 from walloc_cli.files.safe_io import STDIO
 from walloc_cli.files.sniff import Kind, detect, identify
 from walloc_cli.format.container import WlcReader, sniff
+from walloc_cli.format.container import wlc_version as wlc_version_written
 from walloc_cli.format.header import chunk_tally, validate_header
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 
@@ -46,6 +47,7 @@ def compress_file(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_voxels: int = DEFAULT_MAX_VOXELS,
     metadata: str | Iterable[str] = DEFAULT_METADATA,
+    wlc_version: int = 2,
 ) -> Report:
     """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
     it with ``.wlc``); ``-`` is stdin/stdout. Returns the modality's report
@@ -58,12 +60,14 @@ def compress_file(
     metadata (:func:`walloc_cli.files.volumes.read_volume`). ``max_pixels``/``max_voxels``:
     larger images/volumes are refused before they are decoded. ``metadata`` (images): which of
     ICC, EXIF and XMP to keep, as in :func:`walloc_cli.codecs.image.compress_image`.
+    ``wlc_version``: the ``.wlc`` major to write, 2 (compact) or 1 (read by walloc before format
+    2.0; :func:`walloc_cli.format.container.wlc_version`).
     """
     src = Path(src)
     kept = parse_metadata(metadata)  # a bad value is refused before any work
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     check_output(src, dst, overwrite)
-    options = CompressOptions(model, payload, overwrite, measure, effort, quality, target_psnr, target_size, axes, progress, max_pixels, max_voxels, kept)
+    options = CompressOptions(model, payload, overwrite, measure, effort, quality, target_psnr, target_size, axes, progress, max_pixels, max_voxels, kept, wlc_version)
     with input_path(src) as path:
         found = identify(path)  # the one open to sniff; the reader is handed the bytes it read
         if found.kind is Kind.WLC:
@@ -71,7 +75,8 @@ def compress_file(
         modality = for_input(found.kind, axes)
         if modality.name != "image" and (target_psnr is not None or target_size is not None):
             raise InputError(f"--target-psnr and --target-size are for images in this version; use -q for {'audio' if modality.name == 'audio' else 'volumes'}")
-        return modality.compress_file(src, found, dst, options)
+        with wlc_version_written(options.wlc_version):
+            return modality.compress_file(src, found, dst, options)
 
 
 def decompress_file(src: Path, dst: Path | None = None, *, overwrite: bool = False, model: str | None = None, keep_going: bool = False, start: float | None = None, duration: float | None = None, progress: Progress | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_voxels: int = DEFAULT_MAX_VOXELS) -> Report:

@@ -47,7 +47,7 @@ from walloc_cli.codecs.base import WlcSource, open_wlc
 from walloc_cli.format.chunks import AudioBlockHead
 from walloc_cli.format.container import WlcReader
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, validate_header
+from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, same_model, validate_header
 from walloc_cli.format.payload import PayloadError, decode_planes
 from walloc_cli.model import config as model_config
 
@@ -118,7 +118,7 @@ def codec_config(header: dict[str, Any]) -> dict[str, Any]:
 
     sha = header["model"]["sha256"]
     for card in available_models():
-        if card.sha256 == sha:
+        if same_model(sha, card.sha256):
             config = dataclasses.asdict(card.config)
             check_codec_matches(header, config)
             return config

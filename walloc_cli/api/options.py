@@ -43,6 +43,7 @@ class CompressOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_voxels: int = DEFAULT_MAX_VOXELS
     metadata: frozenset[str] | str = DEFAULT_METADATA  # images
+    wlc_version: int = 2  # .wlc major written: 2 (compact), or 1 for readers older than format 2.0
 
 
 @dataclasses.dataclass(frozen=True)

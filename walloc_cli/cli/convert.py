@@ -42,6 +42,7 @@ def compress(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per file instead of the table line."),
     quiet: bool = typer.Option(False, "--quiet", help="Print errors only (-q is --quality)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also print what was skipped or deleted and a summary."),
+    wlc_version: int = typer.Option(2, "--wlc-version", metavar="1|2", min=1, max=2, help="The .wlc format to write: 2 (compact header, the default) or 1 (also read by walloc before format 2.0)."),
     metadata: str = typer.Option("icc", "--metadata", metavar="LIST", help="Image metadata to keep: all, none, or a comma-separated list of icc, exif, xmp (like cwebp -metadata). The EXIF orientation is always applied to the pixels."),
 ) -> None:
     """Compress images, audio or volumes to .wlc and report size, rate (bpp, kbit/s or bits/voxel), compression ratio, PSNR (and SNR for audio), DR, the model and step, and time."""
@@ -56,7 +57,7 @@ def compress(
         kept = parse_metadata(metadata, name="")
     except InputError as error:
         raise typer.BadParameter(str(error), param_hint="--metadata") from None
-    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "max_pixels": max_pixels, "max_voxels": max_voxels, "metadata": sorted(kept)}
+    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "max_pixels": max_pixels, "max_voxels": max_voxels, "metadata": sorted(kept), "wlc_version": wlc_version}
     batch = _Batch("compress", json_out=json_out, quiet=quiet, verbose=verbose, show=show_compressed)
     batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 

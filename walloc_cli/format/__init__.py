@@ -2,8 +2,9 @@
 
 What it holds:
 
-* :mod:`~walloc_cli.format.container`: the framing (signature, version, JSON header, typed
-  chunks with CRCs, ``END``), writer and streaming reader;
+* :mod:`~walloc_cli.format.container`: the framing (signature, version, header, typed chunks
+  with CRCs, the end marker) of formats 1.x and 2.0, writer and streaming reader;
+* :mod:`~walloc_cli.format.compact`: the compact binary header of format 2.0 (and its varints);
 * :mod:`~walloc_cli.format.header`: validation of every header field, for every modality, and
   the bounds the format sets (codec table, steps, tiles);
 * :mod:`~walloc_cli.format.chunks`: the heads of the self-describing ``AUDB``/``VOLT`` chunks;

@@ -34,7 +34,7 @@ __all__ = [
     "BOUNDARIES", "CODEC_INT_RANGES", "DTYPES", "ICC_FLAGS", "MAX_AXIS", "MAX_CHANNELS", "MAX_DECODE_MARGIN", "MAX_FRAMES",
     "MAX_GAIN", "MAX_PIXELS", "MAX_SAMPLERATE", "MAX_SIDE", "MAX_STEP", "MAX_TILE", "MAX_TILE_CONTEXT", "MAX_VOXELS",
     "MAX_WAVELET_CHANNELS", "MIN_SAMPLERATE", "MIN_STEP", "MODALITIES", "MODES", "TIGHT_BITS_SINCE", "ChunkTally", "check_codec_matches",
-    "check_latent_bits", "chunk_tally", "tight_bits",
+    "check_latent_bits", "chunk_tally", "same_model", "tight_bits",
     "int_field", "require", "stream_layout", "table", "validate_audio_header", "validate_codec",
     "validate_header", "validate_image_header", "validate_volume_header",
 ]
@@ -115,7 +115,10 @@ _DIMS = {"audio": 1, "image": 2, "volume": 3}
 # Short names from a fixed vocabulary (libsndfile subtypes and formats, TIFF photometric and
 # compression names, units): printable, no path separators, bounded.
 _NAME = re.compile(r"[A-Za-z0-9_.;+\- ]{0,64}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+# A model's SHA-256 as a header gives it: all 64 hex digits (1.x), or its first 16 (2.0's
+# compact header stores 8 bytes: a 2**-64 chance that another model matches, never a security
+# claim: the hash tells models apart, it does not authenticate them).
+_SHA256 = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{48})?")
 _MAX_TEXT = 1 << 20  # a text field can be as long as the header allows (ImageDescription, OME-XML)
 
 
@@ -218,7 +221,14 @@ def _validate_model(header: dict[str, Any]) -> None:
     model = table(header, "model")
     require(isinstance(model.get("name"), str) and isinstance(model.get("sha256"), str), "model name/sha256")
     require(0 < len(model["name"]) <= 256, f"model name={_show(model['name'])}")
-    require(_SHA256.fullmatch(model["sha256"]) is not None, f"model sha256={_show(model['sha256'])} is not 64 hex digits")
+    require(_SHA256.fullmatch(model["sha256"]) is not None, f"model sha256={_show(model['sha256'])} is not 16 or 64 hex digits")
+
+
+def same_model(stated: str, sha256: str) -> bool:
+    """Whether a header's ``model.sha256`` (``stated``: 64 hex digits in 1.x files, the first 16
+    in 2.0 files) names the model whose weights hash to ``sha256`` (64 hex digits): the one
+    comparison every reader makes between a file and a model card."""
+    return len(stated) in (16, 64) and sha256.startswith(stated)
 
 
 def _validate_step(latent: dict[str, Any], key: str = "step") -> None:

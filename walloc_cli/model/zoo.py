@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from walloc_cli.errors import ModelError
+from walloc_cli.format.header import same_model
 from walloc_cli.model.config import CodecConfig
 from walloc_cli.model.runtime import Runtime, RuntimeName, TorchRuntime, runtime_name
 
@@ -206,7 +207,7 @@ def load_by_identity(name: str, sha256: str, extra: str | None = None, runtime: 
     trained and passed with ``--model``).
     """
     pool = available_models() + ([find_card(extra)] if extra else [])
-    candidates = [c for c in pool if c.sha256 == sha256]
+    candidates = [c for c in pool if same_model(sha256, c.sha256)]
     if not candidates:
         known = [c for c in pool if c.name == name]
         if known:
