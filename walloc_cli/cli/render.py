@@ -190,7 +190,8 @@ def format_info(data: dict[str, Any]) -> str:
         lines.append(f"  metadata  {', '.join(kept) or 'none'}")
     for kind, entry in data["chunks"].items():
         lines.append(f"  chunk     {kind}  x{entry['count']}  {human_bytes(entry['bytes'])}")
-    lines.append(f"  encoder   {header.get('encoder', 'unknown')}")
+    if "encoder" in header:  # format 2.0 does not store it (formats/wlc.md, "Format 2.0")
+        lines.append(f"  encoder   {header['encoder']}")
     return "\n".join(lines)
 
 
