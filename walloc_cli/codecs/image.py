@@ -25,7 +25,7 @@ from walloc_cli.codecs.image_tiles import image_indices, synthesize_samples, syn
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
 from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
-from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels
+from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, pillow_plugin
 from walloc_cli.format.container import Chunk, WlcReader, WlcWriter
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
 from walloc_cli.model.runtime import Runtime
@@ -34,6 +34,11 @@ from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MI
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
+
+
+# The latents' default lossless coder is WebP through Pillow: registering its plugin alone keeps
+# Pillow from importing all of its plugins on the first encode or decode (files.images.pillow_plugin).
+pillow_plugin("WEBP")
 
 
 @dataclasses.dataclass
