@@ -5,14 +5,16 @@ People run ``walloc`` once per file in shell loops, so a command's start-up is p
 - ``walloc --version`` is answered before the Typer app is built: no Typer, Rich, numpy or torch
   (read from ``python -X importtime``), and the line is the one Typer's ``--version`` prints;
 - ``walloc compress`` / ``decompress`` of a photo load no other command's library (training,
-  data sets, evaluation, the audio and volume codecs) and, off a terminal, no Rich: their lines
-  are plain text, written as they are;
+  data sets, evaluation, the audio and volume codecs, tifffile), no Pillow plugin but those of
+  the formats they read and write, no Typer or pydantic (their plain command lines are parsed
+  by ``walloc_cli/cli/fastpath.py``) and, off a terminal, no Rich: their lines are plain text,
+  written as they are;
 - torch is the ``train`` extra: with torch made unimportable (``sys.modules['torch'] = None`` in
   the process, so ``import torch`` raises ImportError as it does where torch is not installed)
   ``--version`` and ``models`` work, ``train`` says in one line which extra to install (exit 2),
   and ``from walloc_cli import WlcDataset`` raises an ImportError that does; compress, info,
   verify, latents and decompress of a photo, a music file and a volume work (the lean runtime,
-  ``walloc_cli.model.lean``).
+  ``walloc_cli.model.lean``), and so does ``walloc eval``.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ NOT_FOR_A_PHOTO = (
     "walloc_cli.train", "walloc_cli.data", "walloc_cli.eval", "walloc_cli.api.dataset", "walloc_cli.codecs.audio",
     "walloc_cli.codecs.volume", "walloc_cli.api.audio_io", "walloc_cli.api.volume_io", "soundfile", "nibabel",
     "matplotlib", "pytorch_msssim", "rich",  # Rich: tables and progress bars only, and off a terminal there are none
+    "typer", "pydantic",  # the plain forms of compress/decompress are parsed without Typer (cli/fastpath.py)
+    "tifffile", "walloc_cli.files.volumes", "walloc_cli.files.tiff_image",  # TIFF and volumes only
+    "PIL.PdfImagePlugin", "PIL.AvifImagePlugin",  # Pillow's other plugins: Image.init() never runs for a photo
 )
 
 
@@ -169,3 +174,11 @@ def test_without_torch_compress_info_verify_latents_decompress(tmp_path: Path, s
         done = walloc(*args, cwd=tmp_path, torch=False)
         assert done.returncode == 0, f"{args[0]}: {done.stderr[-2000:]}"
     assert (tmp_path / decoded).stat().st_size > 0 and (tmp_path / "latents" / "coded.npy").is_file()
+
+
+def test_without_torch_eval_works(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "photo.png").write_bytes(PHOTO.read_bytes())
+    done = walloc("eval", tmp_path / "photos", "--codecs", "walloc,webp", "--quality", "50", "--out", tmp_path / "out", "--no-plot", cwd=tmp_path, torch=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "results.json").is_file() and "walloc" in (tmp_path / "out" / "results.csv").read_text()

@@ -3,7 +3,9 @@
 * :mod:`~walloc_cli.cli.app`: :func:`~walloc_cli.cli.app.main` (the ``walloc`` console script
   and ``python -m walloc_cli``; it answers ``--version`` itself) and the Typer app, built on first
   use, the one place every command is registered;
-* :mod:`~walloc_cli.cli.convert`: ``compress`` / ``decompress`` and their batch loop;
+* :mod:`~walloc_cli.cli.convert`: ``compress`` / ``decompress`` (Typer commands); their body and batch
+  loop :mod:`~walloc_cli.cli.convert_run`, and :mod:`~walloc_cli.cli.fastpath`, which runs their plain
+  forms without Typer;
 * :mod:`~walloc_cli.cli.inspect`: ``info`` / ``verify`` / ``models`` / ``latents``;
 * :mod:`~walloc_cli.cli.train`: ``train`` and ``data photos|music|speech|volumes``;
 * :mod:`~walloc_cli.cli.eval`: ``eval`` / ``bench``;

@@ -11,8 +11,9 @@ Start-up is part of the interface: people run ``walloc`` once per file in shell 
 module imports nothing but the version at import time: the Typer app (Typer, Rich and the
 command modules) is built by :func:`build_app` when ``app`` is first asked for, and
 ``walloc --version`` is answered by :func:`main` before it is built (no Typer, Rich or numpy
-loaded; the same line Typer's ``--version`` prints). Each command imports its library when it
-runs.
+loaded; the same line Typer's ``--version`` prints), and the plain forms of ``compress`` and
+``decompress`` are parsed without Typer (:mod:`walloc_cli.cli.fastpath`). Each command imports its
+library when it runs.
 
 Every command turns domain errors into one line ``walloc: FILE: problem`` on stderr. Exit codes:
 0 all inputs done, 1 at least one input failed (the others were still processed), 2 usage error
@@ -132,6 +133,14 @@ def main() -> None:
         sys.stdout.write(version_line() + "\n")
         return
     try:
+        if sys.argv[1:2] in (["compress"], ["decompress"]):
+            # The plain forms a shell loop runs, without Typer's ~0.15 s of start-up
+            # (walloc_cli/cli/fastpath.py); anything else, --help and usage errors go to Typer.
+            from walloc_cli.cli.fastpath import main as fast_main
+
+            status = fast_main(sys.argv[1:])
+            if status is not None:
+                sys.exit(status)
         build_app()()
     except KeyboardInterrupt:  # outside any command (while starting up)
         sys.stderr.write("walloc: interrupted\n")

@@ -25,15 +25,21 @@ from walloc_cli.codecs.image_tiles import image_indices, synthesize_samples, syn
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
 from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
-from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels
+from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, pillow_plugin
 from walloc_cli.format.container import Chunk, WlcReader, WlcWriter
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
+from walloc_cli.model.lean_wpt import parallel_map
 from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, PayloadError, chunk_count, decode_planes, encode_planes, webp_settings
 from walloc_cli.metrics import bits_per_pixel
-from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, ladder, monotone_setting, search_psnr, search_size, stanzas
+from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, guard_walk, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
+
+
+# The latents' default lossless coder is WebP through Pillow: registering its plugin alone keeps
+# Pillow from importing all of its plugins on the first encode or decode (files.images.pillow_plugin).
+pillow_plugin("WEBP")
 
 
 @dataclasses.dataclass
@@ -183,23 +189,7 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     The encoder runs tile by tile (:mod:`walloc_cli.codecs.image_tiles`): memory is one tile's, the
     bytes those of a whole-image pass.
     """
-    if payload not in PAYLOAD_CODECS:
-        raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
-    codec, card = load_model(model or default_model("image"))
-    if effort is None:
-        effort = int(card.card.get("payload_effort", DEFAULT_EFFORT))
-    if not 0 <= effort <= 6:
-        raise InputError(f"effort must be 0..6, got {effort}")
-    if not MIN_STEP <= step <= MAX_STEP:
-        raise InputError(f"quantisation step must be {MIN_STEP}..{MAX_STEP}, got {step}")
-    if card.modality != "image":
-        raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
-    limit = min(MAX_SIDE, PAYLOAD_MAX_SIDE * codec.cfg.block)  # what decoders accept
-    if max(image.width, image.height) > limit:
-        raise InputError(f"image is {image.width}x{image.height}; sides above {limit} pixels are not supported")
-    check_pixels(image.width, image.height, max_pixels)
-    if image.channels == 3 and codec.cfg.channels == 1 and not is_gray(image):
-        raise InputError(f"model {card.name!r} codes gray images; this image has colour")
+    codec, card, effort = _checked_model(image, model, payload, step, effort, max_pixels)
     cache = {} if cache is None else cache
     q = image_indices(codec, image, step, cache, ("u", card.sha256))
     bits = tight_bits(q, codec.index_bits(step))
@@ -254,6 +244,29 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
         for chunk in chunks:
             writer.write_chunk(chunk)
     return CodedImage(out.getvalue(), header, q, codec)
+
+
+def _checked_model(image: ImageData, model: str | None, payload: str, step: float, effort: int | None, max_pixels: int) -> tuple[Runtime, ModelCard, int]:
+    """The model (loaded), its card and the lossless effort an encode of ``image`` at ``step``
+    uses, once every argument is checked (:class:`InputError` naming the problem otherwise)."""
+    if payload not in PAYLOAD_CODECS:
+        raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    codec, card = load_model(model or default_model("image"))
+    if effort is None:
+        effort = int(card.card.get("payload_effort", DEFAULT_EFFORT))
+    if not 0 <= effort <= 6:
+        raise InputError(f"effort must be 0..6, got {effort}")
+    if not MIN_STEP <= step <= MAX_STEP:
+        raise InputError(f"quantisation step must be {MIN_STEP}..{MAX_STEP}, got {step}")
+    if card.modality != "image":
+        raise InputError(f"model {card.name!r} is a {card.modality} model, not an image model")
+    limit = min(MAX_SIDE, PAYLOAD_MAX_SIDE * codec.cfg.block)  # what decoders accept
+    if max(image.width, image.height) > limit:
+        raise InputError(f"image is {image.width}x{image.height}; sides above {limit} pixels are not supported")
+    check_pixels(image.width, image.height, max_pixels)
+    if image.channels == 3 and codec.cfg.channels == 1 and not is_gray(image):
+        raise InputError(f"model {card.name!r} codes gray images; this image has colour")
+    return codec, card, effort
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +329,18 @@ def compress_image(
                     coded[setting] = encode_image_coded(image, setting.model, payload, setting.step, effort, cache, max_pixels)
                 return len(coded[setting].data)
 
+            walk = guard_walk(quality, family)
+            if len(walk) > 1:
+                # The guard codes each rung of its walk (most q: the rung below and q's own):
+                # the companded latents once per model (threaded inside), then the walk's
+                # quantisations and lossless codings side by side, one per worker thread
+                # (libwebp releases the GIL), instead of one after another. Any refinement
+                # the walk then needs is coded when it asks.
+                for name in dict.fromkeys(s.model for s in walk):
+                    first = next(s for s in walk if s.model == name)
+                    codec, card, _ = _checked_model(image, name, payload, first.step, effort, max_pixels)
+                    image_indices(codec, image, first.step, cache, ("u", card.sha256))
+                parallel_map(size_of, walk)
             setting = monotone_setting(quality, family, size_of, MIN_STEP)
             size_of(setting)
             return _encoded(coded[setting], setting, quality)

@@ -405,10 +405,10 @@ def _json_safe(value: Any) -> Any:
 def write_json(result: EvalResult, bd: dict[str, dict[str, Any]], path: Path, overwrite: bool = False) -> None:
     """Rows, BD-rate tables, notes and how everything was measured, as one JSON document
     (infinite PSNR as the string ``"inf"``, a missing BD-rate as null)."""
-    import torch
+    from walloc_cli.model.lean_wpt import worker_count  # the codecs' threads: no torch needed to say
 
     document = {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch threads {torch.get_num_threads()}",
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", {worker_count()} threads",
         "rate": "bytes of the whole coded file x 8 / (pixels | seconds x 1000 | voxels)",
         "psnr": "10 log10(peak^2 / MSE) over every sample; peak per row (255 images, 1.0 audio full scale, data range volumes)",
         "ssim": "images: 11x11 Gaussian window sigma 1.5, K 0.01/0.03, mean over channels (pytorch-msssim)",

@@ -37,6 +37,10 @@ __all__ = ["Kind", "Sniffed", "detect", "identify"]
 #: 540): the volume sniffer's :data:`~walloc_cli.files.volumes.CONTAINER_BYTES`, so that the
 #: readers can take them from :class:`Sniffed` instead of reading them again.
 PREFIX_BYTES = 1024
+#: Image formats whose magic bytes no volume container shares (``.npy`` starts ``\x93NUMPY``, a
+#: NIfTI header with its size 348 or 540, gzip ``\x1f\x8b``; only TIFF is both): such a file is an
+#: image without asking the volume sniffer (which would load the volume readers and tifffile).
+_NEVER_VOLUMES = frozenset({"PNG", "JPEG", "WEBP", "BMP"})
 
 
 class Kind(str, enum.Enum):
@@ -70,7 +74,6 @@ def identify(path: Path | str) -> Sniffed:
     read to decide. Never raises."""
     from walloc_cli.format.container import sniff
     from walloc_cli.files.images import sniff_image
-    from walloc_cli.files.volumes import sniff_volume
 
     path = Path(path)
     try:
@@ -82,6 +85,10 @@ def identify(path: Path | str) -> Sniffed:
         return Sniffed(path, Kind.UNKNOWN, b"")
     if sniff(prefix):
         return Sniffed(path, Kind.WLC, prefix)
+    if sniff_image(prefix) in _NEVER_VOLUMES:
+        return Sniffed(path, Kind.IMAGE, prefix)
+    from walloc_cli.files.volumes import sniff_volume  # the volume readers: not for a photo
+
     if sniff_volume(path, prefix) is not None:
         return Sniffed(path, Kind.VOLUME, prefix)
     if sniff_image(prefix) is not None:

@@ -147,36 +147,49 @@ GUARD_RUNGS = 3
 FINER = 1.06  # how much finer each retry of a guarded rung quantises
 
 
+def guard_walk(quality: float, family: str) -> list[Setting]:
+    """The plain ladder settings :func:`monotone_setting` codes for ``quality``, in the order it
+    walks them: the trusted rung first, then every rung up to ``quality``'s (one setting at
+    q < ``QUALITY_RUNG``). Those are all it codes unless a rung comes out smaller than the one
+    below it, so a caller can code them all at once (in parallel) before the walk asks."""
+    if not 0 <= quality <= 100 or math.isnan(quality):
+        raise InputError(f"quality must be 0..100, got {quality}")
+    q = rung(quality)
+    if q < QUALITY_RUNG:
+        return [setting_for_quality(q, family)]
+    starts = sorted({float(QUALITY_RUNG)} | {s.q_lo for s in ladder(family) if s.q_lo > 0})
+    start = next((h for h in reversed(starts) if h <= q < h + GUARD_RUNGS * QUALITY_RUNG), q)
+    rungs = [start - QUALITY_RUNG]
+    while rungs[-1] + QUALITY_RUNG <= q:
+        rungs.append(rungs[-1] + QUALITY_RUNG)
+    return [setting_for_quality(r, family) for r in rungs]
+
+
 def monotone_setting(quality: float, family: str, size_of: Callable[[Setting], int], min_step: float = 0.25) -> Setting:
     """:func:`setting_for_quality` of the family's ladder, but never giving a smaller file than
     the rung below on this very image.
 
     ``size_of(setting)`` is the file size that setting gives this image (the caller memoises:
-    each setting is encoded once). The rungs are walked up from a trusted one: the rung below
-    ``quality``, or, within ``GUARD_RUNGS`` rungs after a hand-over (or q 0), the rung below the
-    hand-over. A rung whose file would be smaller than the previous rung's is coded at finer
-    steps of the same model (``FINER`` apart, at most 8 tries) until it is not, and failing that
-    takes the previous rung's setting. The cost is one extra encode (the rung below) for most
-    q, up to four just after a hand-over, and none at q 0.
+    each setting is encoded once). The rungs are walked up from a trusted one (:func:`guard_walk`):
+    the rung below ``quality``, or, within ``GUARD_RUNGS`` rungs after a hand-over (or q 0), the
+    rung below the hand-over. A rung whose file would be smaller than the previous rung's is
+    coded at finer steps of the same model (``FINER`` apart, at most 8 tries) until it is not,
+    and failing that takes the previous rung's setting. The cost is one extra encode (the rung
+    below) for most q, up to four just after a hand-over, and none at q 0; the image codec codes
+    the walk's settings side by side (:func:`walloc_cli.codecs.image.compress_image`), so on two
+    cores the extra encode costs little wall time.
     """
-    if not 0 <= quality <= 100 or math.isnan(quality):
-        raise InputError(f"quality must be 0..100, got {quality}")
-    q = rung(quality)
-    if q < QUALITY_RUNG:
-        return setting_for_quality(q, family)
-    starts = sorted({float(QUALITY_RUNG)} | {s.q_lo for s in ladder(family) if s.q_lo > 0})
-    start = next((h for h in reversed(starts) if h <= q < h + GUARD_RUNGS * QUALITY_RUNG), q)
-    chosen = setting_for_quality(start - QUALITY_RUNG, family)
+    walk = guard_walk(quality, family)
+    chosen = walk[0]
+    if len(walk) == 1:
+        return chosen
     floor = size_of(chosen)
-    r = start
-    while r <= q:
-        current = setting_for_quality(r, family)
-        tries = 0
+    for plain in walk[1:]:
+        current, tries = plain, 0
         while size_of(current) < floor and tries < 8 and current.step / FINER >= min_step:
             current, tries = Setting(current.model, _round_step(current.step / FINER)), tries + 1
         if size_of(current) >= floor:
             chosen, floor = current, size_of(current)
-        r += QUALITY_RUNG
     return chosen
 
 
