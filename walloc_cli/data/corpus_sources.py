@@ -65,6 +65,7 @@ PHOTO_SOURCES: tuple[PhotoSource, ...] = (
     PhotoSource(
         Package("scikit-image", "pypi", "0.26.0"),
         tuple(f"skimage/data/{n}" for n in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png")),
+        licence="public domain or CC0 (skimage.data docstrings); motorcycle_left: Middlebury 2014 stereo data",
         target_side=100_000,  # used as is, like today
     ),
     # New: GCompris activity photos (WebP inside Qt .rcc bundles). Left out: lang (drawings),

@@ -22,6 +22,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from walloc_cli.data.rcc import inflate
 from walloc_cli.errors import InputError
 
 MAGIC = 0x1EE70F42
@@ -86,7 +87,7 @@ class EetFile:
         if entry.data_size > MAX_ENTRY_BYTES:
             raise InputError(f"{self.name}: {entry.name}: claims {entry.data_size} bytes unpacked")
         try:
-            data = zlib.decompressobj().decompress(stored, MAX_ENTRY_BYTES)
+            data = inflate(stored, MAX_ENTRY_BYTES)
         except zlib.error as error:
             raise InputError(f"{self.name}: {entry.name}: bad zlib data ({error})") from None
         if len(data) != entry.data_size:
@@ -105,7 +106,7 @@ class EetFile:
             pixels = data[32:]
             if compress:
                 try:
-                    pixels = zlib.decompressobj().decompress(pixels, MAX_ENTRY_BYTES)
+                    pixels = inflate(pixels, MAX_ENTRY_BYTES)
                 except zlib.error as error:
                     raise InputError(f"{self.name}: {entry.name}: bad zlib pixels ({error})") from None
             if width * height * 4 != len(pixels) or not width or not height:

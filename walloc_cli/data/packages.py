@@ -155,13 +155,23 @@ class Copyright:
     fallback: str  # when no stanza matches, or the file is not machine-readable
 
     def licence(self, path: str) -> str:
-        """The licence of the file at ``path`` (a path inside the package or the source tree)."""
-        tails = path.split("/")
-        candidates = ["/".join(tails[i:]) for i in range(len(tails))]
+        """The licence of the file at ``path`` (a path inside the installed package or a bundle).
+
+        The copyright file names source-tree paths, so a pattern matches any tail of ``path``;
+        a pattern naming one file also matches by base name, and extensions are ignored for it
+        (a build may convert ``sea1.jpg`` into the ``sea1.webp`` that ships).
+        """
+        parts = path.split("/")
+        tails = ["/".join(parts[i:]) for i in range(len(parts))]
+        stem = parts[-1].rsplit(".", 1)[0]
         found = ""
         for patterns, licence in self.stanzas:
-            if any(fnmatch.fnmatchcase(tail, pattern) for pattern in patterns for tail in candidates if pattern != "*"):
-                found = licence  # DEP-5: the last matching stanza wins
+            for pattern in patterns:
+                if pattern == "*":
+                    continue
+                exact_file = not any(c in pattern for c in "*?[")
+                if any(fnmatch.fnmatchcase(tail, pattern) for tail in tails) or (exact_file and pattern.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem):
+                    found = licence  # DEP-5: the last matching stanza wins
         return found or self.fallback
 
 
@@ -186,11 +196,27 @@ def wheel_licence(members: dict[str, bytes]) -> str:
     for path, data in members.items():
         if path.endswith(".dist-info/METADATA"):
             text = data.decode("utf-8", errors="replace")
-            for field in ("License-Expression", "License"):
-                match = re.search(rf"^{field}: *(.+)$", text, re.M)
-                if match and len(match.group(1)) < 80:
-                    return match.group(1).strip()
+            expression = re.search(r"^License-Expression: *(.+)$", text, re.M)
+            short = re.search(r"^License: *([^:\n]{1,60})$", text, re.M)  # not the first line of a pasted licence text
             classifiers = re.findall(r"^Classifier: License :: (?:OSI Approved :: )?(.+)$", text, re.M)
+            for match in (expression, short):
+                if match:
+                    return match.group(1).strip()
             if classifiers:
                 return "; ".join(classifiers)
     return ""
+
+
+def licences(package: Package, members: dict[str, bytes], fallback: str = "") -> Copyright:
+    """The licence table of ``package`` from its members (read with the copyright file or
+    ``METADATA`` included); ``fallback`` wins for a wheel (its data files' licence, not the code's)
+    and stands in where the Debian file names none."""
+    if package.kind == "pypi":
+        return Copyright([], fallback or wheel_licence(members))
+    text = members.get(f"usr/share/doc/{package.name}/copyright", b"").decode("utf-8", errors="replace")
+    return parse_copyright(text, fallback=fallback)
+
+
+def wants(patterns: list[str]) -> Callable[[str], bool]:
+    """A member filter for :func:`read_members`: the ``fnmatch`` patterns, plus the licence files."""
+    return lambda path: any(fnmatch.fnmatchcase(path, p) for p in patterns) or path.endswith(("/copyright", ".dist-info/METADATA"))

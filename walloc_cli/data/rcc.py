@@ -30,6 +30,16 @@ COMPRESSED_ZSTD = 0x04
 MAX_ENTRY_BYTES = 256 << 20
 
 
+def inflate(stored: bytes, limit: int) -> bytes:
+    """A whole zlib stream, at most ``limit`` bytes unpacked; raises :class:`zlib.error` when it is cut
+    short or would be larger (``decompress`` alone returns what it has for a truncated stream)."""
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(stored, limit)
+    if not inflater.eof:
+        raise zlib.error("stream cut short or over the size limit")
+    return data
+
+
 @dataclasses.dataclass(frozen=True)
 class RccEntry:
     """One file of a bundle: its path inside the bundle and where its stored bytes lie."""
@@ -111,7 +121,7 @@ class RccBundle:
             if expected > MAX_ENTRY_BYTES:
                 raise InputError(f"{self.name}: {entry.path}: claims {expected} bytes unpacked (limit {MAX_ENTRY_BYTES})")
             try:
-                data = zlib.decompressobj().decompress(stored[4:], MAX_ENTRY_BYTES)
+                data = inflate(stored[4:], MAX_ENTRY_BYTES)
             except zlib.error as error:
                 raise InputError(f"{self.name}: {entry.path}: bad zlib data ({error})") from None
             if len(data) != expected:
