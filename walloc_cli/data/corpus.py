@@ -24,15 +24,27 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from walloc_cli.data.corpus_sources import PHOTO_SOURCES, TEST_KEYS, VALIDATION_PACKAGES, PhotoSource
+from walloc_cli.data.corpus_sources import (
+    PHOTO_SOURCES,
+    TEST_KEYS,
+    VALIDATION_PACKAGES,
+    PhotoSource,
+)
 from walloc_cli.data.eet import EetFile
-from walloc_cli.data.packages import Package, deb_version, download, licences, read_members, wants
+from walloc_cli.data.packages import (
+    Package,
+    deb_version,
+    download,
+    licences,
+    read_members,
+    wants,
+)
 from walloc_cli.data.rcc import RccBundle
 from walloc_cli.errors import InputError
 from walloc_cli.files.safe_io import refuse_existing_set
@@ -191,7 +203,7 @@ def _avoid_hashes(folder: Path | None) -> list[int]:
 
 
 def _near(a: int, b: int) -> bool:
-    return bin(a ^ b).count("1") <= DHASH_DISTANCE
+    return (a ^ b).bit_count() <= DHASH_DISTANCE
 
 
 def select(records: list[CorpusPhoto], images: dict[str, Image.Image], avoid: list[int]) -> None:

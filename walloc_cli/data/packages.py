@@ -19,8 +19,8 @@ import re
 import subprocess
 import tarfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from walloc_cli.errors import InputError
 
@@ -130,7 +130,7 @@ def download(package: Package, cache: Path) -> Path:
     else:
         command = ["python", "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(folder), f"{package.name}=={package.version}"]
     try:
-        run = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=1800)
+        run = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=1800, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise InputError(f"{package.name}: {' '.join(command[:3])} failed ({error})") from None
     found = archive_in_cache(package, cache)
@@ -180,8 +180,8 @@ def parse_copyright(text: str, fallback: str = "") -> Copyright:
     stanzas: list[tuple[list[str], str]] = []
     default = ""
     for block in re.split(r"\n\s*\n", text):
-        files = re.search(r"^Files:[ \t]*(.*(?:\n[ \t]+.*)*)", block, re.M)
-        licence = re.search(r"^License:[ \t]*(.*)$", block, re.M)
+        files = re.search(r"^Files:[ \t]*(.*(?:\n[ \t]+.*)*)", block, re.MULTILINE)
+        licence = re.search(r"^License:[ \t]*(.*)$", block, re.MULTILINE)
         if not files or not licence or not licence.group(1).strip():
             continue
         patterns = files.group(1).split()
@@ -196,9 +196,9 @@ def wheel_licence(members: dict[str, bytes]) -> str:
     for path, data in members.items():
         if path.endswith(".dist-info/METADATA"):
             text = data.decode("utf-8", errors="replace")
-            expression = re.search(r"^License-Expression: *(.+)$", text, re.M)
-            short = re.search(r"^License: *([^:\n]{1,60})$", text, re.M)  # not the first line of a pasted licence text
-            classifiers = re.findall(r"^Classifier: License :: (?:OSI Approved :: )?(.+)$", text, re.M)
+            expression = re.search(r"^License-Expression: *(.+)$", text, re.MULTILINE)
+            short = re.search(r"^License: *([^:\n]{1,60})$", text, re.MULTILINE)  # not the first line of a pasted licence text
+            classifiers = re.findall(r"^Classifier: License :: (?:OSI Approved :: )?(.+)$", text, re.MULTILINE)
             for match in (expression, short):
                 if match:
                     return match.group(1).strip()
