@@ -319,3 +319,101 @@ def test_real_source_table_is_consistent() -> None:
     forbidden = {"plasma-workspace-wallpapers", "libjxl-testdata", "cimg-examples", "insighttoolkit5-examples", "dgsamples"}
     assert not forbidden & set(names)
     assert all(s.package.version for s in PHOTO_SOURCES if s.package.kind == "pypi")  # PyPI sources are pinned
+
+
+# --- speech, music, volumes ---------------------------------------------------------------
+
+
+def _wav(samples: np.ndarray, rate: int) -> bytes:
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
+def _tone(seed: int, seconds: float, rate: int = 8000) -> np.ndarray:
+    """A tone whose loudness wanders (so its envelope identifies it), int16 (frames, 1)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    loudness = np.interp(t, np.linspace(0, seconds, 12), rng.uniform(0.05, 0.8, 12))
+    return (np.sin(2 * np.pi * (200 + 50 * seed) * t) * loudness * 32767).astype(np.int16)[:, None]
+
+
+def _media_cache(root: Path) -> Path:
+    folder = root / "deb"
+    folder.mkdir(parents=True)
+    copyright = b"Files: *\nLicense: CC-BY-SA-3.0\n"
+    make_deb(folder / "voice-a_1.0_all.deb", {
+        "usr/share/voice/a/hello.wav": _wav(_tone(1, 1.0), 8000),
+        "usr/share/voice/a/copy.wav": _wav(_tone(1, 1.0), 8000),  # the same samples: dropped
+        "usr/share/voice/a/click.wav": _wav(_tone(2, 0.1), 8000),  # too short
+        "usr/share/doc/voice-a/copyright": copyright,
+    })
+    make_deb(folder / "voice-b_2.0_all.deb", {"usr/share/voice/b/bye.wav": _wav(_tone(3, 2.0), 8000), "usr/share/doc/voice-b/copyright": copyright})
+    make_deb(folder / "tunes_1.0_all.deb", {
+        "usr/share/tunes/en/one.wav": _wav(_tone(4, 12.0, 16000), 16000),
+        "usr/share/tunes/de/one.wav": _wav((_tone(4, 12.0, 16000) // 2).astype(np.int16), 16000),  # the same piece, quieter
+        "usr/share/tunes/en/two.wav": _wav(_tone(5, 12.0, 16000), 16000),
+    })
+    return root
+
+
+def test_media_sets_split_by_package_and_dedupe(tmp_path: Path) -> None:
+    from walloc_cli.data import corpus_media
+
+    cache = _media_cache(tmp_path / "cache")
+    sources = (
+        corpus_media.MediaSource("speech", packages.Package("voice-a", "deb"), ("usr/share/voice/a/*.wav",)),
+        corpus_media.MediaSource("speech", packages.Package("voice-b", "deb"), ("usr/share/voice/b/*.wav",)),
+        corpus_media.MediaSource("music", packages.Package("tunes", "deb"), ("usr/share/tunes/*.wav",), licence="GPL-2+"),
+    )
+    offline = packages.archive_in_cache
+    speech = corpus_media.build_media_corpus("speech", tmp_path / "speech", cache, sources=sources, val_packages=frozenset({"voice-b"}), fetch=offline)  # type: ignore[arg-type]
+    why = {r.key.rsplit("/", 1)[-1]: r.dropped for r in speech}
+    assert why["copy.wav"] == "" and why["bye.wav"] == ""  # members are taken in name order
+    assert why["hello.wav"] == "duplicate of voice-a:usr/share/voice/a/copy.wav" and why["click.wav"].startswith("shorter")
+    assert {r.split for r in speech if r.package == "voice-b"} == {"val"}
+    manifest = json.loads((tmp_path / "speech" / "manifest.json").read_text())
+    assert [f["licence"] for f in manifest["files"]] == ["CC-BY-SA-3.0", "CC-BY-SA-3.0"]
+    import soundfile as sf
+
+    kept = next(r for r in speech if r.key.endswith("copy.wav"))
+    assert np.array_equal(sf.read(tmp_path / "speech" / kept.file, dtype="int16", always_2d=True)[0], _tone(1, 1.0))  # lossless
+    music = corpus_media.build_media_corpus("music", tmp_path / "music", cache, sources=sources, fetch=offline)  # type: ignore[arg-type]
+    assert sorted(r.dropped.split(" ")[0] for r in music) == ["", "", "same"]
+    assert all(r.licence == "GPL-2+" for r in music)
+
+
+def test_volume_set_from_a_wheel(tmp_path: Path) -> None:
+    nibabel = pytest.importorskip("nibabel")
+    from walloc_cli.data import corpus_media
+
+    volume = np.arange(4 * 5 * 6 * 2, dtype=np.int16).reshape(4, 5, 6, 2)  # X, Y, Z, time
+    image = nibabel.Nifti1Image(volume, np.diag([1.0, 2.0, 3.0, 1.0]))
+    (tmp_path / "pypi").mkdir()
+    with zipfile.ZipFile(tmp_path / "pypi" / "scans-1.0-py3-none-any.whl", "w") as z:
+        z.writestr("scans/data/head.nii", image.to_bytes())
+    sources = (corpus_media.MediaSource("volume", packages.Package("scans", "pypi", "1.0"), ("scans/data/*.nii",), licence="MIT"),)
+    (record,) = corpus_media.build_media_corpus("volume", tmp_path / "vol", tmp_path, sources=sources, fetch=packages.archive_in_cache)  # type: ignore[arg-type]
+    assert record.shape == (6, 5, 4) and record.spacing == (3.0, 2.0, 1.0) and record.licence == "MIT"
+    assert np.array_equal(np.load(tmp_path / "vol" / record.file), volume[..., 0].transpose(2, 1, 0))
+
+
+def test_corpus_refuses_before_fetching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from walloc_cli.data import corpus_media
+
+    (tmp_path / "c" / "music").mkdir(parents=True)
+    (tmp_path / "c" / "music" / "manifest.json").write_text("{}")
+    monkeypatch.setattr(packages.subprocess, "run", lambda *a, **k: pytest.fail("no download expected"))
+    with pytest.raises(FileExistsError):
+        corpus_media.build_corpus(tmp_path / "c", tmp_path / "cache")
+
+
+def test_envelope_match() -> None:
+    from walloc_cli.data.corpus_media import envelope, same_piece
+
+    a, b = _tone(7, 10.0), _tone(8, 10.0)
+    assert same_piece(envelope(a, 8000), envelope((a // 3).astype(np.int16), 8000))
+    assert not same_piece(envelope(a, 8000), envelope(b, 8000))
+    assert not same_piece(envelope(a, 8000), envelope(a[:40000], 8000))  # lengths differ
