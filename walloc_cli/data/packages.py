@@ -17,6 +17,7 @@ import fnmatch
 import io
 import re
 import subprocess
+import sys
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -128,7 +129,7 @@ def download(package: Package, cache: Path) -> Path:
     if package.kind == "deb":
         command = ["apt-get", "download", package.name]
     else:
-        command = ["python", "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(folder), f"{package.name}=={package.version}"]
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(folder), f"{package.name}=={package.version}"]
     try:
         run = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=1800, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
