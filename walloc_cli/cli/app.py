@@ -47,7 +47,7 @@ def build_app() -> typer.Typer:
     from walloc_cli.cli.help import plain_help
     from walloc_cli.cli.inspect import info, latents, models, verify
     from walloc_cli.cli.render import err, out
-    from walloc_cli.cli.train import data_music, data_photos, data_speech, data_volumes, train
+    from walloc_cli.cli.train import data_corpus, data_music, data_photos, data_speech, data_volumes, train
 
     class Commands(typer.core.TyperGroup):
         """The command group: Ctrl-C in any command prints ``walloc: interrupted`` and exits
@@ -95,11 +95,12 @@ def build_app() -> typer.Typer:
     app.command()(verify)
     app.command()(models)
     app.command()(train)
-    data_app = typer.Typer(help="Build the training/validation/test sets from Debian and PyPI packages (no downloads).", no_args_is_help=True)
+    data_app = typer.Typer(help="Build the training/validation/test sets from Debian and PyPI packages (corpus downloads them; the others read installed ones).", no_args_is_help=True)
     data_app.command("photos")(data_photos)
     data_app.command("music")(data_music)
     data_app.command("speech")(data_speech)
     data_app.command("volumes")(data_volumes)
+    data_app.command("corpus")(data_corpus)
     app.add_typer(data_app, name="data")
     app.command()(latents)
     app.command("eval")(eval_command)

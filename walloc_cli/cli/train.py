@@ -141,6 +141,25 @@ def data_photos(
     out.print(f"wrote {len(records)} photos to {out_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), markup=False, soft_wrap=True)
 
 
+def data_corpus(
+    out_dir: Path = typer.Argument(Path("data/corpus"), help="Folder to write photos/, speech/, music/ and volumes/ into (each train/, val/, manifest.json; photos also test/)."),
+    cache: Path = typer.Option(Path("data/cache"), "--cache", metavar="DIR", help="Where downloaded packages are kept (a second build is offline)."),
+    avoid: Optional[Path] = typer.Option(None, "--avoid", metavar="DIR", help="Images that must not get into the corpus (an independent test set): look-alikes are dropped."),
+    force: bool = typer.Option(False, "-f", "--force", help="Rebuild over an existing corpus."),
+) -> None:
+    """The corpus: ~300 photos, speech, music and volumes from Debian and PyPI packages (apt-get download, pip download), split by package (DATA.md)."""
+    from walloc_cli.data.corpus_media import build_corpus
+
+    built = guard(out_dir, lambda: build_corpus(out_dir, cache, overwrite=force, avoid=avoid, progress=lambda line: err.print(line, markup=False, soft_wrap=True)))
+    if built is None:
+        raise typer.Exit(1)
+    for name, records in built.items():
+        kept = [r for r in records if not r.dropped]
+        splits = sorted({r.split for r in kept})
+        counts = ", ".join(f"{split} {sum(r.split == split for r in kept)}" for split in splits)
+        out.print(f"{name}: {len(kept)} files in {out_dir / name} ({counts}); dropped {len(records) - len(kept)} (manifest.json says why)", markup=False, soft_wrap=True)
+
+
 def _build_audio_set(out_dir: Path, build: Callable[[Path, bool], Any], force: bool) -> None:
     """Run one of :mod:`walloc_cli.data.audio`'s builders; print the split it wrote."""
     from walloc_cli.data.audio import split_summary
