@@ -46,7 +46,15 @@ from types import TracebackType
 from typing import Callable, Any, BinaryIO
 
 from walloc_cli.errors import FormatError
-from walloc_cli.format import compact
+
+
+def _compact() -> Any:
+    """:mod:`walloc_cli.format.compact`, imported when a header is first coded: it needs the
+    header validator's bounds and the payload's chunk rule (numpy), which ``import walloc_cli``
+    (the Pillow plugin registers this module) must not load."""
+    from walloc_cli.format import compact
+
+    return compact
 
 __all__ = [
     "CHUNK_CODES",
@@ -175,10 +183,10 @@ def _encode_header(header: dict[str, Any], major: int) -> bytes:
     if not isinstance(header, dict):
         raise TypeError(f"header must be a dict, got {type(header).__name__}")
     # allow_nan=False: NaN/Infinity are not JSON, and the reader refuses them.
-    raw = compact.canonical_json(header) if major == 1 else compact.encode(header)
+    raw = _compact().canonical_json(header) if major == 1 else _compact().encode(header)
     if len(raw) > MAX_HEADER:
         raise ValueError(f"header is {len(raw)} bytes, more than the {MAX_HEADER >> 20} MiB limit")
-    if major == 2 and compact.canonical_json(compact.decode(raw)) != compact.canonical_json(compact.stored_form(header)):
+    if major == 2 and _compact().canonical_json(_compact().decode(raw)) != _compact().canonical_json(_compact().stored_form(header)):
         # lossless by construction (what the core cannot say goes into the extras): a bug
         raise AssertionError("the compact header does not give the header back")
     return raw
@@ -227,7 +235,7 @@ class WlcWriter:
         if major == 1:
             head = _PREAMBLE.pack(MAGIC, 1, minor, len(raw)) + raw
         else:
-            head = MAGIC + bytes(self.version) + compact.encode_varint(len(raw)) + raw
+            head = MAGIC + bytes(self.version) + _compact().encode_varint(len(raw)) + raw
         self._emit(head + _U32.pack(zlib.crc32(head)))
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
@@ -240,7 +248,7 @@ class WlcWriter:
             head = _CHUNK_HEAD.pack(raw_type, len(data))
         else:
             raw_type = bytes([CHUNK_CODES[chunk_type]])
-            head = raw_type + compact.encode_varint(len(data))
+            head = raw_type + _compact().encode_varint(len(data))
         crc = zlib.crc32(data, zlib.crc32(raw_type))
         # Three writes instead of one concatenation: avoids copying a payload of up to 256 MiB.
         self._emit(head)
@@ -404,7 +412,7 @@ class WlcReader:
                 raise FormatError(f"header length {length} exceeds the {MAX_HEADER >> 20} MiB limit")
         else:
             length = _read_varint(stream, MAX_HEADER, truncated, "header length")
-            more = compact.encode_varint(length)  # as read: _read_varint accepts only the minimal form
+            more = _compact().encode_varint(length)  # as read: _read_varint accepts only the minimal form
         if length < MIN_HEADER[major]:
             raise FormatError(f"header length {length} is too small (at least {MIN_HEADER[major]})")
         raw = _read_upto(stream, length)
@@ -415,7 +423,7 @@ class WlcReader:
             raise FormatError("truncated: file ends inside the header CRC")
         if _U32.unpack(crc)[0] != zlib.crc32(raw, zlib.crc32(more, zlib.crc32(pre))):
             raise FormatError("header is corrupt: CRC mismatch")
-        self.header = compact.decode_json_object(raw) if major == 1 else compact.decode(raw)
+        self.header = _compact().decode_json_object(raw) if major == 1 else _compact().decode(raw)
 
     def iter_chunks(self, on_damage: Callable[[str], None] | None = None, skip: Callable[[str, bytes], bool] | None = None, peek: int = 0) -> Iterator[Chunk]:
         """Yield each known or unknown-ancillary chunk except END, verifying CRCs as it goes.

@@ -26,6 +26,7 @@ the torch reference and this module compute the same numbers (bit-exact latents,
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 import os
@@ -117,7 +118,10 @@ def parallel_map(function: Callable[[T], U], items: Sequence[T]) -> list[U]:
     call then runs its own products in one thread): coarse parallelism, for independent tiles."""
     if len(items) < 2 or _WORKERS.count() < 2 or _WORKERS.pool is None or _in_worker():
         return [function(item) for item in items]
-    return list(_WORKERS.pool.map(function, items))
+    # Each call runs in a copy of the caller's context: settings held in context variables (the
+    # .wlc version a writer writes, format.container.wlc_version) follow the work into the threads.
+    contexts = [contextvars.copy_context() for _ in items]
+    return list(_WORKERS.pool.map(lambda pair: pair[0].run(function, pair[1]), zip(contexts, items)))
 
 
 def in_parallel(total: int, work: Callable[[int, int], None], least: int = 1) -> None:
@@ -128,7 +132,7 @@ def in_parallel(total: int, work: Callable[[int, int], None], least: int = 1) ->
         work(0, total)
         return
     bounds = [total * i // parts for i in range(parts + 1)]
-    for future in [_WORKERS.pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+    for future in [_WORKERS.pool.submit(contextvars.copy_context().run, work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
         future.result()
 
 
