@@ -155,6 +155,15 @@ def test_without_torch_train_names_the_extra_in_one_line(tmp_path: Path) -> None
     assert not (tmp_path / "out").exists()
 
 
+def test_train_help_names_the_extra_with_its_brackets() -> None:
+    # Rich markup took "[train]" for a style tag and printed "pip install 'walloc'".
+    from walloc_cli.cli.app import app
+
+    done = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0
+    assert "pip install 'walloc[train]'" in done.output
+
+
 def test_without_torch_wlcdataset_raises_importerror_with_the_hint(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"

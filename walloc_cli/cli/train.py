@@ -52,7 +52,7 @@ def train(
     """Train a model from a config file and/or options (resumes from --checkpoint; Ctrl-C saves and stops).
 
     Runs unchanged under torchrun --nproc_per_node N (DistributedDataParallel). Needs PyTorch:
-    pip install 'walloc[train]'.
+    pip install 'walloc\\[train]'.
     """
     require_torch("train")
     from walloc_cli.train.loop import Distributed, checkpoint_step

@@ -486,18 +486,10 @@ class WlcReader:
             (length,) = _U32.unpack_from(head, 4)
             if length > MAX_CHUNK:
                 raise FormatError(f"{label} length {length} exceeds the {MAX_CHUNK >> 20} MiB limit")
-            head_data = b""
-            if skip is not None and chunk_type in KNOWN_CHUNKS and chunk_type != END:
-                head_data = _read_upto(stream, min(peek, length))
-                if len(head_data) < min(peek, length):
-                    raise FormatError(f"truncated: file ends inside {label}")
-                if skip(chunk_type, head_data):
-                    self._pass_over(length - len(head_data) + 4, label)  # the rest, and the CRC
-                    continue
-            data = head_data + _read_upto(stream, length - len(head_data)) if head_data else _read_upto(stream, length)
-            crc = _read_upto(stream, 4) if len(data) == length else b""
-            if len(crc) < 4:
-                raise FormatError(f"truncated: file ends inside {label}")
+            body = self._body(chunk_type if chunk_type in KNOWN_CHUNKS and chunk_type != END else None, length, label, skip, peek)
+            if body is None:
+                continue
+            data, crc = body
             # The CRC is checked before the type is acted on, so a flipped type bit reports as
             # corruption and an ancillary chunk is verified even though it is then skipped.
             if _U32.unpack(crc)[0] != zlib.crc32(data, zlib.crc32(raw_type)):
@@ -520,6 +512,25 @@ class WlcReader:
                 )
             # else: unknown ancillary chunk, skipped by design.
 
+    def _body(self, chunk_type: str | None, length: int, label: str, skip: Callable[[str, bytes], bool] | None, peek: int) -> tuple[bytes, bytes] | None:
+        """The data and CRC bytes of a chunk whose head (type, length) has been read; ``None`` when
+        ``skip`` passed over it after its first ``peek`` bytes (only chunks given a
+        ``chunk_type`` are offered to ``skip``). Both format versions frame data + CRC alike."""
+        stream = self._stream
+        head_data = b""
+        if skip is not None and chunk_type is not None:
+            head_data = _read_upto(stream, min(peek, length))
+            if len(head_data) < min(peek, length):
+                raise FormatError(f"truncated: file ends inside {label}")
+            if skip(chunk_type, head_data):
+                self._pass_over(length - len(head_data) + 4, label)  # the rest, and the CRC
+                return None
+        data = head_data + _read_upto(stream, length - len(head_data)) if head_data else _read_upto(stream, length)
+        crc = _read_upto(stream, 4) if len(data) == length else b""
+        if len(crc) < 4:
+            raise FormatError(f"truncated: file ends inside {label}")
+        return data, crc
+
     def _chunks_2(self, on_damage: Callable[[str], None] | None = None, skip: Callable[[str, bytes], bool] | None = None, peek: int = 0) -> Iterator[Chunk]:
         """Format 2.0: code byte, varint length, data, CRC; the END byte last."""
         stream = self._stream
@@ -537,18 +548,10 @@ class WlcReader:
             chunk_type = _CODE_TYPES.get(code)
             label = _label(index, chunk_type) if chunk_type is not None else f"chunk {index} (code 0x{code:02x})"
             length = _read_varint(stream, MAX_CHUNK, f"truncated: file ends inside {label}", f"{label} length")
-            head_data = b""
-            if skip is not None and chunk_type is not None:
-                head_data = _read_upto(stream, min(peek, length))
-                if len(head_data) < min(peek, length):
-                    raise FormatError(f"truncated: file ends inside {label}")
-                if skip(chunk_type, head_data):
-                    self._pass_over(length - len(head_data) + 4, label)  # the rest, and the CRC
-                    continue
-            data = head_data + _read_upto(stream, length - len(head_data)) if head_data else _read_upto(stream, length)
-            crc = _read_upto(stream, 4) if len(data) == length else b""
-            if len(crc) < 4:
-                raise FormatError(f"truncated: file ends inside {label}")
+            body = self._body(chunk_type, length, label, skip, peek)
+            if body is None:
+                continue
+            data, crc = body
             # As in 1.x, the CRC (over the code byte and the data) is checked before the code is
             # acted on: a flipped code bit reports as corruption, not as an unknown chunk.
             if _U32.unpack(crc)[0] != zlib.crc32(data, zlib.crc32(head)):

@@ -21,7 +21,7 @@ group of blocks over whole rows of the rest of the array). Coefficients end chan
 The filters and boundary matrices are derived from lifting in float64 on impulses and then
 rounded to float32, exactly as :mod:`walloc_cli.model.wpt` rounds them, so that a float64 run of
 the torch reference and this module compute the same numbers (bit-exact latents, see
-:mod:`walloc_cli.model.lean`). Imports: numpy and :mod:`walloc_cli.model.config`.
+:mod:`walloc_cli.model.lean`). Imports: numpy, :mod:`walloc_cli.model.lifting` and :mod:`walloc_cli.model.config`.
 """
 
 from __future__ import annotations
@@ -36,17 +36,8 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
+from walloc_cli.model import lifting
 from walloc_cli.model.config import Boundary
-
-# CDF 9/7 lifting coefficients (Daubechies & Sweldens 1998; JPEG 2000 Part 1, Annex F), as in
-# walloc_cli.model.wpt (the torch reference; a test checks the two modules agree).
-ALPHA = -1.586134342059924
-BETA = -0.052980118572961
-GAMMA = 0.882911075530934
-DELTA = 0.443506852043971
-KAPPA = 1.230174104914001
-_LOW_GAIN = math.sqrt(2.0) / KAPPA
-_HIGH_GAIN = -KAPPA / math.sqrt(2.0)
 
 # Output blocks per GEMM row of :func:`block_convolve` (1-D signals): a window of G + 2P blocks
 # costs (G + 2P) / (2P + 1) times the multiply-adds of G = 1 per block but gives BLAS a wide,
@@ -136,54 +127,15 @@ def in_parallel(total: int, work: Callable[[int, int], None], least: int = 1) ->
         future.result()
 
 
-def _next(v: np.ndarray, boundary: Boundary) -> np.ndarray:
-    """``v[i+1]`` along the last axis; the even samples repeat their last one (symmetric)."""
-    tail = v[..., -1:] if boundary == "symmetric" else v[..., :1]
-    return np.concatenate([v[..., 1:], tail], axis=-1)
-
-
-def _prev(v: np.ndarray, boundary: Boundary) -> np.ndarray:
-    """``v[i-1]`` along the last axis; symmetric extension gives ``x[-1] = x[1]``."""
-    head = v[..., :1] if boundary == "symmetric" else v[..., -1:]
-    return np.concatenate([head, v[..., :-1]], axis=-1)
-
-
-def lift_forward(x: np.ndarray, boundary: Boundary = "symmetric") -> tuple[np.ndarray, np.ndarray]:
-    """One CDF 9/7 analysis level along the last axis: ``(..., n)`` to ``(low, high)``, each ``(..., n/2)``."""
-    s, d = x[..., 0::2], x[..., 1::2]
-    d = d + ALPHA * (s + _next(s, boundary))
-    s = s + BETA * (_prev(d, boundary) + d)
-    d = d + GAMMA * (s + _next(s, boundary))
-    s = s + DELTA * (_prev(d, boundary) + d)
-    return s * _LOW_GAIN, d * _HIGH_GAIN
-
-
-def lift_inverse(low: np.ndarray, high: np.ndarray, boundary: Boundary = "symmetric") -> np.ndarray:
-    """Inverse of :func:`lift_forward`: ``(..., m)`` twice to ``(..., 2m)``."""
-    s, d = low / _LOW_GAIN, high / _HIGH_GAIN
-    s = s - DELTA * (_prev(d, boundary) + d)
-    d = d - GAMMA * (s + _next(s, boundary))
-    s = s - BETA * (_prev(d, boundary) + d)
-    d = d - ALPHA * (s + _next(s, boundary))
-    return np.stack([s, d], axis=-1).reshape(*s.shape[:-1], -1)
-
-
 def packet_lifting(x: np.ndarray, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
     """J-level 1-D packet transform along the last axis by lifting: ``(..., n)`` to
-    ``(..., 2**levels, n / 2**levels)`` (band index bits = low/high per level, first level MSB)."""
-    bands = x[..., None, :]
-    for _ in range(levels):
-        low, high = lift_forward(bands, boundary)
-        bands = np.stack([low, high], axis=-2).reshape(*low.shape[:-2], -1, low.shape[-1])
-    return bands
+    ``(..., 2**levels, n / 2**levels)`` (:func:`walloc_cli.model.lifting.packet_lifting`)."""
+    return lifting.packet_lifting(x, levels, boundary, np)
 
 
 def packet_lifting_inverse(bands: np.ndarray, levels: int, boundary: Boundary = "symmetric") -> np.ndarray:
     """Inverse of :func:`packet_lifting`: ``(..., 2**levels, m)`` to ``(..., m * 2**levels)``."""
-    for _ in range(levels):
-        pairs = bands.reshape(*bands.shape[:-2], bands.shape[-2] // 2, 2, bands.shape[-1])
-        bands = lift_inverse(pairs[..., 0, :], pairs[..., 1, :], boundary)
-    return bands[..., 0, :]
+    return lifting.packet_lifting_inverse(bands, levels, boundary, np)
 
 
 def boundary_blocks(levels: int) -> int:

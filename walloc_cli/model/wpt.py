@@ -2,7 +2,7 @@
 
 Why hand-written: PyWavelets, pytorch_wavelets and ptwt do not offer a fast, differentiable,
 critically sampled *packet* transform in three dimensions. PyWavelets remains the reference for
-the filters: the tests check that one level of :func:`lift_forward` equals ``pywt.dwt(...,
+the filters: the tests check that one level of :func:`packet_lifting` equals ``pywt.dwt(...,
 "bior4.4", mode="periodization")``.
 
 Definition (the normative one, used by the ``.wlc`` format):
@@ -34,64 +34,11 @@ stage with the encoder's 1x1 projection. Results equal the lifting path to float
 from __future__ import annotations
 
 import functools
-import math
 import torch
 import torch.nn.functional as F
 
+from walloc_cli.model import lifting
 from walloc_cli.model.config import Boundary
-
-# CDF 9/7 lifting coefficients (Daubechies & Sweldens 1998; JPEG 2000 Part 1, Annex F).
-ALPHA = -1.586134342059924
-BETA = -0.052980118572961
-GAMMA = 0.882911075530934
-DELTA = 0.443506852043971
-KAPPA = 1.230174104914001
-# Scale factors that make the bands match PyWavelets' bior4.4 normalisation.
-_LOW_GAIN = math.sqrt(2.0) / KAPPA
-_HIGH_GAIN = -KAPPA / math.sqrt(2.0)  # sign as PyWavelets
-
-
-def _next(v: torch.Tensor, boundary: Boundary) -> torch.Tensor:
-    """``v[i+1]`` along the last axis with the boundary rule of the even (low) samples.
-
-    Whole-sample symmetric extension of an even-length signal ``x`` gives ``x[n] = x[n-2]``,
-    i.e. the even subsequence repeats its last element.
-    """
-    tail = v[..., -1:] if boundary == "symmetric" else v[..., :1]
-    return torch.cat([v[..., 1:], tail], dim=-1)
-
-
-def _prev(v: torch.Tensor, boundary: Boundary) -> torch.Tensor:
-    """``v[i-1]`` along the last axis; symmetric extension gives ``x[-1] = x[1]`` (odd samples)."""
-    head = v[..., :1] if boundary == "symmetric" else v[..., -1:]
-    return torch.cat([head, v[..., :-1]], dim=-1)
-
-
-def lift_forward(x: torch.Tensor, boundary: Boundary = "symmetric") -> tuple[torch.Tensor, torch.Tensor]:
-    """One level of the CDF 9/7 analysis along the last axis.
-
-    Args:
-        x: ``(..., n)`` with ``n`` even.
-    Returns:
-        ``(low, high)``, each ``(..., n/2)``.
-    """
-    s, d = x[..., 0::2], x[..., 1::2]
-    d = d + ALPHA * (s + _next(s, boundary))
-    s = s + BETA * (_prev(d, boundary) + d)
-    d = d + GAMMA * (s + _next(s, boundary))
-    s = s + DELTA * (_prev(d, boundary) + d)
-    return s * _LOW_GAIN, d * _HIGH_GAIN
-
-
-def lift_inverse(low: torch.Tensor, high: torch.Tensor, boundary: Boundary = "symmetric") -> torch.Tensor:
-    """Inverse of :func:`lift_forward`: ``(..., m)`` and ``(..., m)`` to ``(..., 2m)``."""
-    s, d = low / _LOW_GAIN, high / _HIGH_GAIN
-    s = s - DELTA * (_prev(d, boundary) + d)
-    d = d - GAMMA * (s + _next(s, boundary))
-    s = s - BETA * (_prev(d, boundary) + d)
-    d = d - ALPHA * (s + _next(s, boundary))
-    return torch.stack([s, d], dim=-1).flatten(-2)
-
 
 def packet_lifting(x: torch.Tensor, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
     """Reference J-level 1D packet transform along the last axis (lifting, exact boundaries).
@@ -101,19 +48,12 @@ def packet_lifting(x: torch.Tensor, levels: int, boundary: Boundary = "symmetric
     Returns:
         ``(..., 2**levels, n / 2**levels)``; band index bits = low/high per level, first level MSB.
     """
-    bands = x.unsqueeze(-2)  # (..., 1, n)
-    for _ in range(levels):
-        low, high = lift_forward(bands, boundary)
-        bands = torch.stack([low, high], dim=-2).flatten(-3, -2)  # (..., 2B, n/2)
-    return bands
+    return lifting.packet_lifting(x, levels, boundary, torch)
 
 
 def packet_lifting_inverse(bands: torch.Tensor, levels: int, boundary: Boundary = "symmetric") -> torch.Tensor:
     """Inverse of :func:`packet_lifting`: ``(..., 2**levels, m)`` to ``(..., m * 2**levels)``."""
-    for _ in range(levels):
-        pairs = bands.unflatten(-2, (bands.shape[-2] // 2, 2))
-        bands = lift_inverse(pairs[..., 0, :], pairs[..., 1, :], boundary)
-    return bands.squeeze(-2)
+    return lifting.packet_lifting_inverse(bands, levels, boundary, torch)
 
 
 @functools.lru_cache(maxsize=None)
