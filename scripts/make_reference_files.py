@@ -87,6 +87,10 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         "wlc2-rgb-16x-v-srgb-16x16": (srgb_tagged(image_from_array(photo[220:236, 330:346].copy())), {"model": "rgb-16x-v", "payload": "webp", "step": 2.5, "wlc_version": 2}),
         "wlc2-rgba-17x9": (image_from_array(rgba), {"model": "rgb-16x", "payload": "webp", "wlc_version": 2}),
         "wlc2-gray16-23x19": (image_from_array(gray16), {"model": "rgb-16x", "payload": "webp", "wlc_version": 2}),
+        # format 2.1, latent.split: the low-pass channel group in chunks of its own (written for
+        # latents of 1024 positions or more: photos from 256 x 256), webp and png payloads
+        "wlc21-rgb-4x-v-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v", "payload": "webp", "step": 1.5, "wlc_version": 2}),
+        "wlc21-gray-16x-v-png-264x256": (image_from_array(gray[30:286, 150:414].copy()), {"model": "gray-16x-v", "payload": "png", "step": 1.5, "wlc_version": 2}),
     }
 
 

@@ -34,6 +34,8 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
         "ct-int16-jxl-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
         # format 2.0: the compact header and framing, two tiles as above
         "wlc2-ct-int16-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
+        # format 2.1, latent.split: each tile's low-pass group in images of its own
+        "wlc21-ct-int16-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
     }
     if not (ct_path.exists() and ms_path.exists()):
         return kept
@@ -51,7 +53,7 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
 
 
 PAYLOADS = {"ct-int16-jxl-20x136x40": "jxl"}  # the cases not coded with the default payload
-WLC2 = {"wlc2-ct-int16-20x136x40"}  # the cases written as format 2.0 (the others: 1.x)
+WLC2 = {"wlc2-ct-int16-20x136x40", "wlc21-ct-int16-20x136x40"}  # the cases written as format 2.x (2.0, 2.1; the others: 1.x)
 
 
 def main() -> None:

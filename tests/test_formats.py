@@ -42,7 +42,7 @@ def _canonical_header_bytes(header: dict, minor: int, major: int = 1) -> bytes:
 def _latents(data: bytes) -> np.ndarray:
     header, chunks = loads(data)
     latent = header["latent"]
-    return decode_planes([c.data for c in chunks if c.type == "LATN"], tuple(latent["shape"]), latent["bits"], latent["payload"])
+    return decode_planes([c.data for c in chunks if c.type == "LATN"], tuple(latent["shape"]), latent["bits"], latent["payload"], latent.get("split") is True)
 
 
 def test_there_are_reference_files_for_each_shipped_image_model() -> None:

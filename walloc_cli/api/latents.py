@@ -45,7 +45,7 @@ import numpy as np
 
 from walloc_cli.codecs.base import WlcSource, open_wlc
 from walloc_cli.format.chunks import AudioBlockHead
-from walloc_cli.format.container import WlcReader
+from walloc_cli.format.container import WlcReader, declares_split
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, same_model, validate_header
 from walloc_cli.format.payload import PayloadError, decode_planes
@@ -206,7 +206,7 @@ def _audio_latents(reader: WlcReader) -> tuple[list[np.ndarray], LatentInfo]:
             raise FormatError(f"audio block at frame {head.first} is out of place (expected frame {written})")
         length = -(-head.extent // block)
         try:
-            q = decode_planes(images, (streams * codec["latent_dim"], length), latent["bits"], latent["payload"])
+            q = decode_planes(images, (streams * codec["latent_dim"], length), latent["bits"], latent["payload"], declares_split(header))
         except PayloadError as error:
             raise FormatError(f"audio block at frame {head.first}: {error}") from None
         arrays.append(q.reshape(streams, codec["latent_dim"], length).astype(np.int32))  # the documented dtype

@@ -50,7 +50,7 @@ from walloc_cli.codecs.audio_blocks import (
     synthesize_block,
 )
 from walloc_cli.format.chunks import AUDIO_BLOCK_SPAN_SIZE, audio_block_span
-from walloc_cli.format.container import WlcReader, WlcWriter
+from walloc_cli.format.container import WlcReader, WlcWriter, declares_split
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, validate_audio_header, validate_header
@@ -230,6 +230,7 @@ class _Decoding:
     payload: str
     block: int
     margin: int
+    split: bool  # format 2.1 layout; walloc writes audio stacked (split: +4.5% at q 10 on music)
 
     @property
     def blocks(self) -> int:
@@ -250,7 +251,7 @@ def _decoding(header: dict[str, Any], model: str | None, version: tuple[int, int
     layout = latent["streams"]
     return _Decoding(
         codec, info, layout, stream_count(layout, info.channels), float(header["normalisation"]["gain"]),
-        float(latent["step"]), latent["bits"], latent["payload"], latent["block"], latent["margin"],
+        float(latent["step"]), latent["bits"], latent["payload"], latent["block"], latent["margin"], declares_split(header),
     )
 
 
@@ -330,7 +331,7 @@ def _decoded_blocks(reader: WlcReader, decoding: _Decoding, start: int, stop: in
         in_place = head.first == pos or (not begun and head.first < pos < end)
         if not in_place or end > info.frames:
             raise FormatError(f"audio block at frame {head.first} is out of place (expected frame {pos})")
-        samples = decode_block(codec, head, images, decoding.streams, decoding.step, decoding.bits, decoding.payload, decoding.gain, decoding.layout)
+        samples = decode_block(codec, head, images, decoding.streams, decoding.step, decoding.bits, decoding.payload, decoding.gain, decoding.layout, decoding.split)
         last = min(end, stop)
         yield samples[:, pos - head.first : last - head.first]
         pos, begun = last, True

@@ -109,12 +109,13 @@ def parse_block(data: bytes, block_limit: int = BLOCK, margin_limit: int = MARGI
     return head, images
 
 
-def decode_block(model: Runtime, header: AudioBlockHead, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str) -> np.ndarray:
-    """Latent images of one block to its ``(channels, frames)`` float64 samples."""
+def decode_block(model: Runtime, header: AudioBlockHead, images: list[bytes], streams: int, step: float, bits: int, payload: str, gain: float, layout: str, split: bool = False) -> np.ndarray:
+    """Latent images of one block to its ``(channels, frames)`` float64 samples (``split``: the
+    header's ``latent.split``)."""
     latent_len = -(-header.extent // model.cfg.block)
     shape = (streams * model.cfg.latent_dim, latent_len)
     try:
-        q = decode_planes(images, shape, bits, payload)
+        q = decode_planes(images, shape, bits, payload, split)
     except PayloadError as error:
         raise FormatError(f"audio block at frame {header.first}: {error}") from None
     return synthesize_block(model, header, q.reshape(streams, model.cfg.latent_dim, latent_len), step, gain, layout)

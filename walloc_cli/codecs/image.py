@@ -26,12 +26,12 @@ from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
 from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
 from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, pillow_plugin
-from walloc_cli.format.container import Chunk, WlcReader, WlcWriter
+from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, declares_split, default_major
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
 from walloc_cli.model.lean_wpt import parallel_map
 from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, PayloadError, chunk_count, decode_planes, encode_planes, webp_settings
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, PayloadError, chooses_split, chunk_count, decode_planes, encode_planes, webp_settings
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, guard_walk, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
@@ -193,7 +193,8 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     cache = {} if cache is None else cache
     q = image_indices(codec, image, step, cache, ("u", card.sha256))
     bits = tight_bits(q, codec.index_bits(step))
-    chunks = [Chunk("LATN", data) for data in encode_planes(q, bits, payload, effort)]  # type: ignore[arg-type]
+    split = chooses_split(q.shape, payload, default_major())
+    chunks = [Chunk("LATN", data) for data in encode_planes(q, bits, payload, effort, split)]  # type: ignore[arg-type]
     alpha_spec: dict[str, Any] | None = None
     if image.alpha is not None:
         if ("alpha", payload, effort) not in cache:
@@ -232,7 +233,7 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
         },
         "model": {"name": card.name, "sha256": card.sha256},
         "codec": codec.cfg.to_dict(),
-        "latent": {"shape": list(q.shape), "bits": bits, "step": float(step), "payload": payload, "chunks": sum(c.type == "LATN" for c in chunks)},
+        "latent": {"shape": list(q.shape), "bits": bits, "step": float(step), "payload": payload, **({"split": True} if split else {}), "chunks": sum(c.type == "LATN" for c in chunks)},
         "normalisation": {"offset": 0.5, "peak": 2**image.bit_depth - 1},
         "alpha": alpha_spec,
     }
@@ -466,7 +467,7 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
     int32 indices of ``shape`` ``(L, h, w)``, and its other chunks by type (``ALPH``, ``ICCP``).
     No model runs; :func:`walloc_cli.api.latents.read_latents` stops here."""
     try:
-        budget = chunk_count(shape, reader.header["latent"]["bits"], reader.header["latent"]["payload"])
+        budget = chunk_count(shape, reader.header["latent"]["bits"], reader.header["latent"]["payload"], declares_split(reader.header))
     except PayloadError as error:
         raise FormatError(str(error)) from None
     planes: list[bytes] = []
@@ -482,7 +483,7 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
             extra[chunk.type] = chunk.data
     latent = reader.header["latent"]
     try:
-        return decode_planes(planes, shape, latent["bits"], latent["payload"]), extra
+        return decode_planes(planes, shape, latent["bits"], latent["payload"], declares_split(reader.header)), extra
     except PayloadError as error:
         raise FormatError(str(error)) from None
 

@@ -19,12 +19,12 @@ import numpy as np
 from walloc_cli._version import __version__
 from walloc_cli.codecs.base import Progress, ReportBase, human_bytes, setting_label
 from walloc_cli.model.runtime import Runtime
-from walloc_cli.format.container import WlcReader, WlcWriter
+from walloc_cli.format.container import WlcReader, WlcWriter, declares_split, default_major
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, tight_bits, validate_header
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, index_dtype
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, chooses_split, index_dtype
 from walloc_cli.model.quality import choose_setting, trained_steps
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 from walloc_cli.codecs.tiles import latent_grid
@@ -172,12 +172,17 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         if progress is not None:
             progress(done, total)
     latent["bits"] = tight_bits(q, bits)
+    # format 2.1: the low-pass group in images of its own, -1.1..-2.2% bytes on the corpus MRI
+    # volumes at q 10/50/90 (bench/results/payload_layouts.md); decided on a whole tile's grid
+    split = chooses_split((codec.cfg.latent_dim, *(min(g, t) for g, t in zip(grid, TILE))), payload, default_major())
+    if split:
+        latent["split"] = True
     # the lowest version that defines what the file uses: 1.3 tight bits or the jxl payload, 1.1 latent.condition
     minor = max(3 if latent["bits"] < bits else 1 if "condition" in latent else 0, PAYLOAD_MINOR[payload])
     counted = CountingWriter(dst_stream)
     with WlcWriter(counted, header, minor=minor) as writer:  # type: ignore[arg-type]
         for tile in tiles(grid):
-            writer.write_chunk(pack_tile(tile, np.ascontiguousarray(q[(slice(None), *tile.slices())]), latent["bits"], payload, effort))
+            writer.write_chunk(pack_tile(tile, np.ascontiguousarray(q[(slice(None), *tile.slices())]), latent["bits"], payload, effort, split))
     report = VolumeReport(
         input=source, output="", n_bytes=counted.count, shape=shape, dtype=array.dtype.name,
         raw_bytes=array.size * array.dtype.itemsize, reduction=codec.cfg.reduction, model=card.name, step=step,
@@ -242,7 +247,7 @@ def volume_latents(reader: WlcReader, latent_dim: int, block: int) -> np.ndarray
         raise FormatError("volume tiles are out of order or overlap")
     q = np.zeros((latent_dim, *grid), index_dtype(latent["bits"]))
     for tile, images in parsed:
-        q[(slice(None), *tile.slices())] = unpack_tile(tile, images, latent_dim, latent["bits"], latent["payload"])
+        q[(slice(None), *tile.slices())] = unpack_tile(tile, images, latent_dim, latent["bits"], latent["payload"], declares_split(header))
     return q
 
 

@@ -161,9 +161,9 @@ def encode_tile(model: Runtime, volume: np.ndarray, norm: Normalisation, tile: T
     return shared_encode_tile(model, read, tuple(int(s) for s in volume.shape), tile, step, ENCODE_MARGIN)
 
 
-def pack_tile(tile: Tile, q: np.ndarray, bits: int, payload: str, effort: int) -> Chunk:
-    """One tile's indices ``(L, *tile.extent)`` into a ``VOLT`` chunk."""
-    planes = encode_planes(q, bits, payload, effort)  # type: ignore[arg-type]
+def pack_tile(tile: Tile, q: np.ndarray, bits: int, payload: str, effort: int, split: bool = False) -> Chunk:
+    """One tile's indices ``(L, *tile.extent)`` into a ``VOLT`` chunk (``split``: the 2.1 layout)."""
+    planes = encode_planes(q, bits, payload, effort, split)  # type: ignore[arg-type]
     return Chunk("VOLT", pack_volume_tile_head(VolumeTileHead(tile.origin, tile.extent)) + pack_images(planes))
 
 
@@ -181,10 +181,10 @@ def parse_tile(data: bytes, grid: tuple[int, int, int], size: tuple[int, int, in
     return Tile(origin, extent), images  # type: ignore[arg-type]
 
 
-def unpack_tile(tile: Tile, images: list[bytes], latent_dim: int, bits: int, payload: str) -> np.ndarray:
-    """A ``VOLT`` chunk's images back to indices ``(L, *tile.extent)`` int32."""
+def unpack_tile(tile: Tile, images: list[bytes], latent_dim: int, bits: int, payload: str, split: bool = False) -> np.ndarray:
+    """A ``VOLT`` chunk's images back to indices ``(L, *tile.extent)`` int32 (``split``: the 2.1 layout)."""
     try:
-        return decode_planes(images, (latent_dim, *tile.extent), bits, payload)  # type: ignore[arg-type]
+        return decode_planes(images, (latent_dim, *tile.extent), bits, payload, split)  # type: ignore[arg-type]
     except PayloadError as error:
         raise FormatError(f"volume tile at {tile.origin}: {error}") from None
 

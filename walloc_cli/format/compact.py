@@ -68,12 +68,12 @@ BOUNDARIES: tuple[str, ...] = ("symmetric", "periodic")
 #: codec.step_input states (bits 6-7 of the codec byte): absent, false, true
 STEP_INPUT: tuple[bool | None, ...] = (None, False, True)
 
-# First byte: modality (bits 0-1), extras present (bit 2), payload (bits 3-4), and for images
-# the sRGB flag (bit 5) and a constant alpha (bit 6). Bit 7 is reserved (0).
+# First byte: modality (bits 0-1), extras present (bit 2), payload (bits 3-4), for images the
+# sRGB flag (bit 5) and a constant alpha (bit 6), and (format 2.1) latent.split (bit 7).
 _EXTRAS = 0x04
 _SRGB = 0x20
 _CONSTANT_ALPHA = 0x40
-_RESERVED_FORM_BITS = 0x80
+_SPLIT = 0x80
 # The core holds a field only within the format's own bounds (the codec table's ranges, an
 # image's sides and pixels): a decoder then derives nothing from a hostile size, and a header
 # outside them keeps the field in its extras (or is stored in the generic form).
@@ -238,7 +238,7 @@ def _core(header: dict[str, Any]) -> dict[str, Any] | None:
         "dims": codec["dims"], "levels": codec["levels"], "boundary": codec["boundary"],
         "step_input": step_input if "step_input" in codec else None, "codec_bits": codec["bits"],
         **{key: codec[key] for key in _CODEC_VARINTS},
-        "step": step, "bits": latent["bits"], "payload": latent["payload"],
+        "step": step, "bits": latent["bits"], "payload": latent["payload"], "split": latent.get("split") is True,
     }
     if modality == "image":
         image = header.get("image")
@@ -270,6 +270,8 @@ def _expand(core: dict[str, Any]) -> dict[str, Any]:
         codec["step_input"] = core["step_input"]
     mantissa, exponent = core["step"]
     latent: dict[str, Any] = {"bits": core["bits"], "step": float(f"{mantissa}e{exponent}"), "payload": core["payload"]}
+    if core["split"]:
+        latent["split"] = True
     header: dict[str, Any] = {
         "modality": core["modality"], "model": {"name": core["name"], "sha256": core["hash"].hex()}, "codec": codec, "latent": latent,
     }
@@ -284,7 +286,7 @@ def _expand(core: dict[str, Any]) -> dict[str, Any]:
         block = 1 << core["levels"]
         latent["shape"] = [core["latent_dim"], -(-height // block), -(-width // block)]
         try:
-            latent["chunks"] = chunk_count(tuple(latent["shape"]), core["bits"], core["payload"])
+            latent["chunks"] = chunk_count(tuple(latent["shape"]), core["bits"], core["payload"], core["split"])
         except PayloadError:  # a latent too wide for any payload: no count to derive
             pass
         header["image"] = image
@@ -338,6 +340,8 @@ def _pack(core: dict[str, Any], extras: dict[str, Any]) -> bytes:
         form |= _SRGB
     if core.get("constant") is not None:
         form |= _CONSTANT_ALPHA
+    if core["split"]:
+        form |= _SPLIT
     name = core["name"].encode("ascii")
     codec_byte = (core["dims"] - 1) | (core["levels"] - 1) << 2 | BOUNDARIES.index(core["boundary"]) << 5 | STEP_INPUT.index(core["step_input"]) << 6
     mantissa, exponent = core["step"]
@@ -370,7 +374,7 @@ def _unpack(raw: bytes) -> tuple[dict[str, Any] | None, bytes]:
     """The core fields of 2.0 header bytes (None for the generic form) and the extras' bytes."""
     form = raw[0]
     modality = MODALITY_CODES[form & 0x03]
-    if form & _RESERVED_FORM_BITS or (modality is None and form not in (0, _EXTRAS)) or (modality != "image" and form & (_SRGB | _CONSTANT_ALPHA)):
+    if (modality is None and form not in (0, _EXTRAS)) or (modality != "image" and form & (_SRGB | _CONSTANT_ALPHA)):
         raise FormatError(f"header is not valid: unknown header form byte 0x{form:02x}")
     if modality is None:
         return None, raw[1:]
@@ -382,7 +386,9 @@ def _unpack(raw: bytes) -> tuple[dict[str, Any] | None, bytes]:
     at = 2 + raw[1]
     if not _NAME.fullmatch(name.decode("latin-1")):
         raise FormatError("header is not valid: model name is not 1..255 printable ASCII characters")
-    core: dict[str, Any] = {"modality": modality, "payload": PAYLOAD_CODES[form >> 3 & 0x03], "name": name.decode("ascii"), "hash": raw[at : at + 8]}
+    core: dict[str, Any] = {
+        "modality": modality, "payload": PAYLOAD_CODES[form >> 3 & 0x03], "split": bool(form & _SPLIT), "name": name.decode("ascii"), "hash": raw[at : at + 8],
+    }
     at += 8
     if at >= len(raw):
         raise FormatError("header is not valid: codec table is cut short")

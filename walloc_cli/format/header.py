@@ -245,6 +245,8 @@ def _validate_common(header: dict[str, Any], modality: str) -> dict[str, Any]:
     latent = table(header, "latent")
     int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
     require(latent.get("payload") in PAYLOAD_CODECS, f"payload={_show(latent.get('payload'))}")
+    if "split" in latent:  # 2.1: the low-pass group's chunks of their own (webp and png payloads)
+        require(latent["split"] is True and latent["payload"] != "jxl", f"split={_show(latent['split'])} with payload {latent['payload']}")
     _validate_step(latent)
     return latent
 
