@@ -26,7 +26,7 @@ nibabel_testing = pytest.importorskip("nibabel.testing")
 
 import walloc_cli as walloc  # noqa: E402 - after the skips
 from walloc_cli.api.zarr_codec import Walloc  # noqa: E402
-from walloc_cli.api.zarr3 import WallocZarr3  # noqa: E402
+from walloc_cli.api.zarr3 import WallocZarr3, register  # noqa: E402
 from walloc_cli.errors import InputError, WallocError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,10 +37,7 @@ PHOTO = ROOT / "samples" / "photo.png"
 def registered() -> None:
     """What the entry points do for an installed walloc (this checkout may not be the installed
     one; test_entry_points_name_these_classes checks the declarations themselves)."""
-    from zarr.registry import register_codec
-
-    numcodecs.register_codec(Walloc)
-    register_codec("walloc", WallocZarr3)
+    register()
 
 
 def psnr(reference: np.ndarray, decoded: np.ndarray, peak: float) -> float:

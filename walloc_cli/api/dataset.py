@@ -43,6 +43,19 @@ from walloc_cli.api.shards import iter_samples
 Item = torch.Tensor | tuple[torch.Tensor, int]
 
 
+def latent_tensor(source: str | Path | bytes, name: str, dequantize: bool, transform: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+    """The learning tensor of one ``.wlc`` (a path or its bytes): int64 indices, or float32 ``z``
+    when ``dequantize``, then ``transform``. A walloc error names ``name`` (inside a DataLoader
+    worker an index alone says nothing)."""
+    try:
+        latents, info = read_latents(source)
+        array = learning_array(latents, info, dequantize)
+    except WallocError as error:
+        raise type(error)(f"{name}: {error}") from None
+    tensor = torch.from_numpy(array) if dequantize else torch.from_numpy(array.astype(np.int64))
+    return transform(tensor) if transform is not None else tensor
+
+
 class WlcDataset(Dataset):  # type: ignore[type-arg]
     """Latents of ``.wlc`` files as tensors: int64 indices, or float32 ``z`` with ``dequantize``.
 
@@ -82,15 +95,7 @@ class WlcDataset(Dataset):  # type: ignore[type-arg]
 
     def __getitem__(self, i: int) -> Item:
         path = self.files[i]
-        try:
-            latents, info = read_latents(path)
-            array = learning_array(latents, info, self.dequantize)
-        except WallocError as error:
-            # name the file: inside a DataLoader worker the index alone says nothing
-            raise type(error)(f"{path}: {error}") from None
-        tensor = torch.from_numpy(array) if self.dequantize else torch.from_numpy(array.astype(np.int64))
-        if self.transform is not None:
-            tensor = self.transform(tensor)
+        tensor = latent_tensor(path, str(path), self.dequantize, self.transform)
         return (tensor, self.targets[i]) if self.classes else tensor
 
     def latent_shape(self, i: int = 0) -> tuple[int, ...]:
@@ -146,14 +151,7 @@ class WlcShards(IterableDataset):  # type: ignore[type-arg]
     def _item(self, key: str, parts: dict[str, bytes], shard: str) -> Item:
         if "wlc" not in parts:
             raise FormatError(f"{shard}: sample {key!r} has no .wlc member")
-        try:
-            latents, info = read_latents(parts["wlc"])
-            array = learning_array(latents, info, self.dequantize)
-        except WallocError as error:
-            raise type(error)(f"{shard}: {key}.wlc: {error}") from None
-        tensor = torch.from_numpy(array) if self.dequantize else torch.from_numpy(array.astype(np.int64))
-        if self.transform is not None:
-            tensor = self.transform(tensor)
+        tensor = latent_tensor(parts["wlc"], f"{shard}: {key}.wlc", self.dequantize, self.transform)
         if self.labels is False or "cls" not in parts:
             return tensor
         return tensor, int(parts["cls"].decode())
@@ -199,4 +197,4 @@ def pad_collate(batch: Sequence[Item]) -> tuple[torch.Tensor, ...]:
     return out, shapes
 
 
-__all__ = ["WlcDataset", "WlcShards", "pad_collate"]
+__all__ = ["WlcDataset", "WlcShards", "latent_tensor", "pad_collate"]

@@ -12,6 +12,7 @@ group, so ``zarr.open_array`` finds it from the metadata once walloc is installe
                           serializer=WallocZarr3(axes="CYX", quality=75), compressors=None)
     z[:] = cube
 
+Without installing walloc (a checkout on ``PYTHONPATH``), call :func:`register` once first.
 No compressor should follow it (``compressors=None``): the ``.wlc`` payload is already entropy
 coded. The Zarr v2 format uses the numcodecs codec directly as its ``compressor``.
 """
@@ -90,4 +91,14 @@ class WallocZarr3(ArrayBytesCodec):  # type: ignore[misc]
         raise NotImplementedError  # variable size: a learned lossy coder
 
 
-__all__ = ["NAME", "WallocZarr3"]
+def register() -> None:
+    """Register the codec with numcodecs and Zarr by hand, as the entry points of an installed
+    walloc do on first use: for a checkout run without installing (benchmarks, notebooks)."""
+    import numcodecs
+    from zarr.registry import register_codec
+
+    numcodecs.register_codec(Walloc)
+    register_codec(NAME, WallocZarr3)
+
+
+__all__ = ["NAME", "WallocZarr3", "register"]

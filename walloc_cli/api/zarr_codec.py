@@ -36,7 +36,7 @@ block. Both work: the codecs pad any size to the transform's block and crop back
 
 Each chunk is normalised and coded on its own (that is what lets it decode alone), so a
 volume's chunks do not share the whole-volume statistics and context ``walloc compress`` uses:
-``bench/distributed.py`` measures what that costs against one ``walloc compress`` of the volume.
+``bench/scale_out.py`` measures what that costs against one ``walloc compress`` of the volume.
 Models load once per process (:func:`walloc_cli.model.zoo.load_model` caches them), so
 parallel reads in Dask workers or threads pay for each model once.
 """
