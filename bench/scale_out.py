@@ -19,6 +19,7 @@ N`` on the same files, in a fresh output folder each time: files/s, and the spee
 worker::
 
     python bench/scale_out.py convert /work/data/holdout speech/ --quality 75 --jobs 1 2 --repeat 2
+    python bench/scale_out.py convert /work/data/holdout speech/ --jobs 1 2 --threads 1   # process scaling alone
 """
 
 from __future__ import annotations
@@ -77,16 +78,20 @@ def zarr_table(args: argparse.Namespace) -> None:
                 print(row, flush=True)
 
 
-def dask_run(folder: Path, workers: int, quality: float, out: Path) -> tuple[float, float, int, int]:
-    """(cluster start s, conversion s, converted, failed)."""
+def dask_run(folder: Path, workers: int, quality: float, out: Path, threads: int | None = None) -> tuple[float, float, int, int]:
+    """(cluster start s, conversion s, converted, failed). ``threads``: inference threads per
+    worker instead of each worker's share of the cores."""
     from dask.distributed import Client, LocalCluster
 
     from walloc_cli.api.distributed import convert_dataset
+    from walloc_cli.model.runtime import set_threads
 
     started = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+        if threads is not None:
+            client.run(set_threads, threads)
         ready = time.perf_counter()
-        result = convert_dataset([folder], client, output_dir=out, options={"quality": quality})
+        result = convert_dataset([folder], client, output_dir=out, options={"quality": quality}, balance_threads=threads is None)
         finished = time.perf_counter()
     return ready - started, finished - ready, len(result.converted), len(result.failures)
 
@@ -109,12 +114,12 @@ def convert_table(args: argparse.Namespace) -> None:
             size = sum(p.stat().st_size for p in files) / 1e6
             base = None
             for workers in args.jobs:
-                runs = [dask_run(folder, workers, args.quality, Path(work) / f"dask{workers}-{folder.name}-{k}") for k in range(args.repeat)]
+                runs = [dask_run(folder, workers, args.quality, Path(work) / f"dask{workers}-{folder.name}-{k}", args.threads) for k in range(args.repeat)]
                 start, seconds, converted, failed = min(runs, key=lambda run: run[1])
                 base = base or seconds
                 note = f" ({failed} failed)" if failed else ""
-                print(f"| {folder.name} | {converted}{note} | {size:.0f} | Dask, {workers} worker{'s' if workers > 1 else ''} | {start:.1f} | {seconds:.1f} | {converted / seconds:.2f} | {base / seconds:.2f}x |", flush=True)
-            for jobs in args.jobs:
+                print(f"| {folder.name} | {converted}{note} | {size:.0f} | Dask, {workers} worker{'s' if workers > 1 else ''}{f' x {args.threads} thread' if args.threads else ''} | {start:.1f} | {seconds:.1f} | {converted / seconds:.2f} | {base / seconds:.2f}x |", flush=True)
+            for jobs in [] if args.threads else args.jobs:  # --jobs shares the cores itself
                 seconds, code = min(cli_run(folder, jobs, args.quality, Path(work) / f"cli{jobs}-{folder.name}-{k}") for k in range(args.repeat))
                 print(f"| {folder.name} | {len(files)} | {size:.0f} | `walloc compress -r --jobs {jobs}`{' (exit ' + str(code) + ')' if code else ''} | | {seconds:.1f} (process start included) | {len(files) / seconds:.2f} | {base / seconds:.2f}x |", flush=True)
 
@@ -131,6 +136,7 @@ def main() -> None:
     c.add_argument("--jobs", nargs="+", type=int, default=[1, 2])
     c.add_argument("--quality", type=float, default=75)
     c.add_argument("--repeat", type=int, default=2, help="runs of each; the fastest is reported (the CPU is shared)")
+    c.add_argument("--threads", type=int, help="inference threads per Dask worker (default: its share of the cores); skips the --jobs runs")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     zarr_table(args) if args.command == "zarr" else convert_table(args)

@@ -92,9 +92,10 @@ def test_uris_are_read_and_written_through_fsspec(tmp_path: Path) -> None:
     memory.pipe("/bucket/photos/more/notes.txt", b"not a photo\n")
     try:
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, distributed.Client(cluster) as local:
-            result = convert_dataset(["memory://bucket/photos/", "memory://bucket/missing/*.png"], local, output_dir="memory://bucket/latents", options=OPTIONS)
+            result = convert_dataset(["memory://bucket/photos/", "memory://bucket/missing/*.png", "nosuchscheme://x/y.png"], local, output_dir="memory://bucket/latents", options=OPTIONS)
         errors = {o.src: o.error for o in result.failures}
         assert errors.pop("memory://bucket/missing/*.png") == "memory://bucket/missing/*.png: no files match"
+        assert errors.pop("nosuchscheme://x/y.png") == "nosuchscheme://x/y.png: cannot list it: ValueError: Protocol not known: nosuchscheme"  # that URI alone fails
         (src, error), = errors.items()  # not sniffed before the download: it fails alone, named
         assert error == f"{src}: unsupported input format (not PNG/JPEG/TIFF/WebP/BMP nor audio libsndfile reads nor a multi-page TIFF, .npy or NIfTI volume, by its content)"
         assert src.endswith("/bucket/photos/more/notes.txt")

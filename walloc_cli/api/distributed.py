@@ -37,15 +37,17 @@ and Ray installs 240 MB. Dask also reads the Zarr arrays of :mod:`walloc_cli.api
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from walloc_cli.api.batch import Outcome, Task, convert_one, error_line, expand_inputs, plan
 from walloc_cli.api.paths import default_output
+from walloc_cli.errors import InputError, OutputError, WallocError
 from walloc_cli.files.safe_io import atomic_output
 
 Kind = Literal["compress", "decompress"]
@@ -91,22 +93,32 @@ def local_path(text: str | Path) -> Path:
     return Path(text[len("file://") :]) if text.startswith("file://") else Path(text)
 
 
-def remote_tasks(uris: Sequence[str], output_dir: str | None, options: dict[str, Any]) -> tuple[list[RemoteTask], list[Outcome]]:
-    """Compression tasks for URI inputs (files, globs, folders ending in ``/``), and an error
-    outcome for each URI that names nothing or whose output another input already writes."""
+def _listed(uri: str) -> list[tuple[str, str]]:
+    """(input URI, its path below what ``uri`` names) for every file ``uri`` names."""
     import fsspec
 
+    fs, path = fsspec.core.url_to_fs(uri)
+    if uri.endswith("/"):  # a folder: every file below it, the tree kept
+        return [(fs.unstrip_protocol(p), str(PurePosixPath(p).relative_to(path))) for p in sorted(fs.find(path))]
+    if any(c in path for c in "*?["):
+        return [(fs.unstrip_protocol(p), PurePosixPath(p).name) for p in sorted(fs.glob(path))]
+    return [(uri, PurePosixPath(path).name)]
+
+
+def remote_tasks(uris: Sequence[str], output_dir: str | None, options: dict[str, Any]) -> tuple[list[RemoteTask], list[Outcome]]:
+    """Compression tasks for URI inputs (files, globs, folders ending in ``/``), and an error
+    outcome for each URI that names nothing, cannot be listed, or whose output another input
+    already writes."""
     tasks: list[RemoteTask] = []
     problems: list[Outcome] = []
     claimed: dict[str, str] = {}
     for uri in uris:
-        fs, path = fsspec.core.url_to_fs(uri)
-        if uri.endswith("/"):  # a folder: every file below it, the tree kept
-            found = [(fs.unstrip_protocol(p), str(PurePosixPath(p).relative_to(path))) for p in sorted(fs.find(path))]
-        elif any(c in path for c in "*?["):
-            found = [(fs.unstrip_protocol(p), PurePosixPath(p).name) for p in sorted(fs.glob(path))]
-        else:
-            found = [(uri, PurePosixPath(path).name)]
+        try:
+            with _store(lambda problem: InputError(f"cannot list it: {problem}")):
+                found = _listed(uri)
+        except InputError as error:  # a store that cannot be listed (no s3fs, no access) fails that URI alone
+            problems.append(Outcome(uri, error=error_line(uri, error)))
+            continue
         if not found:
             problems.append(Outcome(uri, error=f"{uri}: no files match"))
         for src, rel in found:
@@ -123,11 +135,24 @@ def remote_tasks(uris: Sequence[str], output_dir: str | None, options: dict[str,
     return tasks, problems
 
 
+@contextlib.contextmanager
+def _store(wrap: Callable[[str], WallocError]) -> Iterator[None]:
+    """Errors of a storage library (an unknown scheme, a missing s3fs, a refused request) as
+    ``wrap(message)``: a walloc error, reported as one line, not as a bug in walloc."""
+    try:
+        yield
+    except (WallocError, FileExistsError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the store raises, say what and where
+        raise wrap(f"{type(error).__name__}: {error}") from None
+
+
 def convert_remote(task: RemoteTask) -> Outcome:
     """Run one :class:`RemoteTask` on this machine: download to a temporary folder,
     :func:`~walloc_cli.api.batch.convert_one` there, then upload (a local ``dst`` is written
     through :func:`~walloc_cli.files.safe_io.atomic_output`). Every failure is one line naming
-    the URI, as :func:`~walloc_cli.api.batch.convert_one` names a file."""
+    the URI, as :func:`~walloc_cli.api.batch.convert_one` names a file (an upload failure names
+    the output)."""
     import shutil
 
     import fsspec
@@ -135,19 +160,22 @@ def convert_remote(task: RemoteTask) -> Outcome:
     outcome = Outcome(task.src)
     overwrite = bool(task.options.get("overwrite", False))
     try:
-        out_fs, out_path = fsspec.core.url_to_fs(task.dst)
-        if out_fs.exists(out_path) and not overwrite:  # before any work, as compress_file checks
+        with _store(lambda problem: OutputError(f"{task.dst}: cannot write: {problem}")):
+            out_fs, out_path = fsspec.core.url_to_fs(task.dst)
+            exists = out_fs.exists(out_path)
+        if exists and not overwrite:  # before any work, as compress_file checks
             raise FileExistsError(f"{task.dst}: already exists (use overwrite to replace it)")
         with tempfile.TemporaryDirectory(prefix="walloc-") as stage:
             staged = Path(stage) / PurePosixPath(task.src.split("://", 1)[-1]).name
-            with fsspec.open(task.src, "rb") as source, open(staged, "wb") as copy:
+            with _store(lambda problem: InputError(f"cannot read it: {problem}")), fsspec.open(task.src, "rb") as source, open(staged, "wb") as copy:
                 shutil.copyfileobj(source, copy, 1 << 20)
             done = convert_one(Task("compress", staged, Path(stage) / "out.wlc", options=dict(task.options)))
             if done.error is not None:
                 outcome.error = done.error.replace(str(staged), task.src)
                 return outcome
             if is_uri(task.dst):
-                out_fs.put_file(str(Path(stage) / "out.wlc"), out_path)
+                with _store(lambda problem: OutputError(f"{task.dst}: cannot write: {problem}")):
+                    out_fs.put_file(str(Path(stage) / "out.wlc"), out_path)
             else:
                 Path(out_path).parent.mkdir(parents=True, exist_ok=True)
                 with open(Path(stage) / "out.wlc", "rb") as produced, atomic_output(Path(out_path), overwrite=overwrite) as handle:
