@@ -59,6 +59,14 @@ def test_shards_hold_every_file_once_with_its_label(corpus: Path, tmp_path: Path
         assert archive.getnames() == ["cats/p0.wlc", "cats/p0.cls", "cats/p2.wlc", "cats/p2.cls", "cats/p4.wlc", "cats/p4.cls"]
 
 
+def test_dots_in_file_names_do_not_split_keys(corpus: Path, tmp_path: Path) -> None:
+    dotted = tmp_path / "cats" / "wallpapers-16.04_a.wlc"
+    dotted.parent.mkdir()
+    dotted.write_bytes(sorted(corpus.rglob("*.wlc"))[0].read_bytes())
+    (shard,) = write_shards([dotted], tmp_path / "d-%d.tar", root=tmp_path, labels=[0])
+    assert [(key, sorted(parts)) for key, parts in iter_samples(shard)] == [("cats/wallpapers-16_04_a", ["cls", "wlc"])]
+
+
 def test_the_streamed_latents_are_those_of_the_loose_files(corpus: Path, tmp_path: Path) -> None:
     files, labels = files_and_labels(corpus)
     shards = write_shards(files, tmp_path / "s-%02d.tar", root=corpus, labels=labels, max_count=2)

@@ -63,7 +63,8 @@ def write_shards(
     ``"shards/train-%05d.tar"``); returns the shards written.
 
     Keys are the files' paths below ``root`` without extension (default: the file name alone,
-    which must then be unique). ``labels`` (one int per file) are stored as ``KEY.cls``. A shard
+    which must then be unique), other dots of the name made ``_`` (a reader ends a key at the
+    first dot of a name: ``ubuntu-16.04_a.wlc`` is key ``ubuntu-16_04_a``). ``labels`` (one int per file) are stored as ``KEY.cls``. A shard
     closes before it would pass ``max_count`` samples or ``max_bytes`` bytes (one larger file
     still gets a shard of its own). Files are not decoded; one that is not a ``.wlc`` file is
     refused by its magic bytes before anything is written.
@@ -79,7 +80,8 @@ def write_shards(
         with open(path, "rb") as handle:
             if not sniff(handle.read(8)):
                 raise InputError(f"{path}: not a .wlc file")
-        key = str(PurePosixPath(*(path.relative_to(root) if root is not None else Path(path.name)).parts).with_suffix(""))
+        rel = PurePosixPath(*(path.relative_to(root) if root is not None else Path(path.name)).parts).with_suffix("")
+        key = str(rel.with_name(rel.name.replace(".", "_")))  # a dot would end the key (sample_key)
         if key in keys:
             raise InputError(f"{path}: its key {key!r} is also {keys[key]}'s (pass root= to keep folders in the keys)")
         keys[key] = path
