@@ -19,7 +19,7 @@ by photo. What this example adds is the path a data set takes when it outgrows o
 
 ::
 
-    OMP_NUM_THREADS=1 python examples/train_on_shards.py /work/data/corpus/photos/train \\
+    cd examples && OMP_NUM_THREADS=1 python train_on_shards.py /work/data/corpus/photos/val \\
         /work/data/corpus/photos/test --work /tmp/shards-demo --epochs 6
 
 It prints the time of each stage and the test accuracy (``examples/results/train_on_shards.txt``

@@ -10,8 +10,8 @@ Zarr v3 wrapper :class:`walloc_cli.api.zarr3.WallocZarr3` in ``zarr.codecs``), s
     import zarr
     from walloc_cli.api.zarr_codec import Walloc
 
-    z = zarr.create_array("ct.zarr", shape=volume.shape, chunks=(64, 128, 128), dtype=volume.dtype,
-                          zarr_format=2, compressor=Walloc(quality=75))   # Zarr v2 format
+    z = zarr.create_array("ct.zarr", shape=volume.shape, chunks=(32, 128, 128), dtype=volume.dtype,
+                          zarr_format=2, compressors=Walloc(quality=75))   # Zarr v2 format
     z[:] = volume                       # int16 HU, chunk by chunk
     again = zarr.open_array("ct.zarr")[:]   # anywhere walloc is installed
 
@@ -19,10 +19,13 @@ Chunk layouts (``axes``; default: a 2-D chunk is a gray image, a 3-D chunk a vol
 
 * ``"YX"``: ``(H, W)`` uint8 or uint16 gray images (bool: 1-bit), coded by the image models;
 * ``"YXC"``: ``(H, W, C)`` uint8 or uint16 with C = 2 (gray + alpha), 3 (RGB) or 4 (RGBA);
-* a volume's three axis letters (``"ZYX"``, ``"CYX"`` for a band-first multispectral cube,
-  ``"YXC"`` is the image layout, so a band-last cube is stored ``CYX``): any dtype the volume
-  codec takes (int8..uint32, float32/64), coded by the CT/MRI or (``C`` axis) multispectral
-  models, decoded back to the chunk's own axis order and dtype.
+* a volume's three axis letters in the chunk's order: ``"ZYX"`` (the default for 3-D chunks)
+  or any order of ``Z``, ``Y``, ``X``; ``"CYX"`` (or another order with ``C``, except ``YXC``,
+  which is the image layout) for a multispectral cube's bands. Any dtype the volume codec takes
+  (int8..uint32, float32/64), coded by the models ``walloc compress`` picks for it
+  (:func:`walloc_cli.files.volumes.guess_kind`: signed data with negative values as CT, else a
+  ``C`` axis as multispectral, else the CT/MRI models), decoded back to the chunk's own axis
+  order and dtype.
 
 Configuration (``get_config`` / ``from_config``, stored in the array's metadata): ``quality``
 (0..100, default 75, as ``walloc compress -q``), ``model`` (a shipped model's name: then the
