@@ -178,3 +178,37 @@ def test_commands_run_with_torch_unimportable(tmp_path: Path) -> None:
     assert read_image(tmp_path / "back.png").width == 451
     assert sf.info(str(tmp_path / "back.wav")).frames == 70000
     assert np.load(tmp_path / "back.npy").shape == (20, 136, 40)
+
+
+RACE = """
+import threading
+from walloc_cli.model.lean_wpt import in_parallel
+
+barrier = threading.Barrier(8)
+errors = []
+
+def run():
+    barrier.wait()  # all eight ask for the (not yet decided) worker pool at once
+    try:
+        in_parallel(1000, lambda lo, hi: None)
+    except Exception as error:
+        errors.append(repr(error))
+
+threads = [threading.Thread(target=run) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(errors))
+"""
+
+
+def test_the_worker_pool_is_decided_once_when_threads_ask_at_once() -> None:
+    """Zarr and Dask call the codecs from several threads: the first calls of a fresh process
+    must not each build a pool and shut down the one another thread is submitting to
+    ("cannot schedule new futures after shutdown"; 1-2 of 8 threads failed before the lock)."""
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(3):  # a fresh interpreter each time: the race is in the first decision
+        result = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=120, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["0"]

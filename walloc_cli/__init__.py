@@ -28,11 +28,12 @@ _LAZY = {
     "audio_timeline": "walloc_cli.api.latents",
     "LatentInfo": "walloc_cli.api.latents",
     "WlcDataset": "walloc_cli.api.dataset",
+    "WlcShards": "walloc_cli.api.dataset",
     "pad_collate": "walloc_cli.api.dataset",
 }
 __all__ = [  # noqa: RUF022 (grouped as _LAZY is)
     "__version__", "compress", "decompress", "read_latents", "decode_latents", "dequantize",
-    "audio_timeline", "LatentInfo", "WlcDataset", "pad_collate",
+    "audio_timeline", "LatentInfo", "WlcDataset", "WlcShards", "pad_collate",
 ]
 
 from typing import TYPE_CHECKING
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from walloc_cli.api.latents import LatentInfo, audio_timeline, dequantize, read_latents
     from walloc_cli.api.arrays import compress, decode_latents, decompress
-    from walloc_cli.api.dataset import WlcDataset, pad_collate
+    from walloc_cli.api.dataset import WlcDataset, WlcShards, pad_collate
 
 
 def __getattr__(name: str) -> object:

@@ -25,21 +25,35 @@ this module (``from walloc_cli import WlcDataset``) raises an :class:`ImportErro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 try:
     import torch
-    from torch.utils.data import Dataset
+    from torch.utils.data import Dataset, IterableDataset, get_worker_info
 except ImportError as error:  # the default install has no torch: say which extra brings it
     raise ImportError("WlcDataset needs PyTorch: pip install 'walloc[train]'", name="torch") from error
 
-from walloc_cli.errors import InputError, WallocError
+from walloc_cli.errors import FormatError, InputError, WallocError
 from walloc_cli.api.latents import learning_array, read_latents
+from walloc_cli.api.shards import iter_samples
 
 Item = torch.Tensor | tuple[torch.Tensor, int]
+
+
+def latent_tensor(source: str | Path | bytes, name: str, dequantize: bool, transform: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+    """The learning tensor of one ``.wlc`` (a path or its bytes): int64 indices, or float32 ``z``
+    when ``dequantize``, then ``transform``. A walloc error names ``name`` (inside a DataLoader
+    worker an index alone says nothing)."""
+    try:
+        latents, info = read_latents(source)
+        array = learning_array(latents, info, dequantize)
+    except WallocError as error:
+        raise type(error)(f"{name}: {error}") from None
+    tensor = torch.from_numpy(array) if dequantize else torch.from_numpy(array.astype(np.int64))
+    return transform(tensor) if transform is not None else tensor
 
 
 class WlcDataset(Dataset):  # type: ignore[type-arg]
@@ -81,21 +95,83 @@ class WlcDataset(Dataset):  # type: ignore[type-arg]
 
     def __getitem__(self, i: int) -> Item:
         path = self.files[i]
-        try:
-            latents, info = read_latents(path)
-            array = learning_array(latents, info, self.dequantize)
-        except WallocError as error:
-            # name the file: inside a DataLoader worker the index alone says nothing
-            raise type(error)(f"{path}: {error}") from None
-        tensor = torch.from_numpy(array) if self.dequantize else torch.from_numpy(array.astype(np.int64))
-        if self.transform is not None:
-            tensor = self.transform(tensor)
+        tensor = latent_tensor(path, str(path), self.dequantize, self.transform)
         return (tensor, self.targets[i]) if self.classes else tensor
 
     def latent_shape(self, i: int = 0) -> tuple[int, ...]:
         """Shape of item ``i``'s latents (reads that file)."""
         item = self[i]
         return tuple((item[0] if isinstance(item, tuple) else item).shape)
+
+
+class WlcShards(IterableDataset):  # type: ignore[type-arg]
+    """Latents streamed from tar shards of ``.wlc`` files (:mod:`walloc_cli.api.shards`): one
+    sequential read per shard, local or from object storage (any URI fsspec opens), instead of
+    one file per sample. Items are as :class:`WlcDataset` gives them: the latent tensor, with
+    its label when the shards hold ``.cls`` members (``labels=False`` drops them).
+
+    Each ``DataLoader`` worker, and each rank of a ``torch.distributed`` job when one is
+    initialised, reads its own shards (shard ``i`` goes to reader ``i % readers``), so give at
+    least as many shards as readers; ``shuffle`` reorders the shards each epoch (call
+    :meth:`set_epoch`), and a ``buffer`` of samples within them.
+
+    Args:
+        shards: shard paths or URIs, in order.
+        dequantize, transform: as :class:`WlcDataset`.
+        labels: ``None`` labels by ``.cls`` members when a sample has one; ``False`` never.
+        shuffle: shuffle shards and samples (seeded by ``seed`` and the epoch).
+        buffer: samples held for the within-shard shuffle.
+    """
+
+    def __init__(self, shards: Sequence[str | Path], *, dequantize: bool = False, labels: bool | None = None, transform: Callable[[torch.Tensor], torch.Tensor] | None = None, shuffle: bool = False, buffer: int = 256, seed: int = 0) -> None:
+        self.shards = [str(s) for s in shards]
+        if not self.shards:
+            raise InputError("no shards given")
+        self.dequantize, self.labels, self.transform = dequantize, labels, transform
+        self.shuffle, self.buffer, self.seed, self.epoch = shuffle, max(1, buffer), seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch``'s shuffle (every reader must agree on it: call it before each epoch)."""
+        self.epoch = epoch
+
+    def my_shards(self) -> list[str]:
+        """The shards this reader (DataLoader worker, distributed rank) reads this epoch."""
+        import random
+
+        order = list(self.shards)
+        if self.shuffle:
+            random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        ranks, rank = 1, 0
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            ranks, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return order[rank * workers + worker :: ranks * workers]
+
+    def _item(self, key: str, parts: dict[str, bytes], shard: str) -> Item:
+        if "wlc" not in parts:
+            raise FormatError(f"{shard}: sample {key!r} has no .wlc member")
+        tensor = latent_tensor(parts["wlc"], f"{shard}: {key}.wlc", self.dequantize, self.transform)
+        if self.labels is False or "cls" not in parts:
+            return tensor
+        return tensor, int(parts["cls"].decode())
+
+    def __iter__(self) -> Iterator[Item]:
+        import random
+
+        rng = random.Random(self.seed * 7919 + self.epoch)
+        held: list[Item] = []
+        for shard in self.my_shards():
+            for key, parts in iter_samples(shard):
+                item = self._item(key, parts, shard)
+                if not self.shuffle:
+                    yield item
+                    continue
+                held.append(item)
+                if len(held) >= self.buffer:  # give back a random one of the held items
+                    yield held.pop(rng.randrange(len(held)))
+        rng.shuffle(held)
+        yield from held
 
 
 def pad_collate(batch: Sequence[Item]) -> tuple[torch.Tensor, ...]:
@@ -121,4 +197,4 @@ def pad_collate(batch: Sequence[Item]) -> tuple[torch.Tensor, ...]:
     return out, shapes
 
 
-__all__ = ["WlcDataset", "pad_collate"]
+__all__ = ["WlcDataset", "WlcShards", "latent_tensor", "pad_collate"]

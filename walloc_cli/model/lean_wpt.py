@@ -66,11 +66,16 @@ class _Workers:
         """Worker threads to split over (decided once: :func:`set_threads`, or the CPUs this
         process may use)."""
         if not self.threads:
-            set_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+            # Under a lock: callers in several threads at once (Zarr and Dask decode chunks in
+            # threads) would each create a pool and shut down the one another just got.
+            with _DECIDING:
+                if not self.threads:
+                    set_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
         return self.threads
 
 
 _WORKERS = _Workers()
+_DECIDING = threading.Lock()
 _THREAD_PREFIX = "walloc-lean"
 T = TypeVar("T")
 U = TypeVar("U")

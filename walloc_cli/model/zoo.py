@@ -184,6 +184,13 @@ def _load(weights: Path, sha256: str, config: CodecConfig, runtime: RuntimeName)
         raise ModelError(f"weights {weights.name} do not fit config {config}: {error}") from None
 
 
+def models_loaded() -> int:
+    """How many models this process has loaded (read, SHA-256 verified, built) so far: each
+    model is loaded once per process and runtime and then served from the cache, which is
+    what lets a Dask worker or a DataLoader worker pay for a model once, whatever it converts."""
+    return _load.cache_info().misses
+
+
 def load_model(name_or_path: str, runtime: str | None = None) -> tuple[Runtime, ModelCard]:
     """Model ready for inference (SHA-256 verified) on ``runtime`` (``lean`` unless it or
     ``$WALLOC_RUNTIME`` says ``torch``; :mod:`walloc_cli.model.runtime`), and its card. Cached."""
@@ -255,4 +262,4 @@ def default_model(modality: str) -> str:
         raise ModelError(f"no shipped model for {modality} inputs yet") from None
 
 
-__all__ = ["ModelCard", "available_models", "find_card", "load_model", "load_network", "load_by_identity", "export_model", "sha256_file", "models_dir", "default_model", "quality_entries"]
+__all__ = ["ModelCard", "available_models", "find_card", "load_model", "models_loaded", "load_network", "load_by_identity", "export_model", "sha256_file", "models_dir", "default_model", "quality_entries"]
