@@ -294,8 +294,10 @@ def validation_steps(cfg: TrainConfig) -> list[float]:
 
 def validate(model: WallocCodec, photos: list[torch.Tensor], step: float = 1.0) -> dict[str, float]:
     """Real rate (lossless-WebP payload bytes) and PSNR (peak 255) at ``step`` over ``photos``
-    (uint8 ``(C, H, W)``), pixel-weighted."""
-    from walloc_cli.format.payload import encode_planes
+    (uint8 ``(C, H, W)``), pixel-weighted; the payload laid out as ``walloc compress`` writes it
+    (format 2.1's split from 1024 latent positions), so models are judged on the bytes they ship."""
+    from walloc_cli.format.container import default_major
+    from walloc_cli.format.payload import chooses_split, encode_planes
 
     model.eval()
     bits = pixels = 0.0
@@ -304,7 +306,8 @@ def validate(model: WallocCodec, photos: list[torch.Tensor], step: float = 1.0) 
         for photo in photos:
             x = photo[None].float().to(next(model.parameters()).device) / 255.0 - 0.5
             q = model.encode(x, step)
-            chunks = encode_planes(q[0].cpu().numpy(), model.index_bits(step), "webp")
+            indices = q[0].cpu().numpy()
+            chunks = encode_planes(indices, model.index_bits(step), "webp", split=chooses_split(indices.shape, "webp", default_major()))
             x_hat = model.decode(q, tuple(x.shape[2:]), step)
             rounded = ((x_hat + 0.5) * 255).round().clamp(0, 255)
             squared += float(((rounded - photo.float().to(rounded.device)) ** 2).sum())
