@@ -72,7 +72,9 @@ def refined_indices(codec: Runtime, model: str, card: ModelCard, image: ImageDat
     out = q.copy()
     companded = cache.get(key)
     for part in tiles(grid, (tile, tile)):
-        start = companded[(slice(None), *part.slices())] if companded is not None else companded_tile(codec, read, shape, part, encode_margin(cfg.levels))
+        start = None  # flip starts from the indices; the surrogates from the continuous latents
+        if settings.surrogate != "flip":
+            start = companded[(slice(None), *part.slices())] if companded is not None else companded_tile(codec, read, shape, part, encode_margin(cfg.levels))
         scored = _window(part, grid, reach)  # every latent whose samples the tile's latents reach
         window = _window(part, grid, 2 * reach)  # and every latent those samples depend on
         region = tile_samples(window, shape, cfg.block)
@@ -83,7 +85,7 @@ def refined_indices(codec: Runtime, model: str, card: ModelCard, image: ImageDat
                 x=read(region),
                 q=out[(slice(None), *window.slices())],
                 free=tuple(slice(o - w, o - w + e) for o, w, e in zip(part.origin, window.origin, part.extent)),
-                start=start / step,
+                start=None if start is None else start / step,
                 scored=tuple(slice(i.start - r.start, i.stop - r.start) for i, r in zip(inner, region)),
             ),
             step, lam, loc, scale, settings,

@@ -79,13 +79,14 @@ class Window:
     """One search problem: the signal ``x`` ``(C, *S)`` float32 (normalised as the model takes
     it) of a box of latents ``q`` ``(L, *S')`` int (the current indices, context included), the
     slices of ``q`` that may move (``free``), their continuous start ``start`` (``u / step``,
-    the shape of ``q[free]``) and the slices of ``x`` whose error counts (``scored``: every
+    the shape of ``q[free]``; the ``ste`` and ``noise`` surrogates need it, ``flip`` starts
+    from the indices) and the slices of ``x`` whose error counts (``scored``: every
     sample the free latents reach)."""
 
     x: np.ndarray
     q: np.ndarray
     free: tuple[slice, ...]
-    start: np.ndarray
+    start: np.ndarray | None
     scored: tuple[slice, ...]
 
 
@@ -133,35 +134,34 @@ def refine_window(network: WallocCodec, window: Window, step: float, lam: float,
     context = torch.from_numpy(window.q.astype(np.float32))[None]
     free = (slice(None), slice(None), *window.free)
     shape = tuple(window.x.shape[1:])
-    v = torch.from_numpy(np.asarray(window.start, np.float32))[None].clamp(-limit, limit).requires_grad_(True)
-    optimizer = torch.optim.Adam([v], lr=settings.lr)
 
-    def loss_of(indices: torch.Tensor) -> torch.Tensor:
+    def distortion(indices: torch.Tensor) -> torch.Tensor:  # the weighted MSE of the scored samples
         latents = context.clone()
         latents[free] = indices
         x_hat = network.synthesis(latents * step, shape, step).clamp(-0.5, 0.5)
-        mse = (x_hat[scored] - target).pow(2).mean()
-        return laplace_bits(indices, loc_t, scale_t).sum() / pixels + weight * mse
+        return weight * (x_hat[scored] - target).pow(2).mean()
+
+    def rate(indices: torch.Tensor) -> torch.Tensor:  # bits per scored pixel, per latent
+        return laplace_bits(indices, loc_t, scale_t) / pixels
+
+    def loss_of(indices: torch.Tensor) -> torch.Tensor:
+        return rate(indices).sum() + distortion(indices)
+
+    plain = window.q[(slice(None), *window.free)]
+    if settings.surrogate == "flip":
+        # the change of the error of one index moved by one, per channel (1, L, 1, ...): the squared
+        # impulse response of the decoder, weighted as the distortion is (mean over the scored samples)
+        curvature = weight * impulse_energy(network, step).view((1, -1) + (1,) * len(shape)) / target.numel()
+        return _flip(torch.from_numpy(plain.astype(np.float32))[None], distortion, rate, curvature, limit, settings)
+    if window.start is None:
+        raise ValueError(f"the {settings.surrogate} surrogate starts from the continuous latents: give Window.start")
+    v = torch.from_numpy(np.asarray(window.start, np.float32))[None].clamp(-limit, limit).requires_grad_(True)
+    optimizer = torch.optim.Adam([v], lr=settings.lr)
 
     def rounded() -> torch.Tensor:
         hard = v.detach().round().clamp(-limit, limit)
         return v + (hard - v).detach()  # straight-through: forward the integers, backward identity
 
-    plain = window.q[(slice(None), *window.free)]
-    if settings.surrogate == "flip":
-        def distortion(indices: torch.Tensor) -> torch.Tensor:
-            latents = context.clone()
-            latents[free] = indices
-            x_hat = network.synthesis(latents * step, shape, step).clamp(-0.5, 0.5)
-            return weight * (x_hat[scored] - target).pow(2).mean()
-
-        def rate(indices: torch.Tensor) -> torch.Tensor:  # bits per scored pixel, per latent
-            return laplace_bits(indices, loc_t, scale_t) / pixels
-
-        # the change of the error of one index moved by one, per channel (1, L, 1, ...): the squared
-        # impulse response of the decoder, weighted as the distortion is (mean over the scored samples)
-        curvature = weight * impulse_energy(network, step).view((1, -1) + (1,) * len(shape)) / target.numel()
-        return _flip(torch.from_numpy(plain.astype(np.float32))[None], distortion, rate, curvature, limit, settings)
     with torch.no_grad():
         best_loss = first = float(loss_of(torch.from_numpy(plain.astype(np.float32))[None]))
     best = plain.astype(np.int32)
