@@ -187,17 +187,18 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     Gray images are coded through the RGB model with the gray plane in all three channels
     (decoding averages them back).
 
-    ``refine``: gradient steps of encoder-side search per tile (0: the linear encoder's indices,
-    the default; :mod:`walloc_cli.codecs.image_refine`, needs torch). Same format, same decoder.
+    ``refine``: steps of encoder-side search per tile, or :class:`RefineSettings` (0: the linear
+    encoder's indices, the default; :mod:`walloc_cli.codecs.image_refine`, needs torch). Same
+    format, same decoder.
 
     ``max_pixels``: images with more pixels are refused (:func:`check_pixels`).
     The encoder runs tile by tile (:mod:`walloc_cli.codecs.image_tiles`): memory is one tile's, the
     bytes those of a whole-image pass.
     """
     codec, card, effort = _checked_model(image, model, payload, step, effort, max_pixels)
+    settings = refine_settings(refine)
     cache = {} if cache is None else cache
     q = image_indices(codec, image, step, cache, ("u", card.sha256))
-    settings = refine_settings(refine)
     if settings.iterations:  # the guard and the target searches code a setting once: its search runs once
         if ("refined", card.sha256, step, settings) not in cache:
             cache["refined", card.sha256, step, settings] = refined_indices(codec, model or default_model("image"), card, image, q, step, settings, cache, ("u", card.sha256))
