@@ -29,6 +29,8 @@ def main() -> None:
     plain, refined = (json.loads(Path(p).read_text()) for p in sys.argv[1:3])
     print(f"before: {plain['head']}\n\nafter: {refined['head']}\n")
     for name, before in plain["sets"].items():
+        if name not in refined["sets"]:  # the refined run may cover fewer of the sets
+            continue
         after = refined["sets"][name]
         files = sorted({r["file"] for r in before["rows"]})
         print(f"### {name} ({len(files)} photos)\n")
