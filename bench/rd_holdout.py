@@ -23,7 +23,7 @@ For every photo in each DIR (one level; each DIR is one *set* with its own summa
   its ``LATN`` chunks (header, chunk framing, ICC profile, alpha ...), split into ICC profile
   and the rest; mean and max per quality.
 
-    python bench/rd_holdout.py /work/data/photos/test /work/data/holdout [--payload jxl] [--json OUT]
+    python bench/rd_holdout.py /work/data/photos/test /work/data/holdout [--payload jxl] [--refine N] [--json OUT]
     python bench/rd_holdout.py --from-json OUT     # the tables again, from the rows of a --json run
 
 ``--build-holdout OUT`` instead writes the held-out set that ``walloc data photos`` never
@@ -186,8 +186,9 @@ class WallocFile(WallocImage):
     """walloc as ``walloc compress`` writes a photo: read from its file (ICC profile and the
     default metadata kept), ``payload`` passed through; records each file's overhead."""
 
-    def __init__(self, payload: str | None, metadata: str | None = None, name: str = "walloc") -> None:
+    def __init__(self, payload: str | None, metadata: str | None = None, name: str = "walloc", refine: int = 0) -> None:
         self.payload = payload
+        self.refine = refine
         self.metadata = metadata
         self.name = name  # type: ignore[misc]
         self.overheads: list[Overhead] = []
@@ -202,6 +203,8 @@ class WallocFile(WallocImage):
             options["payload"] = self.payload
         if self.metadata is not None:
             options["metadata"] = self.metadata
+        if self.refine:
+            options["refine"] = self.refine
         encoded = compress_image(read_image(sample.path), quality=quality, **options)
         data = encoded.data
         header, chunks = loads(data)
@@ -241,19 +244,19 @@ def bd_of(rows: list[Row], file: str, test: str, anchor: str) -> float:
     return bd_rate_values(np.array([r.rate for r in a]), np.array([r.psnr for r in a]), np.array([r.rate for r in t]), np.array([r.psnr for r in t]))
 
 
-def run_set(folder: Path, payload: str | None, progress: bool = True, anchors: list[Row] | None = None) -> tuple[list[Row], list[Overhead], list[str], set[str]]:
+def run_set(folder: Path, payload: str | None, progress: bool = True, anchors: list[Row] | None = None, refine: int = 0) -> tuple[list[Row], list[Overhead], list[str], set[str]]:
     """Measure every photo of ``folder``: rows of every codec, walloc's overheads, notes, and the
     payload codecs the walloc files named.
 
     ``anchors``: rows of the other codecs from an earlier ``--json`` run of the same photos
     (``--anchors``): reused instead of coding the photos again (their bytes do not depend on
     walloc), except that a codec whose reused points no longer reach below or above walloc's new
-    rates is coded at its extra settings as in a fresh run."""
+    rates is coded at its extra settings as in a fresh run. ``refine``: walloc's ``--refine`` steps."""
     files, notes = expand_one_level([folder])
     baselines, skipped = select_codecs(list(BASELINES), "image")
     notes += skipped
-    walloc = WallocFile(payload)
-    bare = WallocFile(payload, metadata="none", name="walloc-nometa")
+    walloc = WallocFile(payload, refine=refine)
+    bare = WallocFile(payload, metadata="none", name="walloc-nometa", refine=refine)
     rows: list[Row] = []
     for path in files:
         sample = load_sample(path)
@@ -419,6 +422,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="*", type=Path, help="folders of photos; each is one set")
     parser.add_argument("--payload", default=None, help="walloc's payload codec (passed to compress_image; default: the library's)")
+    parser.add_argument("--refine", type=int, default=0, metavar="N", help="walloc's encoder-side search steps (compress --refine N; default 0)")
     parser.add_argument("--json", type=Path, help="also write every row, overhead and summary here")
     parser.add_argument("--from-json", type=Path, metavar="JSON", help="re-render the tables of an earlier --json run without measuring")
     parser.add_argument("--anchors", type=Path, metavar="JSON", help="reuse the other codecs' rows of an earlier --json run of the same photos (walloc is coded afresh)")
@@ -446,7 +450,7 @@ def main() -> None:
     payloads: set[str] = set()
     for folder in args.dirs:
         print(f"{folder}:", file=sys.stderr, flush=True)
-        rows, overheads, notes, used = run_set(folder, args.payload, anchors=anchor_rows)
+        rows, overheads, notes, used = run_set(folder, args.payload, anchors=anchor_rows, refine=args.refine)
         payloads |= used
         table, summary = set_tables(str(folder), rows, overheads, with_bd)
         lines += table + [f"Note: {n}" for n in notes] + ([""] if notes else [])
@@ -455,7 +459,7 @@ def main() -> None:
 
     head = [
         (
-            f"walloc {__version__}, payload {args.payload or 'library default'} (files name: {', '.join(sorted(payloads))});"
+            f"walloc {__version__}, payload {args.payload or 'library default'} (files name: {', '.join(sorted(payloads))}), refine {args.refine};"
             f" {machine()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {libraries()};"
             f" {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {time.time() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU"
         ),

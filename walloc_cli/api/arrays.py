@@ -70,6 +70,7 @@ def compress(
     axes: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_voxels: int = DEFAULT_MAX_VOXELS,
+    refine: int = 0,
 ) -> bytes:
     """Compress an image array, or an image/audio file (path or binary file object), to ``.wlc`` bytes.
 
@@ -82,18 +83,22 @@ def compress(
     array is taken as a volume when ``axes`` names its axes (``"ZYX"``, ``"CYX"``, ...), else as
     an ``(H, W, C)`` image. Images of more than ``max_pixels`` pixels and volumes of more than
     ``max_voxels`` voxels are refused (:mod:`walloc_cli.format.limits`).
+    ``refine`` (images): steps of encoder-side search through the decoder (needs torch; the
+    file decodes with any walloc), as ``walloc compress --refine``.
     """
     if path is not None and Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (use overwrite=True)")
     if target_psnr is not None or target_size is not None:
         if axes is not None:
             raise InputError("target_psnr and target_size are for images; use quality for volumes")
-    options = CompressOptions(model, payload, False, False, effort, quality, target_psnr, target_size, axes, None, max_pixels, max_voxels)
+    if refine and axes is not None:
+        raise InputError("refine is for images; volumes are coded without search")
+    options = CompressOptions(model, payload, False, False, effort, quality, target_psnr, target_size, axes, None, max_pixels, max_voxels, refine=refine)
     if isinstance(data, np.ndarray) and axes is not None:
         encoded = encode_volume(volume_from_array(data, axes), options)
     elif isinstance(data, np.ndarray):
         image = image_from_array(data, bit_depth)
-        encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels).data
+        encoded = compress_image(image, quality=quality, model=model, target_psnr=target_psnr, target_size=target_size, payload=payload, effort=effort, max_pixels=max_pixels, refine=refine).data
     else:
         with input_path(data, stdin=False) as source:
             kind = detect(source)  # the order compress, batch, eval and info use
@@ -102,6 +107,8 @@ def compress(
             modality = for_input(kind, axes)
             if modality.name != "image" and (target_psnr is not None or target_size is not None):
                 raise InputError(f"target_psnr and target_size are for images; use quality for {'audio' if modality.name == 'audio' else 'volumes'}")
+            if modality.name != "image" and refine:
+                raise InputError(f"refine is for images, not {'audio' if modality.name == 'audio' else 'volumes'}")
             encoded = modality.encode_file(source, options)
     if path is not None:
         with atomic_output(Path(path), overwrite=overwrite) as handle:

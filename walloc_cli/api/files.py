@@ -48,6 +48,7 @@ def compress_file(
     max_voxels: int = DEFAULT_MAX_VOXELS,
     metadata: str | Iterable[str] = DEFAULT_METADATA,
     wlc_version: int = 2,
+    refine: int = 0,
 ) -> Report:
     """Compress image, audio or volume ``src`` (sniffed by content) into ``dst`` (default: beside
     it with ``.wlc``); ``-`` is stdin/stdout. Returns the modality's report
@@ -61,13 +62,15 @@ def compress_file(
     larger images/volumes are refused before they are decoded. ``metadata`` (images): which of
     ICC, EXIF and XMP to keep, as in :func:`walloc_cli.codecs.image.compress_image`.
     ``wlc_version``: the ``.wlc`` major to write, 2 (compact) or 1 (read by walloc before format
-    2.0; :func:`walloc_cli.format.container.wlc_version`).
+    2.0; :func:`walloc_cli.format.container.wlc_version`). ``refine`` (images): steps of
+    encoder-side search through the decoder (0: none; needs torch), as in
+    :func:`walloc_cli.codecs.image.compress_image`.
     """
     src = Path(src)
     kept = parse_metadata(metadata)  # a bad value is refused before any work
     dst = Path(dst) if dst is not None else default_output(src, ".wlc")
     check_output(src, dst, overwrite)
-    options = CompressOptions(model, payload, overwrite, measure, effort, quality, target_psnr, target_size, axes, progress, max_pixels, max_voxels, kept, wlc_version)
+    options = CompressOptions(model, payload, overwrite, measure, effort, quality, target_psnr, target_size, axes, progress, max_pixels, max_voxels, kept, wlc_version, refine)
     with input_path(src) as path:
         found = identify(path)  # the one open to sniff; the reader is handed the bytes it read
         if found.kind is Kind.WLC:
@@ -75,6 +78,8 @@ def compress_file(
         modality = for_input(found.kind, axes)
         if modality.name != "image" and (target_psnr is not None or target_size is not None):
             raise InputError(f"--target-psnr and --target-size are for images in this version; use -q for {'audio' if modality.name == 'audio' else 'volumes'}")
+        if modality.name != "image" and refine:
+            raise InputError(f"--refine is for images in this version, not {'audio' if modality.name == 'audio' else 'volumes'}")
         with wlc_version_written(options.wlc_version):
             return modality.compress_file(src, found, dst, options)
 

@@ -29,7 +29,7 @@ def compress_file(src: Path, found: Sniffed, dst: Path, options: CompressOptions
     started = time.perf_counter()
     encoded = image.compress_image(
         picture, quality=options.quality, model=options.model, target_psnr=options.target_psnr, target_size=options.target_size,
-        payload=options.payload, effort=options.effort, max_pixels=options.max_pixels, metadata=options.metadata,
+        payload=options.payload, effort=options.effort, max_pixels=options.max_pixels, metadata=options.metadata, refine=options.refine,
     )
     seconds = time.perf_counter() - started
     with output_stream(dst, overwrite=options.overwrite) as handle:
@@ -59,7 +59,7 @@ def encode_file(path: Path, options: CompressOptions) -> bytes:
     picture = read_image(path, also_accepted=ALSO_ACCEPTED, max_pixels=options.max_pixels)
     return image.compress_image(
         picture, quality=options.quality, model=options.model, target_psnr=options.target_psnr, target_size=options.target_size,
-        payload=options.payload, effort=options.effort, max_pixels=options.max_pixels,
+        payload=options.payload, effort=options.effort, max_pixels=options.max_pixels, refine=options.refine,
     ).data
 
 

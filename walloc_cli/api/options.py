@@ -44,6 +44,7 @@ class CompressOptions:
     max_voxels: int = DEFAULT_MAX_VOXELS
     metadata: frozenset[str] | str = DEFAULT_METADATA  # images
     wlc_version: int = 2  # .wlc major written: 2 (compact), or 1 for readers older than format 2.0
+    refine: int = 0  # images: encoder-side search steps (walloc_cli.codecs.image_refine); needs torch
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,7 @@ def compress(
     quiet: bool = typer.Option(False, "--quiet", help="Print errors only (-q is --quality)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also print what was skipped or deleted and a summary."),
     wlc_version: int = typer.Option(2, "--wlc-version", metavar="1|2", min=1, max=2, help="The .wlc format to write: 2 (compact header, the default) or 1 (also read by walloc before format 2.0)."),
+    refine: int = typer.Option(0, "--refine", metavar="N", min=0, max=1000, help="Images: search the latents for N steps through the decoder (encoder-side search): smaller files or better PSNR at the same -q, decoded by any walloc; slower (see `man walloc`). Needs PyTorch (pip install 'walloc[train]'). Default 0: no search."),
     metadata: str = typer.Option("icc", "--metadata", metavar="LIST", help="Image metadata to keep: all, none, or a comma-separated list of icc, exif, xmp (like cwebp -metadata). The EXIF orientation is always applied to the pixels."),
 ) -> None:
     """Compress images, audio or volumes to .wlc and report size, rate (bpp, kbit/s or bits/voxel), compression ratio, PSNR (and SNR for audio), DR, the model and step, and time."""

@@ -58,6 +58,7 @@ def compress_files(
     verbose: bool,
     metadata: str,
     wlc_version: int = 2,
+    refine: int = 0,
 ) -> int:
     """``walloc compress`` with its options parsed (the parameters are the command's, see
     :func:`walloc_cli.cli.convert.compress`): returns the exit status, raises :class:`Usage`."""
@@ -68,11 +69,17 @@ def compress_files(
     from walloc_cli.errors import InputError
     from walloc_cli.files.image_meta import parse_metadata
 
+    if refine:
+        from walloc_cli.cli.render import missing_torch
+
+        if missing_torch("compress --refine"):  # exit 2, as walloc train without torch
+            return 2
+
     try:
         kept = parse_metadata(metadata, name="")
     except InputError as error:
         raise Usage(str(error), "--metadata") from None
-    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "max_pixels": max_pixels, "max_voxels": max_voxels, "metadata": sorted(kept), "wlc_version": wlc_version}
+    options = {"model": model, "payload": payload, "overwrite": force, "measure": not no_psnr, "effort": effort, "quality": quality, "target_psnr": target_psnr, "target_size": target_size, "axes": axes, "max_pixels": max_pixels, "max_voxels": max_voxels, "metadata": sorted(kept), "wlc_version": wlc_version, "refine": refine}
     batch = _Batch("compress", json_out=json_out, quiet=quiet, verbose=verbose, show=show_compressed)
     return batch.run(inputs, options, output=output, output_dir=output_dir, recursive=recursive, jobs=jobs, delete_input=delete_input)
 

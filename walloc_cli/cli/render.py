@@ -108,13 +108,21 @@ def guard(path: Path | str, action: Callable[[], T]) -> T | None:
 def require_torch(command: str) -> None:
     """Exit 2 with one line naming the extra to install when PyTorch cannot be imported:
     ``command`` needs it, and the default install (``pip install walloc``) has no torch."""
+    if missing_torch(command):
+        import typer
+
+        raise typer.Exit(2)
+
+
+def missing_torch(command: str) -> bool:
+    """Whether PyTorch cannot be imported; if so, the one line that says ``command`` needs it
+    and which extra brings it is printed (the caller then exits 2)."""
     try:
         import torch  # noqa: F401  (the command imports it next anyway)
     except ImportError:
-        import typer
-
         err.print(f"walloc: {command} needs PyTorch: pip install 'walloc[train]'", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        return True
+    return False
 
 
 def show_compressed(src: str, report: Report, json_out: bool, quiet: bool) -> int:

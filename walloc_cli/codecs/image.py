@@ -21,6 +21,7 @@ import numpy as np
 
 from walloc_cli._version import __version__
 from walloc_cli.codecs.base import ReportBase, human_bytes, open_wlc, setting_label
+from walloc_cli.codecs.image_refine import refine_settings, refined_indices
 from walloc_cli.codecs.image_tiles import image_indices, synthesize_samples, synthesized_tiles, tiles_psnr
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
@@ -29,6 +30,7 @@ from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels,
 from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, declares_split, default_major
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
 from walloc_cli.model.lean_wpt import parallel_map
+from walloc_cli.model.refine import RefineSettings
 from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
 from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, PayloadError, chooses_split, chunk_count, decode_planes, encode_planes, webp_settings
@@ -165,12 +167,12 @@ class CodedImage:
     codec: Runtime
 
 
-def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, refine: int | RefineSettings = 0) -> bytes:
     """Compress an image to ``.wlc`` bytes (:func:`encode_image_coded`'s ``data``)."""
-    return encode_image_coded(image, model, payload, step, effort, cache, max_pixels).data
+    return encode_image_coded(image, model, payload, step, effort, cache, max_pixels, refine).data
 
 
-def encode_image_coded(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> CodedImage:
+def encode_image_coded(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, refine: int | RefineSettings = 0) -> CodedImage:
     """Compress an image to ``.wlc`` bytes, keeping what the encoder knows (:class:`CodedImage`).
 
     ``effort`` 0..6 is the lossless WebP effort for the latents (as ``cwebp -z``): higher is
@@ -185,13 +187,22 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     Gray images are coded through the RGB model with the gray plane in all three channels
     (decoding averages them back).
 
+    ``refine``: steps of encoder-side search per tile, or :class:`RefineSettings` (0: the linear
+    encoder's indices, the default; :mod:`walloc_cli.codecs.image_refine`, needs torch). Same
+    format, same decoder.
+
     ``max_pixels``: images with more pixels are refused (:func:`check_pixels`).
     The encoder runs tile by tile (:mod:`walloc_cli.codecs.image_tiles`): memory is one tile's, the
     bytes those of a whole-image pass.
     """
     codec, card, effort = _checked_model(image, model, payload, step, effort, max_pixels)
+    settings = refine_settings(refine)
     cache = {} if cache is None else cache
     q = image_indices(codec, image, step, cache, ("u", card.sha256))
+    if settings.iterations:  # the guard and the target searches code a setting once: its search runs once
+        if ("refined", card.sha256, step, settings) not in cache:
+            cache["refined", card.sha256, step, settings] = refined_indices(codec, model or default_model("image"), card, image, q, step, settings, cache, ("u", card.sha256))
+        q = cache["refined", card.sha256, step, settings]
     bits = tight_bits(q, codec.index_bits(step))
     split = chooses_split(q.shape, payload, default_major())
     chunks = [Chunk("LATN", data) for data in encode_planes(q, bits, payload, effort, split)]  # type: ignore[arg-type]
@@ -296,6 +307,7 @@ def compress_image(
     effort: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     metadata: str | Iterable[str] = DEFAULT_METADATA,
+    refine: int | RefineSettings = 0,
 ) -> Encoded:
     """Compress ``image`` choosing the model and quantisation step (see :mod:`walloc_cli.model.quality`).
 
@@ -310,6 +322,8 @@ def compress_image(
     ``metadata``: what of the ICC profile, EXIF and XMP is kept (``"all"``, ``"none"`` or names;
     :func:`walloc_cli.files.image_meta.parse_metadata`); by default the ICC profile only. The
     orientation is in the pixels already (:func:`walloc_cli.files.images.read_image`).
+    ``refine``: encoder-side search steps for every setting coded (:func:`encode_image_coded`),
+    so the quality guard and the target searches compare the sizes of refined files.
     """
     if sum(v is not None for v in (quality, target_psnr, target_size)) > 1:
         raise InputError("give at most one of quality, target PSNR and target size")
@@ -327,7 +341,7 @@ def compress_image(
 
             def size_of(setting: Setting) -> int:
                 if setting not in coded:
-                    coded[setting] = encode_image_coded(image, setting.model, payload, setting.step, effort, cache, max_pixels)
+                    coded[setting] = encode_image_coded(image, setting.model, payload, setting.step, effort, cache, max_pixels, refine)
                 return len(coded[setting].data)
 
             walk = guard_walk(quality, family)
@@ -345,14 +359,14 @@ def compress_image(
             setting = monotone_setting(quality, family, size_of, MIN_STEP)
             size_of(setting)
             return _encoded(coded[setting], setting, quality)
-        return _encoded(encode_image_coded(image, model or setting.model, payload, setting.step, effort, cache, max_pixels), setting, quality)
+        return _encoded(encode_image_coded(image, model or setting.model, payload, setting.step, effort, cache, max_pixels, refine), setting, quality)
 
     trials: dict[Setting, Trial] = {}  # each setting is coded and measured once
 
     def evaluate(setting: Setting) -> Trial:
         if setting not in trials:
             chosen = model if card is not None else setting.model  # a path stays a path
-            data = encode_image(image, chosen, payload, setting.step, effort, cache, max_pixels)
+            data = encode_image(image, chosen, payload, setting.step, effort, cache, max_pixels, refine)
             trials[setting] = Trial(setting, data, decoded_psnr(data, image, model, max_pixels))
         return trials[setting]
 
