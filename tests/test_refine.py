@@ -119,3 +119,18 @@ def test_refine_without_torch_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "cat.wlc").exists()
     plain = _walloc("compress", "cat.png", "--refine", "0", cwd=tmp_path, torch_importable=False)
     assert plain.returncode == 0, plain.stderr
+
+
+def test_refine_is_refused_for_audio_and_volumes_in_one_line(tmp_path: Path) -> None:
+    import walloc_cli as walloc
+    from walloc_cli.api.files import compress_file
+
+    music = ROOT / "formats" / "reference" / "audio" / "stereo-44k-70000.src.wav"
+    volume = np.load(ROOT / "formats" / "reference" / "volume" / "ct-int16-20x136x40.src.npy")
+    with pytest.raises(InputError, match=r"^refine is for images, not volumes$"):
+        walloc.compress(volume, axes="ZYX", refine=5)
+    with pytest.raises(InputError, match=r"^refine is for images, not audio$"):
+        walloc.compress(music, refine=5)
+    with pytest.raises(InputError, match=r"^--refine is for images in this version, not audio$"):
+        compress_file(music, tmp_path / "x.wlc", refine=5)
+    assert not (tmp_path / "x.wlc").exists()

@@ -88,12 +88,9 @@ def compress(
     """
     if path is not None and Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (use overwrite=True)")
-    if target_psnr is not None or target_size is not None:
-        if axes is not None:
-            raise InputError("target_psnr and target_size are for images; use quality for volumes")
-    if refine and axes is not None:
-        raise InputError("refine is for images; volumes are coded without search")
     options = CompressOptions(model, payload, False, False, effort, quality, target_psnr, target_size, axes, None, max_pixels, max_voxels, refine=refine)
+    if axes is not None:
+        options.check_modality("volume")
     if isinstance(data, np.ndarray) and axes is not None:
         encoded = encode_volume(volume_from_array(data, axes), options)
     elif isinstance(data, np.ndarray):
@@ -105,10 +102,7 @@ def compress(
             if kind is Kind.WLC:
                 raise InputError("already a .wlc file (walloc.decompress decodes it)")
             modality = for_input(kind, axes)
-            if modality.name != "image" and (target_psnr is not None or target_size is not None):
-                raise InputError(f"target_psnr and target_size are for images; use quality for {'audio' if modality.name == 'audio' else 'volumes'}")
-            if modality.name != "image" and refine:
-                raise InputError(f"refine is for images, not {'audio' if modality.name == 'audio' else 'volumes'}")
+            options.check_modality(modality.name)
             encoded = modality.encode_file(source, options)
     if path is not None:
         with atomic_output(Path(path), overwrite=overwrite) as handle:

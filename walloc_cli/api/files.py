@@ -76,10 +76,7 @@ def compress_file(
         if found.kind is Kind.WLC:
             raise InputError("already a .wlc file (walloc decompress decodes it)")
         modality = for_input(found.kind, axes)
-        if modality.name != "image" and (target_psnr is not None or target_size is not None):
-            raise InputError(f"--target-psnr and --target-size are for images in this version; use -q for {'audio' if modality.name == 'audio' else 'volumes'}")
-        if modality.name != "image" and refine:
-            raise InputError(f"--refine is for images in this version, not {'audio' if modality.name == 'audio' else 'volumes'}")
+        options.check_modality(modality.name, flags=True)
         with wlc_version_written(options.wlc_version):
             return modality.compress_file(src, found, dst, options)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from walloc_cli.codecs.base import Progress, Report
+from walloc_cli.errors import InputError
 from walloc_cli.files.image_meta import DEFAULT_METADATA
 from walloc_cli.files.sniff import Sniffed
 from walloc_cli.format.container import WlcReader
@@ -45,6 +46,18 @@ class CompressOptions:
     metadata: frozenset[str] | str = DEFAULT_METADATA  # images
     wlc_version: int = 2  # .wlc major written: 2 (compact), or 1 for readers older than format 2.0
     refine: int = 0  # images: encoder-side search steps (walloc_cli.codecs.image_refine); needs torch
+
+    def check_modality(self, modality: str, flags: bool = False) -> None:
+        """Refuse the image-only options (targets, ``refine``) for an ``"audio"`` or ``"volume"``
+        input, naming them as the CLI spells them (``flags``) or as the API does."""
+        if modality == "image":
+            return
+        kind = "audio" if modality == "audio" else "volumes"
+        if self.target_psnr is not None or self.target_size is not None:
+            names, use = ("--target-psnr and --target-size", "-q") if flags else ("target_psnr and target_size", "quality")
+            raise InputError(f"{names} are for images{' in this version' if flags else ''}; use {use} for {kind}")
+        if self.refine:
+            raise InputError(f"{'--refine' if flags else 'refine'} is for images{' in this version' if flags else ''}, not {kind}")
 
 
 @dataclasses.dataclass(frozen=True)

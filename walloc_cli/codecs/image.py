@@ -480,8 +480,9 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
     """The lossless stage of an image file whose header is validated: its ``LATN`` planes as
     int32 indices of ``shape`` ``(L, h, w)``, and its other chunks by type (``ALPH``, ``ICCP``).
     No model runs; :func:`walloc_cli.api.latents.read_latents` stops here."""
+    split = declares_split(reader.header)
     try:
-        budget = chunk_count(shape, reader.header["latent"]["bits"], reader.header["latent"]["payload"], declares_split(reader.header))
+        budget = chunk_count(shape, reader.header["latent"]["bits"], reader.header["latent"]["payload"], split)
     except PayloadError as error:
         raise FormatError(str(error)) from None
     planes: list[bytes] = []
@@ -497,7 +498,7 @@ def image_latents(reader: WlcReader, shape: tuple[int, ...]) -> tuple[np.ndarray
             extra[chunk.type] = chunk.data
     latent = reader.header["latent"]
     try:
-        return decode_planes(planes, shape, latent["bits"], latent["payload"], declares_split(reader.header)), extra
+        return decode_planes(planes, shape, latent["bits"], latent["payload"], split), extra
     except PayloadError as error:
         raise FormatError(str(error)) from None
 
