@@ -37,11 +37,13 @@ def cases() -> dict[str, tuple[np.ndarray, int, str, float]]:
         "stereo-44k-jxl-70000": (stereo, 44100, "PCM_16", 50.0),
         # format 2.0: the compact header and framing, two blocks as above
         "wlc2-stereo-44k-70000": (stereo, 44100, "PCM_16", 50.0),
+        # format 2.2: the ctx payload, two blocks as above
+        "wlc22-stereo-44k-70000": (stereo, 44100, "PCM_16", 50.0),
     }
 
 
-PAYLOADS = {"stereo-44k-jxl-70000": "jxl"}  # the cases not coded with the default payload
-WLC2 = {"wlc2-stereo-44k-70000"}  # the cases written as format 2.0 (the others: 1.x)
+PAYLOADS = {"stereo-44k-jxl-70000": "jxl", "wlc22-stereo-44k-70000": "ctx"}  # the cases not coded with webp
+WLC2 = {"wlc2-stereo-44k-70000", "wlc22-stereo-44k-70000"}  # the cases written as format 2.x (the others: 1.x)
 
 
 def main() -> None:

@@ -91,6 +91,10 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         # latents of 1024 positions or more: photos from 256 x 256), webp and png payloads
         "wlc21-rgb-4x-v-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v", "payload": "webp", "step": 1.5, "wlc_version": 2}),
         "wlc21-gray-16x-v-png-264x256": (image_from_array(gray[30:286, 150:414].copy()), {"model": "gray-16x-v", "payload": "png", "step": 1.5, "wlc_version": 2}),
+        # format 2.2: the ctx payload (48 latent channels, one LATN chunk; the same crop as 2.1's)
+        "wlc22-rgb-4x-v-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v", "payload": "ctx", "step": 1.5, "wlc_version": 2}),
+        # ... and a gray photo through the gray ladder's model (12 channels)
+        "wlc22-gray-16x-v-264x256": (image_from_array(gray[30:286, 150:414].copy()), {"model": "gray-16x-v", "payload": "ctx", "step": 1.5, "wlc_version": 2}),
     }
 
 

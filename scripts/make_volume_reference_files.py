@@ -36,6 +36,8 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
         "wlc2-ct-int16-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
         # format 2.1, latent.split: each tile's low-pass group in images of its own
         "wlc21-ct-int16-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
+        # format 2.2: the ctx payload, two tiles as above
+        "wlc22-ct-int16-20x136x40": (np.load(OUT / "ct-int16-20x136x40.src.npy"), "ZYX", 50.0),
     }
     if not (ct_path.exists() and ms_path.exists()):
         return kept
@@ -52,8 +54,8 @@ def cases() -> dict[str, tuple[np.ndarray, str, float]]:
     }
 
 
-PAYLOADS = {"ct-int16-jxl-20x136x40": "jxl"}  # the cases not coded with the default payload
-WLC2 = {"wlc2-ct-int16-20x136x40", "wlc21-ct-int16-20x136x40"}  # the cases written as format 2.x (2.0, 2.1; the others: 1.x)
+PAYLOADS = {"ct-int16-jxl-20x136x40": "jxl", "wlc22-ct-int16-20x136x40": "ctx"}  # the cases not coded with webp
+WLC2 = {"wlc2-ct-int16-20x136x40", "wlc21-ct-int16-20x136x40", "wlc22-ct-int16-20x136x40"}  # the cases written as format 2.x (2.0-2.2; the others: 1.x)
 
 
 def main() -> None:

@@ -470,8 +470,11 @@ def test_effort_changes_bytes_never_pixels() -> None:
     base = 128 + 60 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
     rgb = np.clip(np.stack([base, 0.7 * base + 30, 255 - base], axis=-1), 0, 255).astype(np.uint8)
     image = image_from_array(rgb)
-    fast, small = encode_image(image, effort=0), encode_image(image, effort=6)
+    fast, small = encode_image(image, payload="webp", effort=0), encode_image(image, payload="webp", effort=6)
     assert len(small) < len(fast)
     assert np.array_equal(decode_image(fast).pixels, decode_image(small).pixels)
+    # efforts 5-6 take the ctx payload (format 2.2), which has one setting
+    assert loads(encode_image(image, effort=6))[0]["latent"]["payload"] == "ctx"
+    assert encode_image(image, payload="ctx", effort=0) == encode_image(image, payload="ctx", effort=6)
     with pytest.raises(InputError, match="effort"):
         encode_image(image, effort=7)

@@ -50,7 +50,7 @@ def test_there_are_reference_files_for_each_shipped_image_model() -> None:
 
     assert {case["model"] for case in INDEX.values()} >= {c.name for c in available_models() if c.modality == "image"}
     assert any(case.get("step", 1.0) < 1 for case in INDEX.values()) and any(case.get("step", 1.0) > 1 for case in INDEX.values())
-    assert {case["payload"] for case in INDEX.values()} == {"webp", "png", "jxl"}
+    assert {case["payload"] for case in INDEX.values()} == {"webp", "png", "jxl", "ctx"}
 
 
 @pytest.mark.parametrize("name", sorted(INDEX))

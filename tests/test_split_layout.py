@@ -67,7 +67,7 @@ def _photo(side: int = 256) -> np.ndarray:
 
 def test_a_photo_is_written_split_as_2_1_and_smaller_than_stacked() -> None:
     image = image_from_array(_photo())
-    data = encode_image(image, model="rgb-4x-v", step=0.78)
+    data = encode_image(image, model="rgb-4x-v", step=0.78, payload="webp")
     assert data[8:10] == b"\x02\x01"
     header, chunks = loads(data)
     assert header["latent"]["split"] is True and header["latent"]["chunks"] == 2
@@ -133,7 +133,7 @@ def test_cli_round_trip_of_a_split_file(tmp_path: Path) -> None:
     source = tmp_path / "crop.png"
     Image.fromarray(_photo(320)).save(source)
     runner = CliRunner()
-    result = runner.invoke(app, ["compress", str(source), "-o", str(tmp_path / "a.wlc"), "-q", "50"])
+    result = runner.invoke(app, ["compress", str(source), "-o", str(tmp_path / "a.wlc"), "-q", "50", "--payload", "webp"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "a.wlc").read_bytes()[8:10] == b"\x02\x01"
     result = runner.invoke(app, ["decompress", str(tmp_path / "a.wlc"), "-o", str(tmp_path / "a.png")])

@@ -44,7 +44,7 @@ def test_reference_files_verify(path: Path) -> None:
     assert report.ok, report.problem
     assert report.modality in ("image", "audio") and report.model
     # 1.3: the sRGB flag, tight latent bits, the jxl payload; 1.2: exif/xmp chunks
-    assert report.format_version == ("2.1" if path.name.startswith("wlc21-") else "2.0" if path.name.startswith("wlc2-") else "1.3" if "srgb-flag" in path.name or "tight-bits" in path.name or "jxl" in path.name else "1.2" if "exif" in path.name else "1.0")
+    assert report.format_version == ("2.2" if path.name.startswith("wlc22-") else "2.1" if path.name.startswith("wlc21-") else "2.0" if path.name.startswith("wlc2-") else "1.3" if "srgb-flag" in path.name or "tight-bits" in path.name or "jxl" in path.name else "1.2" if "exif" in path.name else "1.0")
     assert report.bytes == path.stat().st_size and report.chunks >= 1
 
 

@@ -63,7 +63,7 @@ def compress(
     model: str | None = None,
     target_psnr: float | None = None,
     target_size: int | None = None,
-    payload: str = "webp",
+    payload: str | None = None,
     effort: int | None = None,
     bit_depth: int | None = None,
     overwrite: bool = False,
@@ -76,7 +76,8 @@ def compress(
 
     ``quality`` 0..100, ``target_psnr`` (dB, images) and ``target_size`` (bytes, images) choose
     the operating point as ``walloc compress`` does (at most one; default quality 75).
-    ``bit_depth`` applies to float arrays only. With ``path`` the bytes are also written there,
+    ``payload``: the latents' lossless coder (``"ctx"``, ``"webp"``, ``"png"``, ``"jxl"``;
+    ``None``: ``webp``, or ``ctx`` at effort 5-6). ``bit_depth`` applies to float arrays only. With ``path`` the bytes are also written there,
     atomically; an existing file is refused unless ``overwrite``.
 
     Volumes: a volume file (multi-page TIFF, 3-D ``.npy``, NIfTI) is recognised by content; a 3-D

@@ -35,7 +35,7 @@ def compress_file(
     dst: Path | None = None,
     *,
     model: str | None = None,
-    payload: str = "webp",
+    payload: str | None = None,
     overwrite: bool = False,
     measure: bool = True,
     effort: int | None = None,
@@ -62,7 +62,8 @@ def compress_file(
     larger images/volumes are refused before they are decoded. ``metadata`` (images): which of
     ICC, EXIF and XMP to keep, as in :func:`walloc_cli.codecs.image.compress_image`.
     ``wlc_version``: the ``.wlc`` major to write, 2 (compact) or 1 (read by walloc before format
-    2.0; :func:`walloc_cli.format.container.wlc_version`). ``refine`` (images): steps of
+    2.0; :func:`walloc_cli.format.container.wlc_version`). ``payload``: the latents' lossless
+    coder; ``None`` is ``webp``, or ``ctx`` at effort 5-6 in format 2. ``refine`` (images): steps of
     encoder-side search through the decoder (0: none; needs torch), as in
     :func:`walloc_cli.codecs.image.compress_image`.
     """

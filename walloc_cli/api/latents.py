@@ -45,7 +45,8 @@ import numpy as np
 
 from walloc_cli.codecs.base import WlcSource, open_wlc
 from walloc_cli.format.chunks import AudioBlockHead
-from walloc_cli.format.container import WlcReader, declares_split
+from walloc_cli.format.container import WlcReader
+from walloc_cli.format.header import declares_split
 from walloc_cli.errors import FormatError, InputError
 from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, same_model, validate_header
 from walloc_cli.format.payload import PayloadError, decode_planes

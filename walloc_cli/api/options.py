@@ -32,7 +32,7 @@ class CompressOptions:
     """How to compress, whatever the modality (each uses the fields that apply to it)."""
 
     model: str | None = None
-    payload: str = "webp"
+    payload: str | None = None  # None: webp, or ctx at effort 5-6 (format 2)
     overwrite: bool = False
     measure: bool = True
     effort: int | None = None

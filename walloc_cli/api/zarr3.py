@@ -43,7 +43,7 @@ class WallocZarr3(ArrayBytesCodec):  # type: ignore[misc]
     quality: float | None = None
     model: str | None = None
     axes: str | None = None
-    payload: str = "webp"
+    payload: str | None = None
 
     def __post_init__(self) -> None:
         # the numcodecs codec checks and normalises the settings; keep what it kept

@@ -30,8 +30,8 @@ Chunk layouts (``axes``; default: a 2-D chunk is a gray image, a 3-D chunk a vol
 Configuration (``get_config`` / ``from_config``, stored in the array's metadata): ``quality``
 (0..100, default 75, as ``walloc compress -q``), ``model`` (a shipped model's name: then the
 quality spans that model's trained steps; see :func:`walloc_cli.model.quality.choose_setting`),
-``axes`` and ``payload`` (``webp`` or ``jxl``). The decoder needs none of it: the ``.wlc``
-header names the model by its SHA-256.
+``axes`` and ``payload`` (``webp``, ``ctx``, ``png`` or ``jxl``; unset: walloc's default,
+``webp``). The decoder needs none of it: the ``.wlc`` header names the model by its SHA-256.
 
 Chunks at array edges: Zarr pads edge chunks to the full chunk shape (with the fill value)
 before they reach a codec; a codec called directly (``dask.array.map_blocks``) gets the smaller
@@ -98,12 +98,13 @@ class Walloc(Codec):  # type: ignore[misc]
             of ``model`` when a model is named alone.
         model: a shipped model's name (``walloc models``), or ``None`` for the quality ladder.
         axes: the chunk layout (``"YX"``, ``"YXC"``, ``"ZYX"``, ``"CYX"``, ...) or ``None``.
-        payload: the lossless coder of the latents, ``"webp"`` or ``"jxl"``.
+        payload: the lossless coder of the latents, ``"ctx"``, ``"webp"``, ``"png"`` or ``"jxl"``;
+            ``None`` (the default) is walloc's default coder (``webp``).
     """
 
     codec_id = "walloc"
 
-    def __init__(self, quality: float | None = None, model: str | None = None, axes: str | None = None, payload: str = "webp") -> None:
+    def __init__(self, quality: float | None = None, model: str | None = None, axes: str | None = None, payload: str | None = None) -> None:
         if quality is not None and not 0 <= float(quality) <= 100:
             raise InputError(f"quality must be 0..100, got {quality}")
         self.quality = None if quality is None else float(quality)

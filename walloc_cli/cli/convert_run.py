@@ -46,7 +46,7 @@ def compress_files(
     target_psnr: Optional[float],
     target_size: Optional[int],
     model: Optional[str],
-    payload: str,
+    payload: Optional[str],
     effort: Optional[int],
     no_psnr: bool,
     axes: Optional[str],

@@ -116,7 +116,7 @@ COMMANDS: dict[str, Command] = {
             ("--wlc-version",): Value("wlc_version", "int", 1, 2),
             ("--refine",): Value("refine", "int", 0, 1000),
         }),
-        defaults={**_SHARED_DEFAULTS, "quality": None, "target_psnr": None, "target_size": None, "payload": "webp", "effort": None, "no_psnr": False, "axes": None, "metadata": "icc", "wlc_version": 2, "refine": 0},
+        defaults={**_SHARED_DEFAULTS, "quality": None, "target_psnr": None, "target_size": None, "payload": None, "effort": None, "no_psnr": False, "axes": None, "metadata": "icc", "wlc_version": 2, "refine": 0},
         body=_compress_body,
     ),
     "decompress": Command(

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli._version import __version__
-from walloc_cli.codecs.base import Progress, ReportBase, WlcSource, human_bytes, open_wlc, setting_label
+from walloc_cli.codecs.base import Progress, ReportBase, WlcSource, checked_payload, human_bytes, open_wlc, setting_label
 from walloc_cli.files.audio import (
     PCM_BITS,
     AudioInfo,
@@ -50,11 +50,11 @@ from walloc_cli.codecs.audio_blocks import (
     synthesize_block,
 )
 from walloc_cli.format.chunks import AUDIO_BLOCK_SPAN_SIZE, audio_block_span
-from walloc_cli.format.container import WlcReader, WlcWriter, declares_split
+from walloc_cli.format.container import WlcReader, WlcWriter
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.errors import FormatError, InputError, ModelError
-from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, validate_audio_header, validate_header
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR
+from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, declares_split, validate_audio_header, validate_header
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_MINOR
 from walloc_cli.model.quality import choose_setting, ladder
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 from walloc_cli.model.runtime import Runtime
@@ -133,11 +133,10 @@ def sample_bits(info: AudioInfo) -> int:
     return info.bits or 16
 
 
-def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True, progress: Progress | None = None) -> AudioReport:
+def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None = None, quality: float | None = None, payload: str | None = None, effort: int | None = None, measure: bool = True, progress: Progress | None = None) -> AudioReport:
     """Code audio file ``src`` into ``dst_stream`` (written front to back: a pipe works);
     ``progress(frames_done, frames_total)`` is called after each block."""
-    if payload not in PAYLOAD_CODECS:
-        raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    checked_payload(payload)  # refused before the input is opened
     card = find_card(model) if model else None
     started = time.perf_counter()
     with AudioReader(src) as reader:
@@ -148,6 +147,7 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
             raise InputError(f"model {card.name!r} is a {card.modality} model, not an audio model")
         step = setting.step
         effort = int(card.card.get("payload_effort", DEFAULT_EFFORT)) if effort is None else effort
+        payload = checked_payload(payload, effort)
         gain = file_gain(reader)
         layout = stream_layout(info.channels)
         header = {
@@ -168,7 +168,7 @@ def compress_audio(src: Path | str, dst_stream: BinaryIO, *, model: str | None =
         signal = squared = 0.0
         clipped = 0
         counted = CountingWriter(dst_stream)
-        with WlcWriter(counted, header, minor=PAYLOAD_MINOR[payload]) as writer:  # type: ignore[arg-type]
+        with WlcWriter(counted, header, minor=PAYLOAD_MINOR.get(payload, 0)) as writer:  # type: ignore[arg-type]
             for first in range(0, info.frames, BLOCK):
                 block = encode_block(codec, reader, first, gain, layout, step, payload, effort)
                 writer.write_chunk(block.chunk)

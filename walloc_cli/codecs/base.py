@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from walloc_cli.errors import InputError
-from walloc_cli.format.container import WlcReader
+from walloc_cli.format.container import WlcReader, default_major
+from walloc_cli.format.payload import DEFAULT_EFFORT, resolve_payload
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called as a long job advances (audio frames, volume tiles)."""
@@ -74,6 +75,20 @@ class ReportBase:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses
+
+
+def checked_payload(payload: str | None, effort: int = DEFAULT_EFFORT) -> str:
+    """The lossless coder a writer uses: ``payload``, or for ``None`` the default of the format
+    written here at ``effort`` (``ctx`` at efforts 5-6 in format 2, else ``webp``;
+    :func:`resolve_payload`).
+
+    Raises:
+        InputError: an unknown payload, or one the format written cannot hold (``ctx`` in 1.x).
+    """
+    try:
+        return resolve_payload(payload, default_major(), effort)
+    except ValueError as error:
+        raise InputError(str(error)) from None
 
 
 def human_bytes(n: int) -> str:

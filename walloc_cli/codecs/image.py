@@ -20,20 +20,20 @@ from typing import Any, BinaryIO, Iterable
 import numpy as np
 
 from walloc_cli._version import __version__
-from walloc_cli.codecs.base import ReportBase, human_bytes, open_wlc, setting_label
+from walloc_cli.codecs.base import ReportBase, checked_payload, human_bytes, open_wlc, setting_label
 from walloc_cli.codecs.image_refine import refine_settings, refined_indices
 from walloc_cli.codecs.image_tiles import image_indices, synthesize_samples, synthesized_tiles, tiles_psnr
 from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
 from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
 from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, pillow_plugin
-from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, declares_split, default_major
-from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, require, tight_bits, validate_header
+from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, default_major
+from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, declares_split, require, tight_bits, validate_header
 from walloc_cli.model.lean_wpt import parallel_map
 from walloc_cli.model.refine import RefineSettings
 from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, PayloadError, chooses_split, chunk_count, decode_planes, encode_planes, webp_settings
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_MINOR, PayloadError, chooses_split, chunk_count, decode_planes, encode_planes, webp_settings
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, guard_walk, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
@@ -121,7 +121,8 @@ def _encode_alpha(alpha: np.ndarray, bit_depth: int, payload: str, effort: int) 
         return {"constant": int(alpha.flat[0]), "bit_depth": bit_depth}, None
     buffer = io.BytesIO()
     fits_webp = max(alpha.shape) <= PAYLOAD_MAX_SIDE and bit_depth == 8
-    codec = "webp" if payload == "webp" and fits_webp else "png"
+    # with the ctx payload too (format 2.2): an alpha plane is a picture, WebP's kind of signal
+    codec = "webp" if payload in ("webp", "ctx") and fits_webp else "png"
     image = Image.fromarray(np.ascontiguousarray(alpha.astype(np.uint16 if bit_depth == 16 else np.uint8)))
     if codec == "webp":
         image.save(buffer, format="WEBP", lossless=True, **webp_settings(effort))
@@ -167,17 +168,19 @@ class CodedImage:
     codec: Runtime
 
 
-def encode_image(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, refine: int | RefineSettings = 0) -> bytes:
+def encode_image(image: ImageData, model: str | None = None, payload: str | None = None, step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, refine: int | RefineSettings = 0) -> bytes:
     """Compress an image to ``.wlc`` bytes (:func:`encode_image_coded`'s ``data``)."""
     return encode_image_coded(image, model, payload, step, effort, cache, max_pixels, refine).data
 
 
-def encode_image_coded(image: ImageData, model: str | None = None, payload: str = "webp", step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, refine: int | RefineSettings = 0) -> CodedImage:
+def encode_image_coded(image: ImageData, model: str | None = None, payload: str | None = None, step: float = 1.0, effort: int | None = None, cache: dict[Any, Any] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, refine: int | RefineSettings = 0) -> CodedImage:
     """Compress an image to ``.wlc`` bytes, keeping what the encoder knows (:class:`CodedImage`).
 
-    ``effort`` 0..6 is the lossless WebP effort for the latents (as ``cwebp -z``): higher is
-    smaller and slower; it changes the bytes, never the decoded pixels. ``None`` takes the
-    model card's ``payload_effort`` (measured per model), else 4.
+    ``payload``: the lossless coder of the latents (``None``: the format's default,
+    :func:`checked_payload`). ``effort`` 0..6 is the lossless WebP/PNG/JPEG XL effort for the
+    latents (as ``cwebp -z``; ``ctx`` has one setting): higher is smaller and slower; it changes
+    the bytes, never the decoded pixels. ``None`` takes the model card's ``payload_effort``
+    (measured per model), else 4.
 
     ``cache``: a dict kept across calls for the *same* image (the quality guard and the target
     searches code one image at several settings): the encoder's companded latents per model
@@ -196,6 +199,7 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     bytes those of a whole-image pass.
     """
     codec, card, effort = _checked_model(image, model, payload, step, effort, max_pixels)
+    payload = checked_payload(payload, effort)
     settings = refine_settings(refine)
     cache = {} if cache is None else cache
     q = image_indices(codec, image, step, cache, ("u", card.sha256))
@@ -250,7 +254,7 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     }
     # the lowest version that defines what the file uses: 1.3 the sRGB flag, bits below the
     # model's and the jxl payload, 1.2 the exif and xmp chunks
-    minor = max(3 if srgb or bits < codec.index_bits(step) else 2 if image.exif or image.xmp else 0, PAYLOAD_MINOR[payload])
+    minor = max(3 if srgb or bits < codec.index_bits(step) else 2 if image.exif or image.xmp else 0, PAYLOAD_MINOR.get(payload, 0))
     out = io.BytesIO()
     with WlcWriter(out, header, minor=minor) as writer:
         for chunk in chunks:
@@ -258,11 +262,10 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     return CodedImage(out.getvalue(), header, q, codec)
 
 
-def _checked_model(image: ImageData, model: str | None, payload: str, step: float, effort: int | None, max_pixels: int) -> tuple[Runtime, ModelCard, int]:
+def _checked_model(image: ImageData, model: str | None, payload: str | None, step: float, effort: int | None, max_pixels: int) -> tuple[Runtime, ModelCard, int]:
     """The model (loaded), its card and the lossless effort an encode of ``image`` at ``step``
     uses, once every argument is checked (:class:`InputError` naming the problem otherwise)."""
-    if payload not in PAYLOAD_CODECS:
-        raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    checked_payload(payload)
     codec, card = load_model(model or default_model("image"))
     if effort is None:
         effort = int(card.card.get("payload_effort", DEFAULT_EFFORT))
@@ -303,7 +306,7 @@ def compress_image(
     model: str | None = None,
     target_psnr: float | None = None,
     target_size: int | None = None,
-    payload: str = "webp",
+    payload: str | None = None,
     effort: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     metadata: str | Iterable[str] = DEFAULT_METADATA,

@@ -17,14 +17,14 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from walloc_cli._version import __version__
-from walloc_cli.codecs.base import Progress, ReportBase, human_bytes, setting_label
+from walloc_cli.codecs.base import Progress, ReportBase, checked_payload, human_bytes, setting_label
 from walloc_cli.model.runtime import Runtime
-from walloc_cli.format.container import WlcReader, WlcWriter, declares_split, default_major
+from walloc_cli.format.container import WlcReader, WlcWriter, default_major
 from walloc_cli.files.safe_io import CountingWriter
 from walloc_cli.format.limits import DEFAULT_MAX_VOXELS
 from walloc_cli.errors import FormatError, InputError
-from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, tight_bits, validate_header
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_CODECS, PAYLOAD_MINOR, chooses_split, index_dtype
+from walloc_cli.format.header import check_codec_matches, check_latent_bits, chunk_tally, declares_split, tight_bits, validate_header
+from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_MINOR, chooses_split, index_dtype
 from walloc_cli.model.quality import choose_setting, trained_steps
 from walloc_cli.model.zoo import find_card, load_by_identity, load_model
 from walloc_cli.codecs.tiles import latent_grid
@@ -117,7 +117,7 @@ def volume_family(volume: VolumeData) -> str:
     return "multispectral" if volume.kind == "multispectral" else "volume"
 
 
-def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str = "webp", effort: int | None = None, measure: bool = True, progress: Progress | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> VolumeReport:
+def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "", model: str | None = None, quality: float | None = None, payload: str | None = None, effort: int | None = None, measure: bool = True, progress: Progress | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> VolumeReport:
     """Code ``volume`` into ``dst_stream`` (written front to back: a pipe works), tile by tile;
     ``progress(done, total)`` is called after each tile (coded, then measured).
 
@@ -125,8 +125,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     given alone codes at step 1, with ``quality`` across its own step range. Volumes of more
     than ``max_voxels`` voxels are refused (:func:`walloc_cli.codecs.volume_tiles.check_voxels`).
     """
-    if payload not in PAYLOAD_CODECS:
-        raise InputError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    checked_payload(payload)  # refused before any work
     array = volume.array
     if array.ndim != 3:
         raise InputError(f"a volume must be 3-D, got shape {array.shape}")
@@ -141,6 +140,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
         raise InputError(f"model {card.name!r} is a {card.modality} model, not a volume model")
     step = setting.step
     effort = int(card.card.get("payload_effort", DEFAULT_EFFORT)) if effort is None else effort
+    payload = checked_payload(payload, effort)
     norm = Normalisation.of(array)
     norm.check()
     shape = tuple(int(s) for s in array.shape)
@@ -178,7 +178,7 @@ def compress_volume(volume: VolumeData, dst_stream: BinaryIO, *, source: str = "
     if split:
         latent["split"] = True
     # the lowest version that defines what the file uses: 1.3 tight bits or the jxl payload, 1.1 latent.condition
-    minor = max(3 if latent["bits"] < bits else 1 if "condition" in latent else 0, PAYLOAD_MINOR[payload])
+    minor = max(3 if latent["bits"] < bits else 1 if "condition" in latent else 0, PAYLOAD_MINOR.get(payload, 0))
     counted = CountingWriter(dst_stream)
     with WlcWriter(counted, header, minor=minor) as writer:  # type: ignore[arg-type]
         for tile in tiles(grid):

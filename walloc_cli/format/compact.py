@@ -54,7 +54,7 @@ __all__ = [
 #: modality code (bits 0-1 of the first byte) -> modality; 0 is the generic form (extras only)
 MODALITY_CODES: tuple[str | None, ...] = (None, "image", "audio", "volume")
 #: payload code (bits 3-4 of the first byte) -> ``latent.payload``
-PAYLOAD_CODES: tuple[str, ...] = ("webp", "png", "jxl")
+PAYLOAD_CODES: tuple[str, ...] = ("webp", "png", "jxl", "ctx")
 #: image mode code (low nibble of the mode byte) -> ``image.mode``; with its channels, alpha, depth
 MODE_CODES: tuple[tuple[str, int, bool, int], ...] = (
     ("1", 1, False, 8), ("L", 1, False, 8), ("LA", 1, True, 8), ("RGB", 3, False, 8), ("RGBA", 3, True, 8),
@@ -292,8 +292,8 @@ def _expand(core: dict[str, Any]) -> dict[str, Any]:
         header["image"] = image
         header["normalisation"] = {"offset": 0.5, "peak": (1 << depth) - 1}
         # an alpha plane of the image's depth, coded as the image writer codes it (WebP when the
-        # payload is WebP and the plane fits it, else PNG); a constant alpha is an extra
-        fits_webp = core["payload"] == "webp" and depth == 8 and max(width, height) <= PAYLOAD_MAX_SIDE
+        # payload is WebP or ctx and the plane fits it, else PNG); a constant alpha is an extra
+        fits_webp = core["payload"] in ("webp", "ctx") and depth == 8 and max(width, height) <= PAYLOAD_MAX_SIDE
         if not alpha:
             header["alpha"] = None
         elif core["constant"] is not None:
@@ -378,8 +378,6 @@ def _unpack(raw: bytes) -> tuple[dict[str, Any] | None, bytes]:
         raise FormatError(f"header is not valid: unknown header form byte 0x{form:02x}")
     if modality is None:
         return None, raw[1:]
-    if (form >> 3 & 0x03) >= len(PAYLOAD_CODES):
-        raise FormatError(f"header is not valid: unknown payload code {form >> 3 & 0x03}")
     if len(raw) < 2 or len(raw) < 2 + raw[1] + 8:
         raise FormatError("header is not valid: model name and hash are cut short")
     name = raw[2 : 2 + raw[1]]

@@ -67,7 +67,6 @@ __all__ = [
     "Chunk",
     "WlcReader",
     "WlcWriter",
-    "declares_split",
     "default_major",
     "dumps",
     "loads",
@@ -86,8 +85,8 @@ MAJORS: tuple[int, ...] = (1, 2)  # the majors this walloc reads and writes
 # Newest minor this walloc writes, per major: 1.1 added the volume header key latent.condition,
 # 1.2 the exif and xmp chunks, 1.3 image.icc, tight latent.bits and the jxl payload; 2.0 holds
 # all of 1.3 in its compact form, 2.1 adds latent.split (the payload's low-pass group in chunks
-# of its own; formats/wlc.md, "Format 2.1").
-MINOR_WRITTEN: dict[int, int] = {1: 3, 2: 1}
+# of its own; formats/wlc.md, "Format 2.1"), 2.2 the ctx payload ("Format 2.2").
+MINOR_WRITTEN: dict[int, int] = {1: 3, 2: 2}
 MAX_HEADER: int = 1 << 20  # largest header, bytes (inclusive)
 MIN_HEADER: dict[int, int] = {1: 2, 2: 1}  # the smallest header: JSON "{}" (1.x), the form byte (2.0)
 MAX_CHUNK: int = 256 << 20  # largest chunk payload, bytes (inclusive)
@@ -206,13 +205,6 @@ def write_all(stream: BinaryIO, data: bytes | bytearray | memoryview) -> None:
         view = view[n:]
 
 
-def declares_split(header: Any) -> bool:
-    """Whether ``header`` (any parsed header) declares ``latent.split`` (format 2.1: the payload's
-    low-pass channel group in chunks of its own, :func:`walloc_cli.format.payload.chunk_rows`)."""
-    latent = header.get("latent") if isinstance(header, dict) else None
-    return isinstance(latent, dict) and latent.get("split") is True
-
-
 class WlcWriter:
     """Streaming ``.wlc`` writer over a binary file object; it never seeks or tells.
 
@@ -229,17 +221,21 @@ class WlcWriter:
     def __init__(self, stream: BinaryIO, header: dict[str, Any], minor: int = 0, major: int | None = None) -> None:
         """``major``: 1 or 2; by default :func:`default_major` (2). ``minor``: for a 1.x file, the
         minor version it needs (the lowest that defines every header key it carries, so files
-        without newer keys stay readable as ``1.0``). A 2.x file is ``2.1`` when its header
-        declares ``latent.split`` (no 1.x minor does), else ``2.0``, whatever ``minor`` says."""
+        without newer keys stay readable as ``1.0``). A 2.x file is the lowest 2.x minor that
+        defines its header (:func:`minor_needed`: 2.2 the ``ctx`` payload, 2.1 ``latent.split``;
+        no 1.x minor has either), whatever ``minor`` says."""
         major = default_major() if major is None else major
         if major not in MAJORS:
             raise ValueError(f"this walloc writes .wlc format {' or '.join(map(str, MAJORS))}, not {major}")
         if major == 1 and not 0 <= minor <= MINOR_WRITTEN[1]:
             raise ValueError(f"this walloc writes minor versions 0..{MINOR_WRITTEN[1]}, not {minor}")
-        split = declares_split(header)
-        if major == 1 and split:
-            raise ValueError("latent.split is a format 2.1 field: a 1.x file cannot declare it")
-        self.version = (1, minor) if major == 1 else (2, int(split))
+        from walloc_cli.format.header import minor_needed  # here: it imports numpy, which --version never needs
+
+        needed = minor_needed(header)
+        if major == 1 and needed:
+            what = "the ctx payload is a format 2.2 payload" if needed == 2 else "latent.split is a format 2.1 field"
+            raise ValueError(f"{what}: a 1.x file cannot declare it")
+        self.version = (1, minor) if major == 1 else (2, needed)
         self._stream = stream
         self._closed = False
         self.bytes_written = 0
@@ -436,8 +432,12 @@ class WlcReader:
         if _U32.unpack(crc)[0] != zlib.crc32(raw, zlib.crc32(more, zlib.crc32(pre))):
             raise FormatError("header is corrupt: CRC mismatch")
         self.header = _compact().decode_json_object(raw) if major == 1 else _compact().decode(raw)
-        if declares_split(self.header) and self.version < (2, 1):
-            raise FormatError(f"header is not valid: latent.split is a format 2.1 field, this file is {major}.{minor}")
+        from walloc_cli.format.header import minor_needed
+
+        needed = minor_needed(self.header)
+        if needed and self.version < (2, needed):
+            what = "latent.payload ctx is a format 2.2 payload" if needed == 2 else "latent.split is a format 2.1 field"
+            raise FormatError(f"header is not valid: {what}, this file is {major}.{minor}")
 
     def iter_chunks(self, on_damage: Callable[[str], None] | None = None, skip: Callable[[str, bytes], bool] | None = None, peek: int = 0) -> Iterator[Chunk]:
         """Yield each known or unknown-ancillary chunk except END, verifying CRCs as it goes.

@@ -34,7 +34,7 @@ __all__ = [
     "BOUNDARIES", "CODEC_INT_RANGES", "DTYPES", "ICC_FLAGS", "MAX_AXIS", "MAX_CHANNELS", "MAX_DECODE_MARGIN", "MAX_FRAMES",
     "MAX_GAIN", "MAX_PIXELS", "MAX_SAMPLERATE", "MAX_SIDE", "MAX_STEP", "MAX_TILE", "MAX_TILE_CONTEXT", "MAX_VOXELS",
     "MAX_WAVELET_CHANNELS", "MIN_SAMPLERATE", "MIN_STEP", "MODALITIES", "MODES", "TIGHT_BITS_SINCE", "ChunkTally", "check_codec_matches",
-    "check_latent_bits", "chunk_tally", "same_model", "tight_bits",
+    "check_latent_bits", "chunk_tally", "declares_split", "minor_needed", "same_model", "tight_bits",
     "int_field", "require", "stream_layout", "table", "validate_audio_header", "validate_codec",
     "validate_header", "validate_image_header", "validate_volume_header",
 ]
@@ -246,9 +246,25 @@ def _validate_common(header: dict[str, Any], modality: str) -> dict[str, Any]:
     int_field(latent, "bits", 1, PAYLOAD_MAX_BITS)
     require(latent.get("payload") in PAYLOAD_CODECS, f"payload={_show(latent.get('payload'))}")
     if "split" in latent:  # 2.1: the low-pass group's chunks of their own (webp and png payloads)
-        require(latent["split"] is True and latent["payload"] != "jxl", f"split={_show(latent['split'])} with payload {latent['payload']}")
+        require(latent["split"] is True and latent["payload"] in ("webp", "png"), f"split={_show(latent['split'])} with payload {latent['payload']}")
     _validate_step(latent)
     return latent
+
+
+def minor_needed(header: Any) -> int:
+    """The format 2 minor that defines everything ``header`` declares: 2 for the ``ctx`` payload,
+    1 for ``latent.split``, else 0."""
+    latent = header.get("latent") if isinstance(header, dict) else None
+    if isinstance(latent, dict) and latent.get("payload") == "ctx":
+        return 2
+    return int(declares_split(header))
+
+
+def declares_split(header: Any) -> bool:
+    """Whether ``header`` (any parsed header) declares ``latent.split`` (format 2.1: the payload's
+    low-pass channel group in chunks of its own, :func:`walloc_cli.format.payload.chunk_rows`)."""
+    latent = header.get("latent") if isinstance(header, dict) else None
+    return isinstance(latent, dict) and latent.get("split") is True
 
 
 def tight_bits(q: Any, index_bits: int) -> int:

@@ -1,7 +1,9 @@
-"""Lossless coding of integer latents: 8-bit image planes (WebP lossless or PNG), or JPEG XL.
+"""Lossless coding of integer latents: 8-bit image planes (WebP lossless or PNG), a
+context-modelled range code, or JPEG XL.
 
-The ``"jxl"`` payload (format 1.3) has its own layout, in :mod:`walloc_cli.format.payload_jxl`;
-what follows is the layout of ``"webp"`` and ``"png"``.
+The ``"ctx"`` payload (format 2.2, what efforts 5-6 take) and the ``"jxl"`` payload (format
+1.3) have layouts of their own, in :mod:`walloc_cli.format.payload_ctx` and
+:mod:`walloc_cli.format.payload_jxl`; what follows is the layout of ``"webp"`` and ``"png"``.
 
 Layout (normative, see ``formats/wlc.md``): a latent array ``q`` of shape ``(L, *S)`` with
 values in ``[-(2**(bits-1)-1), 2**(bits-1)-1]`` is offset to unsigned (by ``2**(bits-1)``, plus 128
@@ -27,18 +29,42 @@ import numpy as np
 from PIL import Image
 
 from walloc_cli.errors import WallocError
-from walloc_cli.format import payload_jxl
+from walloc_cli.format import payload_ctx, payload_jxl
 from walloc_cli.format.pixels import pillow_samples
 
-PayloadCodec = Literal["webp", "png", "jxl"]
-PAYLOAD_CODECS: tuple[str, ...] = ("webp", "png", "jxl")
-# The payload each minor version introduced: a file whose payload needs a newer minor is written as that.
+PayloadCodec = Literal["ctx", "webp", "png", "jxl"]
+PAYLOAD_CODECS: tuple[str, ...] = ("ctx", "webp", "png", "jxl")
+# The 1.x minor that introduced each payload a 1.x file can hold: a file whose payload needs a
+# newer minor is written as that. ``ctx`` is a format 2.2 payload: no 1.x file holds it.
 PAYLOAD_MINOR: dict[str, int] = {"webp": 0, "png": 0, "jxl": 3}
 MAX_SIDE = 16383  # WebP's largest width/height
 # WebP lossless effort (default 4 = method 4 / quality 50) codes the latents of the 8 test photos 2% larger
 # than method 6 in 1/20 of the time, and 1.2% smaller than method 3 (bench/payload_effort.py).
 # Decoding speed does not depend on it.
 DEFAULT_EFFORT = 4
+
+# The effort from which a format 2 writer not told a payload takes ctx. On 8 validation photos
+# of the corpus (shipped ladder, bench/results/payload_ctx.md) ctx codes the same latents in
+# 14.8% / 14.3% / 9.4% / 9.0% fewer bytes than WebP effort 4 at q 10 / 50 / 75 / 95, but
+# `walloc compress` at q 75 runs 1.35x longer in-process and decompress 1.25x: the default
+# (effort 4, the cards' payload_effort) must not encode slower, so it stays WebP. WebP effort
+# 6 saves only 2-4% for ~20x effort 4's time, so efforts 5 and 6 take ctx.
+CTX_EFFORT = 5
+
+
+def resolve_payload(payload: str | None, major: int, effort: int = DEFAULT_EFFORT) -> str:
+    """The payload a writer of format ``major`` uses at ``effort``: ``payload``, or for ``None``
+    ``ctx`` from :data:`CTX_EFFORT` in format 2, else ``webp``; refuses a payload the format
+    cannot hold."""
+    if payload is None:
+        return "ctx" if major >= 2 and effort >= CTX_EFFORT else "webp"
+    if payload not in PAYLOAD_CODECS:
+        raise ValueError(f"unknown payload codec {payload!r} (choose {', '.join(PAYLOAD_CODECS)})")
+    if major == 1 and payload not in PAYLOAD_MINOR:
+        raise ValueError(f"payload {payload} needs .wlc format 2.2; format 1 holds {', '.join(PAYLOAD_MINOR)}")
+    return payload
+
+
 MAX_BITS = 15  # the high byte of a centred 15-bit value (see _offset) still fits in 8 bits
 # libwebp lossless: ``method`` picks the search, ``quality`` how hard it tries; paired as cwebp -z does.
 _EFFORT_SETTINGS = {0: (0, 0), 1: (1, 10), 2: (2, 25), 3: (3, 40), 4: (4, 50), 5: (5, 75), 6: (6, 100)}
@@ -188,7 +214,9 @@ def chooses_split(shape: tuple[int, ...], codec: str, major: int) -> bool:
 
 def chunk_count(shape: tuple[int, ...], bits: int, codec: PayloadCodec, split: bool = False) -> int:
     """How many chunks (images) the payload ``codec`` codes latents of ``shape`` into
-    (``split``: see :func:`chunk_rows`; the ``jxl`` layout has no split)."""
+    (``split``: see :func:`chunk_rows`; the ``jxl`` and ``ctx`` layouts have no split)."""
+    if codec == "ctx":
+        return 1
     if codec == "jxl":
         if shape[-1] > MAX_SIDE:  # the same bound as WebP's: the callers tile on it
             raise PayloadError(f"latent width {shape[-1]} exceeds {MAX_SIDE}; the caller must tile the signal")
@@ -208,6 +236,8 @@ def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp", effort
     limit = (1 << (bits - 1)) - 1 if bits > 1 else 0
     if q.size and (q.min() < -limit - (bits == 1) or q.max() > limit):
         raise ValueError(f"latents exceed the {bits}-bit range")
+    if codec == "ctx":  # no effort setting: one context model, one pass
+        return [payload_ctx.encode(q)]
     if codec == "jxl":
         chunk_count(q.shape, bits, codec)  # refuses what the other payloads refuse
         return list(payload_jxl.encode(q, bits, effort))
@@ -235,6 +265,15 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
     Raises:
         PayloadError: a chunk is not a valid image of the expected codec and size.
     """
+    if codec == "ctx":
+        if len(chunks) != 1:
+            raise PayloadError(f"payload has {len(chunks)} chunks, expected 1")
+        q = np.zeros(shape, index_dtype(bits))
+        try:
+            payload_ctx.decode(chunks[0], shape, bits, q)
+        except payload_ctx.CtxError as error:
+            raise PayloadError(str(error)) from None
+        return q
     if codec == "jxl":
         chunk_count(shape, bits, codec)
         q = np.zeros(shape, index_dtype(bits))

@@ -65,7 +65,10 @@ class AudioSet:
         file's own peak (the gain makes that the normalised signal's full scale), over all
         streams, in blocks of ``BLOCK`` samples (validation only: the codec adds context around
         blocks)."""
-        from walloc_cli.format.payload import encode_planes
+        from walloc_cli.format.container import default_major
+        from walloc_cli.format.payload import encode_planes, resolve_payload
+
+        payload = resolve_payload(None, default_major())  # the coder walloc compress uses
 
         model.eval()
         bits = samples = 0.0
@@ -76,7 +79,7 @@ class AudioSet:
             for block in blocks:
                 signal = block[None, None]
                 q = model.encode(signal, step)
-                bits += 8 * sum(len(c) for c in encode_planes(q[0].numpy(), model.index_bits(step), "webp"))
+                bits += 8 * sum(len(c) for c in encode_planes(q[0].numpy(), model.index_bits(step), payload))  # type: ignore[arg-type]
                 # 2x = s / peak: the error relative to the file's peak
                 squared += float(((model.decode(q, (block.shape[0],), step)[0, 0] - block) * 2).pow(2).sum())
                 samples += block.shape[0]

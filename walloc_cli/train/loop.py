@@ -293,11 +293,14 @@ def validation_steps(cfg: TrainConfig) -> list[float]:
 
 
 def validate(model: WallocCodec, photos: list[torch.Tensor], step: float = 1.0) -> dict[str, float]:
-    """Real rate (lossless-WebP payload bytes) and PSNR (peak 255) at ``step`` over ``photos``
-    (uint8 ``(C, H, W)``), pixel-weighted; the payload laid out as ``walloc compress`` writes it
-    (format 2.1's split from 1024 latent positions), so models are judged on the bytes they ship."""
+    """Real rate (payload bytes) and PSNR (peak 255) at ``step`` over ``photos`` (uint8
+    ``(C, H, W)``), pixel-weighted; the payload coded as ``walloc compress`` writes it (the
+    format's default coder, :data:`walloc_cli.format.payload.DEFAULT_PAYLOAD`, and its layout),
+    so models are judged on the bytes they ship."""
     from walloc_cli.format.container import default_major
-    from walloc_cli.format.payload import chooses_split, encode_planes
+    from walloc_cli.format.payload import chooses_split, encode_planes, resolve_payload
+
+    payload = resolve_payload(None, default_major())
 
     model.eval()
     bits = pixels = 0.0
@@ -307,7 +310,7 @@ def validate(model: WallocCodec, photos: list[torch.Tensor], step: float = 1.0) 
             x = photo[None].float().to(next(model.parameters()).device) / 255.0 - 0.5
             q = model.encode(x, step)
             indices = q[0].cpu().numpy()
-            chunks = encode_planes(indices, model.index_bits(step), "webp", split=chooses_split(indices.shape, "webp", default_major()))
+            chunks = encode_planes(indices, model.index_bits(step), payload, split=chooses_split(indices.shape, payload, default_major()))  # type: ignore[arg-type]
             x_hat = model.decode(q, tuple(x.shape[2:]), step)
             rounded = ((x_hat + 0.5) * 255).round().clamp(0, 255)
             squared += float(((rounded - photo.float().to(rounded.device)) ** 2).sum())

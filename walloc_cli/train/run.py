@@ -133,11 +133,11 @@ def _results(run: RunConfig, points: list[dict[str, Any]]) -> dict[str, Any]:
     if not points:
         return {}
     if run.modality == "audio":
-        units = {"rate": "payload bits per sample (lossless WebP)", "distortion": "PSNR against each file's peak"}
+        units = {"rate": "payload bits per sample (the default payload coder)", "distortion": "PSNR against each file's peak"}
     elif run.modality == "volume":
-        units = {"rate": "payload bits per voxel (lossless WebP)", "distortion": "PSNR against each volume's data range (max - min)"}
+        units = {"rate": "payload bits per voxel (the default payload coder)", "distortion": "PSNR against each volume's data range (max - min)"}
     else:
-        units = {"rate": "payload bits per pixel (lossless WebP)", "distortion": "PSNR, peak 255"}
+        units = {"rate": "payload bits per pixel (the default payload coder)", "distortion": "PSNR, peak 255"}
     return {"set": f"validation files in {run.val_data}", **units, "points": points}
 
 

@@ -21,7 +21,7 @@ from walloc_cli.errors import InputError
 from walloc_cli.codecs.tiles import latent_grid
 from walloc_cli.codecs.volume_tiles import Normalisation, decode_tile, encode_tile, pack_tile, tile_voxels, tiles
 from walloc_cli.format.container import default_major
-from walloc_cli.format.payload import chooses_split
+from walloc_cli.format.payload import chooses_split, resolve_payload
 
 
 class VolumeSet:
@@ -80,8 +80,9 @@ class VolumeSet:
             q = np.zeros((model.cfg.latent_dim, *grid), np.int32)
             for tile in tiles(grid):
                 indices = encode_tile(model, array, identity, tile, step)
-                split = chooses_split(tuple(indices.shape), "webp", default_major())  # as the writer lays tiles out
-                bits += 8 * len(pack_tile(tile, indices, model.index_bits(step), "webp", 4, split).data)
+                payload = resolve_payload(None, default_major())  # as the writer codes and lays out tiles
+                split = chooses_split(tuple(indices.shape), payload, default_major())
+                bits += 8 * len(pack_tile(tile, indices, model.index_bits(step), payload, 4, split).data)
                 q[(slice(None), *tile.slices())] = indices.numpy()
             squared = 0.0
             for tile in tiles(grid):
