@@ -82,6 +82,19 @@ def test_escapes_carry_15_bit_values_of_both_signs() -> None:
     round_trip(q, 15)
 
 
+def test_escapes_reach_past_16_bits() -> None:
+    """A volume's coarse-grid difference reaches 8 x 16383 (18 bits), plus mode 3's share: the
+    escape's length symbol must reach past 15 (it was a Uniform(16) model before this test)."""
+    import constriction
+
+    residual = np.array([0, 128, -129, 65535, -131064, 200000, 5, -127], np.int64)
+    encoder = constriction.stream.queue.RangeEncoder()
+    payload_ctx._encode_escapes(encoder, residual)
+    decoder = constriction.stream.queue.RangeDecoder(encoder.get_compressed())
+    symbols = ctx_model.symbols(residual)
+    assert np.array_equal(payload_ctx._decode_escapes(decoder, symbols), residual)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 7), st.lists(st.integers(1, 9), min_size=1, max_size=3), st.integers(0, 300), st.integers(0, 2**31))
 def test_any_latents_round_trip(channels: int, spatial: list[int], spread: int, seed: int) -> None:

@@ -58,7 +58,9 @@ class CtxError(WallocError, ValueError):
 
 
 def _encode_escapes(encoder: Any, residual: np.ndarray) -> None:
-    """Values beyond ±RANGE: Exp-Golomb of ``|x| - RANGE - 1`` (length 0..15 then the bits), sign."""
+    """Values beyond ±RANGE: Exp-Golomb of ``|x| - RANGE`` (its length 0..31, then the bits
+    below the leading one), then the sign. A residual can exceed 16 bits: a volume's coarse-grid
+    difference reaches 8 x 16383, plus mode 3's share of channel 0's residual."""
     Uniform = constriction().stream.model.Uniform
 
     big = residual[np.abs(residual) > RANGE].astype(np.int64)
@@ -68,7 +70,7 @@ def _encode_escapes(encoder: Any, residual: np.ndarray) -> None:
     lengths = np.floor(np.log2(excess)).astype(np.int64)  # excess >= 1; its bit length - 1
     lengths += (np.int64(1) << (lengths + 1)) <= excess
     lengths -= (np.int64(1) << lengths) > excess
-    encoder.encode(lengths.astype(np.int32), Uniform(16))
+    encoder.encode(lengths.astype(np.int32), Uniform(32))
     for length in np.unique(lengths):
         if length:
             encoder.encode((excess[lengths == length] - (1 << int(length))).astype(np.int32), Uniform(1 << int(length)))
@@ -83,7 +85,7 @@ def _decode_escapes(decoder: Any, symbols: np.ndarray) -> np.ndarray:
     count = int(escaped.sum())
     if not count:
         return residual
-    lengths = decoder.decode(Uniform(16), count).astype(np.int64)
+    lengths = decoder.decode(Uniform(32), count).astype(np.int64)
     excess = np.int64(1) << lengths
     for length in np.unique(lengths):
         if length:
