@@ -452,9 +452,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fuzz.txt", help="Summary file.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the summary as JSON.")
     parser.add_argument("--show", type=int, default=None, metavar="N", help="Print input N (command, mutation) and run it here, then exit.")
+    parser.add_argument("--only", metavar="GLOB", help="Mutate only the reference files whose name matches GLOB (e.g. 'wlc22-*': the format 2.2 files).")
     parser.add_argument("--volume-meta", action="store_true", help="Also mutate TIFF, OME-TIFF and NIfTI volumes made at start (their headers carry the metadata the writers restore).")
     args = parser.parse_args()
     sources = all_sources(args.volume_meta)
+    if args.only:
+        import fnmatch
+
+        sources = {name: data for name, data in sources.items() if fnmatch.fnmatch(name, args.only)}
     if args.show is not None:
         data, command, what = make_input(args.seed, args.show, sources)
         folder = Path(tempfile.mkdtemp(prefix="walloc-fuzz-"))

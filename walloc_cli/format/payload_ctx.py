@@ -349,8 +349,8 @@ def decode(data: bytes, shape: tuple[int, ...], bits: int, out: np.ndarray) -> N
     try:
         _decode_groups(decoder, modes, codes, shape, bits, out)
         end = int(decoder.decode(constriction().stream.model.Uniform(1 << 16)))
-    except (AssertionError, ValueError, OverflowError) as error:  # what the range coder raises on words no encoder wrote
-        raise CtxError(f"ctx payload is corrupt: {error}") from None
+    except (AssertionError, ValueError, OverflowError):  # what the range coder raises on words no encoder wrote
+        raise CtxError("ctx payload is corrupt: its words do not decode") from None
     if end != _END_CHECK or not decoder.maybe_exhausted():
         raise CtxError("ctx payload is corrupt or truncated: its end check does not match" if end != _END_CHECK else "ctx payload has words after its end")
 
