@@ -85,6 +85,7 @@ NOT_FOR_A_PHOTO = (
     "walloc_cli.train", "walloc_cli.data", "walloc_cli.eval", "walloc_cli.api.dataset", "walloc_cli.codecs.audio",
     "walloc_cli.codecs.volume", "walloc_cli.api.audio_io", "walloc_cli.api.volume_io", "soundfile", "nibabel",
     "matplotlib", "pytorch_msssim", "rich",  # Rich: tables and progress bars only, and off a terminal there are none
+    "walloc_cli.format.payload_ctx", "walloc_cli.format.ctx_model", "constriction",  # the ctx payload: -e 5-6 only
     "typer", "pydantic",  # the plain forms of compress/decompress are parsed without Typer (cli/fastpath.py)
     "tifffile", "walloc_cli.files.volumes", "walloc_cli.files.tiff_image",  # TIFF and volumes only
     "PIL.PdfImagePlugin", "PIL.AvifImagePlugin",  # Pillow's other plugins: Image.init() never runs for a photo

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from walloc_cli.errors import WallocError
-from walloc_cli.format import payload_ctx, payload_jxl
+from walloc_cli.format import payload_jxl
 from walloc_cli.format.pixels import pillow_samples
 
 PayloadCodec = Literal["ctx", "webp", "png", "jxl"]
@@ -237,6 +237,8 @@ def encode_planes(q: np.ndarray, bits: int, codec: PayloadCodec = "webp", effort
     if q.size and (q.min() < -limit - (bits == 1) or q.max() > limit):
         raise ValueError(f"latents exceed the {bits}-bit range")
     if codec == "ctx":  # no effort setting: one context model, one pass
+        from walloc_cli.format import payload_ctx  # here: 13 ms of imports a WebP file never needs
+
         return [payload_ctx.encode(q)]
     if codec == "jxl":
         chunk_count(q.shape, bits, codec)  # refuses what the other payloads refuse
@@ -266,6 +268,8 @@ def decode_planes(chunks: list[bytes], shape: tuple[int, ...], bits: int, codec:
         PayloadError: a chunk is not a valid image of the expected codec and size.
     """
     if codec == "ctx":
+        from walloc_cli.format import payload_ctx
+
         if len(chunks) != 1:
             raise PayloadError(f"payload has {len(chunks)} chunks, expected 1")
         q = np.zeros(shape, index_dtype(bits))
