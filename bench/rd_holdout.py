@@ -186,9 +186,10 @@ class WallocFile(WallocImage):
     """walloc as ``walloc compress`` writes a photo: read from its file (ICC profile and the
     default metadata kept), ``payload`` passed through; records each file's overhead."""
 
-    def __init__(self, payload: str | None, metadata: str | None = None, name: str = "walloc", refine: int = 0) -> None:
+    def __init__(self, payload: str | None, metadata: str | None = None, name: str = "walloc", refine: int = 0, effort: int | None = None) -> None:
         self.payload = payload
         self.refine = refine
+        self.effort = effort
         self.metadata = metadata
         self.name = name  # type: ignore[misc]
         self.overheads: list[Overhead] = []
@@ -205,6 +206,8 @@ class WallocFile(WallocImage):
             options["metadata"] = self.metadata
         if self.refine:
             options["refine"] = self.refine
+        if self.effort is not None:
+            options["effort"] = self.effort
         encoded = compress_image(read_image(sample.path), quality=quality, **options)
         data = encoded.data
         header, chunks = loads(data)
@@ -244,7 +247,7 @@ def bd_of(rows: list[Row], file: str, test: str, anchor: str) -> float:
     return bd_rate_values(np.array([r.rate for r in a]), np.array([r.psnr for r in a]), np.array([r.rate for r in t]), np.array([r.psnr for r in t]))
 
 
-def run_set(folder: Path, payload: str | None, progress: bool = True, anchors: list[Row] | None = None, refine: int = 0) -> tuple[list[Row], list[Overhead], list[str], set[str]]:
+def run_set(folder: Path, payload: str | None, progress: bool = True, anchors: list[Row] | None = None, refine: int = 0, effort: int | None = None) -> tuple[list[Row], list[Overhead], list[str], set[str]]:
     """Measure every photo of ``folder``: rows of every codec, walloc's overheads, notes, and the
     payload codecs the walloc files named.
 
@@ -255,8 +258,8 @@ def run_set(folder: Path, payload: str | None, progress: bool = True, anchors: l
     files, notes = expand_one_level([folder])
     baselines, skipped = select_codecs(list(BASELINES), "image")
     notes += skipped
-    walloc = WallocFile(payload, refine=refine)
-    bare = WallocFile(payload, metadata="none", name="walloc-nometa", refine=refine)
+    walloc = WallocFile(payload, refine=refine, effort=effort)
+    bare = WallocFile(payload, metadata="none", name="walloc-nometa", refine=refine, effort=effort)
     rows: list[Row] = []
     for path in files:
         sample = load_sample(path)
@@ -422,6 +425,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="*", type=Path, help="folders of photos; each is one set")
     parser.add_argument("--payload", default=None, help="walloc's payload codec (passed to compress_image; default: the library's)")
+    parser.add_argument("--effort", type=int, default=None, help="walloc's lossless effort (compress -e; default: the model card's)")
     parser.add_argument("--refine", type=int, default=0, metavar="N", help="walloc's encoder-side search steps (compress --refine N; default 0)")
     parser.add_argument("--json", type=Path, help="also write every row, overhead and summary here")
     parser.add_argument("--from-json", type=Path, metavar="JSON", help="re-render the tables of an earlier --json run without measuring")
@@ -450,7 +454,7 @@ def main() -> None:
     payloads: set[str] = set()
     for folder in args.dirs:
         print(f"{folder}:", file=sys.stderr, flush=True)
-        rows, overheads, notes, used = run_set(folder, args.payload, anchors=anchor_rows, refine=args.refine)
+        rows, overheads, notes, used = run_set(folder, args.payload, anchors=anchor_rows, refine=args.refine, effort=args.effort)
         payloads |= used
         table, summary = set_tables(str(folder), rows, overheads, with_bd)
         lines += table + [f"Note: {n}" for n in notes] + ([""] if notes else [])
@@ -459,7 +463,7 @@ def main() -> None:
 
     head = [
         (
-            f"walloc {__version__}, payload {args.payload or 'library default'} (files name: {', '.join(sorted(payloads))}), refine {args.refine};"
+            f"walloc {__version__}, payload {args.payload or 'library default'} (files name: {', '.join(sorted(payloads))}), effort {args.effort if args.effort is not None else 'of the cards'}, refine {args.refine};"
             f" {machine()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {libraries()};"
             f" {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {time.time() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU"
         ),

@@ -699,9 +699,9 @@ def test_cli_reads_2_0_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = (tmp_path / "a.wlc").read_bytes()
     assert data[8:10] == b"\x02\x00"
-    result = runner.invoke(app, ["compress", str(source), "-o", str(tmp_path / "c.wlc"), "--no-psnr", "-e", "6"])
+    result = runner.invoke(app, ["compress", str(source), "-o", str(tmp_path / "c.wlc"), "--no-psnr", "-e", "5"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "c.wlc").read_bytes()[8:10] == b"\x02\x02"  # effort 6: the ctx payload
+    assert (tmp_path / "c.wlc").read_bytes()[8:10] == b"\x02\x02"  # effort 5: the ctx payload
     result = runner.invoke(app, ["compress", str(source), "-o", str(tmp_path / "old.wlc"), "--no-psnr", "--wlc-version", "1"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "old.wlc").read_bytes()[8:10] in (b"\x01\x00", b"\x01\x03")

@@ -260,6 +260,20 @@ def test_cli_effort_6_writes_ctx_and_it_round_trips(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "2.2" in result.output and not (tmp_path / "old.wlc").exists()
 
 
+def test_effort_6_keeps_the_smaller_of_ctx_and_webp() -> None:
+    """Effort 6 codes an image's latents both ways: WebP's LZ77 wins on stripes, ctx on a photo;
+    the file is never larger than either, and decodes to the same pixels."""
+    from PIL import Image
+
+    stripes = image_from_array((np.indices((64, 64)).sum(0) % 8 < 4).astype(np.uint8)[..., None].repeat(3, 2) * 200)
+    photo = image_from_array(np.asarray(Image.open(PHOTO).convert("RGB")))
+    for image, winner in ((stripes, "webp"), (photo, "ctx")):
+        sizes = {effort: encode_image(image, model="rgb-4x-v", step=1.0, effort=effort) for effort in (4, 5, 6)}
+        assert loads(sizes[6])[0]["latent"]["payload"] == winner
+        assert len(sizes[6]) <= min(len(sizes[4]), len(sizes[5]))
+        assert np.array_equal(decode_image(sizes[6]).pixels, decode_image(sizes[4]).pixels)
+
+
 def test_audio_and_volume_files_round_trip_through_ctx(tmp_path: Path) -> None:
     from walloc_cli.api.files import compress_file, decompress_file
 

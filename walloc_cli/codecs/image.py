@@ -33,10 +33,14 @@ from walloc_cli.model.lean_wpt import parallel_map
 from walloc_cli.model.refine import RefineSettings
 from walloc_cli.model.runtime import Runtime
 from walloc_cli.format.payload import MAX_SIDE as PAYLOAD_MAX_SIDE
-from walloc_cli.format.payload import DEFAULT_EFFORT, PAYLOAD_MINOR, PayloadError, chooses_split, chunk_count, decode_planes, encode_planes, webp_settings
+from walloc_cli.format.payload import BEST_OF_EFFORT, DEFAULT_EFFORT, PAYLOAD_MINOR, PayloadError, chooses_split, chunk_count, decode_planes, encode_planes, webp_settings
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, guard_walk, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
+
+# A format 2 chunk's framing: its code, a length varint (2 bytes up to 16 KiB) and the CRC; what
+# a second LATN chunk costs when the ctx and WebP layouts are compared at effort 6.
+_CHUNK_FRAMING = 7
 
 
 # The latents' default lossless coder is WebP through Pillow: registering its plugin alone keeps
@@ -199,7 +203,7 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     bytes those of a whole-image pass.
     """
     codec, card, effort = _checked_model(image, model, payload, step, effort, max_pixels)
-    payload = checked_payload(payload, effort)
+    requested, payload = payload, checked_payload(payload, effort)
     settings = refine_settings(refine)
     cache = {} if cache is None else cache
     q = image_indices(codec, image, step, cache, ("u", card.sha256))
@@ -209,7 +213,13 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
         q = cache["refined", card.sha256, step, settings]
     bits = tight_bits(q, codec.index_bits(step))
     split = chooses_split(q.shape, payload, default_major())
-    chunks = [Chunk("LATN", data) for data in encode_planes(q, bits, payload, effort, split)]  # type: ignore[arg-type]
+    planes = encode_planes(q, bits, payload, effort, split)  # type: ignore[arg-type]
+    if requested is None and payload == "ctx" and effort >= BEST_OF_EFFORT:  # the smaller of ctx and WebP
+        webp_split = chooses_split(q.shape, "webp", default_major())
+        webp = encode_planes(q, bits, "webp", DEFAULT_EFFORT, webp_split)
+        if sum(len(p) + _CHUNK_FRAMING for p in webp) < sum(len(p) + _CHUNK_FRAMING for p in planes):
+            payload, split, planes = "webp", webp_split, webp
+    chunks = [Chunk("LATN", data) for data in planes]
     alpha_spec: dict[str, Any] | None = None
     if image.alpha is not None:
         if ("alpha", payload, effort) not in cache:

@@ -50,6 +50,11 @@ DEFAULT_EFFORT = 4
 # (effort 4, the cards' payload_effort) must not encode slower, so it stays WebP. WebP effort
 # 6 saves only 2-4% for ~20x effort 4's time, so efforts 5 and 6 take ctx.
 CTX_EFFORT = 5
+# At this effort an image writer not told a payload codes the latents both ways and keeps the
+# smaller, ctx or WebP (effort 4): WebP's LZ77 wins on repetitive patterns and tiny images
+# (stripes 64x64: 512 B against ctx's 1,112 B) and on some smooth photos at q 10 (2 of the 11
+# held-out photos), ctx on the rest; 1.5x effort 5's payload time.
+BEST_OF_EFFORT = 6
 
 
 def resolve_payload(payload: str | None, major: int, effort: int = DEFAULT_EFFORT) -> str:
