@@ -9,7 +9,8 @@ stored latents, read back with :func:`walloc_cli.api.latents.read_latents`). Eac
 * ``png``: the same planes as PNG,
 * ``webp4-split``: the issue's low-pass/high-pass split for WebP: the model's first ``channels``
   latent channels (the low-pass ones: 3 for RGB) in an image of their own, the rest in another,
-* ``jxl1`` .. ``jxl9``: the ``jxl`` payload at libjxl effort 1..9 (planar, one thread).
+* ``jxl1`` .. ``jxl9``: the ``jxl`` payload at libjxl effort 1..9 (planar, one thread),
+* ``ctx``: the ``ctx`` payload (format 2.2: context model and range coder).
 
 Every coding is decoded and checked equal to the latents. Reported: bytes relative to ``webp4``,
 and milliseconds per million latent values to encode and to decode (best of ``--repeat`` runs;
@@ -36,7 +37,7 @@ from walloc_cli.format.payload import decode_planes, encode_planes
 
 ROOT = Path(__file__).resolve().parent.parent
 QUALITIES = (10, 50, 75, 95)
-CODERS = ["webp4", "webp6", "png", "webp4-split"] + [f"jxl{e}" for e in range(1, 10)]
+CODERS = ["webp4", "webp6", "png", "webp4-split"] + [f"jxl{e}" for e in range(1, 10)] + ["ctx"]
 Coder = tuple[Callable[[], list[bytes]], Callable[[list[bytes]], np.ndarray]]
 
 
@@ -55,7 +56,7 @@ def coder(name: str, q: np.ndarray, bits: int, low: int) -> Coder:
             return np.concatenate([decode_planes([c], part.shape, bits, "webp") for c, part in zip(chunks, parts)])
 
         return encode, decode
-    codec, effort = ("png", 4) if name == "png" else ("webp", int(name[4:]))
+    codec, effort = ("png", 4) if name == "png" else ("ctx", 4) if name == "ctx" else ("webp", int(name[4:]))
     return (lambda: encode_planes(q, bits, codec, effort)), (lambda c: decode_planes(c, q.shape, bits, codec))  # type: ignore[arg-type]
 
 

@@ -21,7 +21,7 @@ from walloc_cli.errors import FormatError, InputError
 from walloc_cli.files.images import image_from_array, read_image
 from walloc_cli.format import ctx_model, payload_ctx
 from walloc_cli.format.compact import decode_varint
-from walloc_cli.format.container import WlcReader, WlcWriter, loads, wlc_version
+from walloc_cli.format.container import WlcReader, WlcWriter, loads
 from walloc_cli.format.payload import PayloadError, decode_planes, encode_planes, resolve_payload
 
 ROOT = Path(__file__).resolve().parent.parent

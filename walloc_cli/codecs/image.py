@@ -27,7 +27,7 @@ from walloc_cli.errors import FormatError, InputError, ModelError
 from walloc_cli.files.icc import SRGB_PROFILE, is_srgb
 from walloc_cli.files.image_meta import DEFAULT_METADATA, MAX_METADATA, keep_metadata, parse_metadata, upright_blocks
 from walloc_cli.files.images import DEFAULT_MAX_PIXELS, ImageData, check_pixels, pillow_plugin
-from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, default_major
+from walloc_cli.format.container import Chunk, WlcReader, WlcWriter, chunk_size, default_major
 from walloc_cli.format.header import MAX_SIDE, MAX_STEP, MIN_STEP, check_codec_matches, check_latent_bits, chunk_tally, declares_split, require, tight_bits, validate_header
 from walloc_cli.model.lean_wpt import parallel_map
 from walloc_cli.model.refine import RefineSettings
@@ -37,10 +37,6 @@ from walloc_cli.format.payload import BEST_OF_EFFORT, DEFAULT_EFFORT, PAYLOAD_MI
 from walloc_cli.metrics import bits_per_pixel
 from walloc_cli.model.quality import DEFAULT_QUALITY, Setting, Trial, candidate_ranges, choose_setting, guard_walk, ladder, monotone_setting, search_psnr, search_size, stanzas
 from walloc_cli.model.zoo import ModelCard, default_model, find_card, load_by_identity, load_model
-
-# A format 2 chunk's framing: its code, a length varint (2 bytes up to 16 KiB) and the CRC; what
-# a second LATN chunk costs when the ctx and WebP layouts are compared at effort 6.
-_CHUNK_FRAMING = 7
 
 
 # The latents' default lossless coder is WebP through Pillow: registering its plugin alone keeps
@@ -217,7 +213,7 @@ def encode_image_coded(image: ImageData, model: str | None = None, payload: str 
     if requested is None and payload == "ctx" and effort >= BEST_OF_EFFORT:  # the smaller of ctx and WebP
         webp_split = chooses_split(q.shape, "webp", default_major())
         webp = encode_planes(q, bits, "webp", DEFAULT_EFFORT, webp_split)
-        if sum(len(p) + _CHUNK_FRAMING for p in webp) < sum(len(p) + _CHUNK_FRAMING for p in planes):
+        if sum(chunk_size(len(p), default_major()) for p in webp) < sum(chunk_size(len(p), default_major()) for p in planes):
             payload, split, planes = "webp", webp_split, webp
     chunks = [Chunk("LATN", data) for data in planes]
     alpha_spec: dict[str, Any] | None = None

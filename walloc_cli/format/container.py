@@ -67,6 +67,7 @@ __all__ = [
     "Chunk",
     "WlcReader",
     "WlcWriter",
+    "chunk_size",
     "default_major",
     "dumps",
     "loads",
@@ -111,6 +112,12 @@ _READ_BLOCK: int = 1 << 20
 # context variable, so that ``walloc compress --wlc-version 1`` reaches the writers of every
 # modality without each codec growing a parameter, and threads do not see each other's choice.
 _WRITE_MAJOR: contextvars.ContextVar[int] = contextvars.ContextVar("wlc_write_major", default=VERSION[0])
+
+
+def chunk_size(length: int, major: int) -> int:
+    """Bytes a chunk with ``length`` bytes of data takes in a file of format ``major``."""
+    head = _CHUNK_HEAD.size if major == 1 else 1 + len(_compact().encode_varint(length))
+    return head + length + _U32.size
 
 
 def default_major() -> int:
@@ -231,9 +238,8 @@ class WlcWriter:
             raise ValueError(f"this walloc writes minor versions 0..{MINOR_WRITTEN[1]}, not {minor}")
         from walloc_cli.format.header import minor_needed  # here: it imports numpy, which --version never needs
 
-        needed = minor_needed(header)
+        needed, what = minor_needed(header)
         if major == 1 and needed:
-            what = "the ctx payload is a format 2.2 payload" if needed == 2 else "latent.split is a format 2.1 field"
             raise ValueError(f"{what}: a 1.x file cannot declare it")
         self.version = (1, minor) if major == 1 else (2, needed)
         self._stream = stream
@@ -434,9 +440,8 @@ class WlcReader:
         self.header = _compact().decode_json_object(raw) if major == 1 else _compact().decode(raw)
         from walloc_cli.format.header import minor_needed
 
-        needed = minor_needed(self.header)
+        needed, what = minor_needed(self.header)
         if needed and self.version < (2, needed):
-            what = "latent.payload ctx is a format 2.2 payload" if needed == 2 else "latent.split is a format 2.1 field"
             raise FormatError(f"header is not valid: {what}, this file is {major}.{minor}")
 
     def iter_chunks(self, on_damage: Callable[[str], None] | None = None, skip: Callable[[str, bytes], bool] | None = None, peek: int = 0) -> Iterator[Chunk]:

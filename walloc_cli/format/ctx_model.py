@@ -228,7 +228,7 @@ def magnitudes(residual: np.ndarray) -> np.ndarray:
 
 def features(values: np.ndarray, neighbours: np.ndarray, predict: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and ``own`` activities of positions with ``neighbours`` (k, m) into ``values``
-    (G, P + 1) int32 (the zero sentinel last), for ``G`` channels, ``predict`` (G,) bool (mode 2):
+    (G, P + 1) int32 (the zero sentinel last), for ``G`` channels, ``predict`` (G,) bool (modes 2-3):
     ``mu`` (G, k) int32, the rounded mean of the ``m`` neighbours (0 where not predicted), and
     ``own`` (G, k) float64, their mean absolute deviation from ``mu``. One (G, k) gather per
     neighbour (``np.take``: 2x faster than fancy indexing; a reduction over a last axis of 4-8

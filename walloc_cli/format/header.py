@@ -251,13 +251,13 @@ def _validate_common(header: dict[str, Any], modality: str) -> dict[str, Any]:
     return latent
 
 
-def minor_needed(header: Any) -> int:
-    """The format 2 minor that defines everything ``header`` declares: 2 for the ``ctx`` payload,
-    1 for ``latent.split``, else 0."""
+def minor_needed(header: Any) -> tuple[int, str]:
+    """The format 2 minor that defines everything ``header`` declares (2 for the ``ctx``
+    payload, 1 for ``latent.split``, else 0), and what needs it, as writer and reader say it."""
     latent = header.get("latent") if isinstance(header, dict) else None
     if isinstance(latent, dict) and latent.get("payload") == "ctx":
-        return 2
-    return int(declares_split(header))
+        return 2, "latent.payload ctx is a format 2.2 payload"
+    return (1, "latent.split is a format 2.1 field") if declares_split(header) else (0, "")
 
 
 def declares_split(header: Any) -> bool:

@@ -32,8 +32,8 @@ from walloc_cli.errors import WallocError
 from walloc_cli.format import payload_jxl
 from walloc_cli.format.pixels import pillow_samples
 
-PayloadCodec = Literal["ctx", "webp", "png", "jxl"]
-PAYLOAD_CODECS: tuple[str, ...] = ("ctx", "webp", "png", "jxl")
+PayloadCodec = Literal["webp", "ctx", "png", "jxl"]
+PAYLOAD_CODECS: tuple[str, ...] = ("webp", "ctx", "png", "jxl")
 # The 1.x minor that introduced each payload a 1.x file can hold: a file whose payload needs a
 # newer minor is written as that. ``ctx`` is a format 2.2 payload: no 1.x file holds it.
 PAYLOAD_MINOR: dict[str, int] = {"webp": 0, "png": 0, "jxl": 3}

@@ -31,6 +31,7 @@ Measured on 8 validation photos of the corpus, shipped ladder, same latents: -15
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -67,9 +68,7 @@ def _encode_escapes(encoder: Any, residual: np.ndarray) -> None:
     if not big.size:
         return
     excess = np.abs(big) - RANGE
-    lengths = np.floor(np.log2(excess)).astype(np.int64)  # excess >= 1; its bit length - 1
-    lengths += (np.int64(1) << (lengths + 1)) <= excess
-    lengths -= (np.int64(1) << lengths) > excess
+    lengths = np.frexp(excess.astype(np.float64))[1].astype(np.int64) - 1  # bit length - 1, exact below 2**53
     encoder.encode(lengths.astype(np.int32), Uniform(32))
     for length in np.unique(lengths):
         if length:
@@ -95,33 +94,31 @@ def _decode_escapes(decoder: Any, symbols: np.ndarray) -> np.ndarray:
     return residual
 
 
-def _decode_batch(decoder: Any, classes: np.ndarray) -> np.ndarray:
-    """Decode the symbols of one batch (``classes`` flat, channel-major), class by class in
-    ascending order, as :func:`_code_group` coded them."""
+def _class_runs(batch_classes: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
+    """The order in which a batch's symbols are coded: ``(model, where)`` per class present,
+    ascending, ``where`` the positions (in the flat, channel-major batch) of that class's
+    symbols, in batch order."""
     models = class_models()
-    order = np.argsort(classes, kind="stable")
-    counts = np.bincount(classes, minlength=CLASSES)
-    out = np.empty(len(classes), np.int32)
-    start = 0
-    for j in np.flatnonzero(counts):
-        end = start + int(counts[j])
-        out[order[start:end]] = decoder.decode(models[j], end - start)
-        start = end
+    order = np.argsort(batch_classes, kind="stable")  # uint8 keys: a radix sort
+    ends = np.cumsum(np.bincount(batch_classes, minlength=CLASSES))
+    for j in np.flatnonzero(np.diff(ends, prepend=0)):
+        yield models[j], order[ends[j - 1] if j else 0 : ends[j]]
+
+
+def _decode_batch(decoder: Any, batch_classes: np.ndarray) -> np.ndarray:
+    """Decode the symbols of one batch (``batch_classes`` flat, channel-major) run by run
+    (:func:`_class_runs`)."""
+    out = np.empty(len(batch_classes), np.int32)
+    for model, where in _class_runs(batch_classes):
+        out[where] = decoder.decode(model, len(where))
     return out
 
 
 def _code_batch(encoder: Any, batch_classes: np.ndarray, batch_symbols: np.ndarray) -> None:
-    """Code one batch's symbols (flat, channel-major) class by class in ascending order, as
-    :func:`_decode_batch` reads them."""
-    models = class_models()
-    order = np.argsort(batch_classes, kind="stable")  # uint8 keys: a radix sort
-    counts = np.bincount(batch_classes, minlength=CLASSES)
-    ordered = batch_symbols[order]
-    start = 0
-    for j in np.flatnonzero(counts):
-        end = start + int(counts[j])
-        encoder.encode(ordered[start:end], models[j])
-        start = end
+    """Code one batch's symbols (flat, channel-major) run by run, as :func:`_decode_batch`
+    reads them."""
+    for model, where in _class_runs(batch_classes):
+        encoder.encode(batch_symbols[where], model)
 
 
 def _fit(gram: np.ndarray, right: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -281,7 +278,7 @@ def _code_group(encoder: Any, group: _Group, cross: np.ndarray, modes: np.ndarra
     signed = np.zeros(group.size, np.int64)
     for batch, start, end, near in group.batches():
         where = group.order[start:end]
-        truth = group.values[:, where].astype(np.int32)
+        truth = group.values[:, where]
         parts, residuals = [], []
         for lo, hi in slices(len(modes) * near.shape[1], end - start):
             if cache is None:
