@@ -89,6 +89,38 @@ def test_tiled_decode_equals_untiled(photo: Any) -> None:
     assert difference.max() <= 1 and (difference == 0).mean() > 0.9999  # a sample at x.5 may round either way
 
 
+@pytest.mark.parametrize("grid", [(50, 80), (189, 284), (256, 256), (257, 256), (378, 567), (1, 70000), (100, 1000), (1250, 837)])
+def test_decoder_tiles_are_few_and_within_the_budget(grid: tuple[int, int]) -> None:
+    """The decoder's tiles: one piece up to the budget (a 3.4 MP photo's 189x284 latents);
+    beyond it, each tile within the budget, together covering the grid once, and no fewer
+    tiles possible."""
+    budget = image_codec.DECODE_POSITIONS
+    parts = image_codec.decode_tiles(grid)
+    cover = np.zeros(grid, np.int32)
+    for part in parts:
+        assert part.extent[0] * part.extent[1] <= budget
+        cover[part.slices()] += 1
+    assert (cover == 1).all()
+    assert len(parts) >= -(-grid[0] * grid[1] // budget)
+    if grid[0] * grid[1] <= budget:
+        assert len(parts) == 1
+    if grid == (100, 1000):  # 100k latents: two halves, not four strips of 256 columns
+        assert len(parts) == 2
+
+
+def test_default_decode_tiles_match_a_whole_image_decode(photo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A budget that forces cuts still decodes what one piece decodes (within rounding)."""
+    codec, _ = load_model("rgb-16x-v")
+    q = image_codec.image_indices(codec, photo, 1.0, {}, "u")
+    whole = image_codec.synthesize_samples(codec, q, photo.height, photo.width, 3, 8, 1.0)
+    parts = image_codec.decode_tiles(q.shape[1:], 300)
+    assert len(parts) > 4
+    monkeypatch.setattr(image_codec, "decode_tiles", lambda grid: parts)
+    cut = image_codec.synthesize_samples(codec, q, photo.height, photo.width, 3, 8, 1.0)
+    difference = np.abs(cut.astype(np.int32) - whole)
+    assert difference.max() <= 1 and (difference == 0).mean() > 0.9999
+
+
 def test_image_samples_stay_integers_through_the_codec(photo: Any) -> None:
     """The image is held as uint8 samples from reading to writing (a 150 MP photo: 450 MB, not
     the 1.8 GB of float32), and PSNR is measured without float copies of it."""

@@ -8,7 +8,8 @@ same code the volumes use), so that its working set is one tile, whatever the im
 * the encoder converts one tile of samples (plus the transform's context) at a time to float
   and writes its indices into a compact int8/int16 array (:func:`image_indices`);
 * the decoder rebuilds one tile (plus the decoder's context) at a time and rounds it straight
-  into the integer samples of the output (:func:`synthesize_samples`).
+  into the integer samples of the output (:func:`synthesize_samples`), in tiles as large as
+  :data:`DECODE_POSITIONS` allows (:func:`decode_tiles`), as its context is wide.
 
 Before, a 150 MP RGB photo was one float32 tensor of 1.8 GB on each side of the model, with
 several temporaries of that size (a 616-byte file declaring 16384 x 16384 pixels went past
@@ -22,18 +23,20 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from walloc_cli.model.lean_wpt import parallel_map, worker_count
+from walloc_cli.model.lean_wpt import parallel_map
 from walloc_cli.model.runtime import Runtime
 from walloc_cli.files.images import ImageData, quantise
 from walloc_cli.format.payload import index_dtype
 from walloc_cli.codecs.tiles import Reader, Tile, companded_tile, decode_margin, decode_tile, encode_margin, latent_grid, tile_samples, tiles
 
-# Latents per side of a tile: 1024 x 1024 pixels at J = 3. Measured on a 3.8 MP photo through
-# rgb-4x-v, 1 thread, two runs each: decode 2.5-2.8 s in 128-latent tiles, 3.0-3.9 s in one
-# piece, 3.3-3.5 s in 256-latent tiles and 5.2-5.6 s in 64-latent ones (there the decoder's
-# 14 latents of context on each side double the work). Smaller tiles stay in cache; the working
-# set of one tile is ~100 MB, where 256-latent tiles took ~300 MB.
+# Latents per side of an encoder tile: 1024 x 1024 pixels at J = 3. The encoder's context is
+# only 4 latents a side (the transform's reach), so tiles this size cost little and spread well
+# over the workers. The decoder's tiles are larger (DECODE_POSITIONS): its context is 14.
 TILE = 128
+# Latents of one decoded tile at most (one piece up to 4.2 MP at J = 3). The price is memory: a
+# whole-process decompress peaked at 300 MB RSS for a 3.4 MP photo (240 MB in 128-latent tiles)
+# and 440 MB for a 13.7 MP one (317 MB), `/usr/bin/time -v`, bench/results/decode_tiles.md.
+DECODE_POSITIONS = 1 << 16
 # Companded latents (float64, as the encoder makes them: rounding them to float32 would move
 # indices at half-integers) are kept across the settings a quality search tries when they take
 # at most this much (an 11 MP photo through rgb-4x-v); larger images run the encoder again
@@ -91,35 +94,56 @@ def image_indices(codec: Runtime, image: ImageData, step: float, cache: dict[Any
     return q
 
 
-def synthesized_tiles(codec: Runtime, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+def decode_tiles(grid: tuple[int, int], positions: int = DECODE_POSITIONS) -> list[Tile]:
+    """The fewest near-equal tiles, of at most ``positions`` latents each, that cover a latent
+    ``grid`` ``(h, w)``; among equal counts, the one with the shortest cut (each cut costs the
+    decoder its context on both sides)."""
+    if grid[0] * grid[1] <= positions:
+        return [Tile((0, 0), grid)]
+    best: tuple[int, int, tuple[int, int]] | None = None
+    for rows in range(1, grid[0] + 1):
+        height = -(-grid[0] // rows)
+        width = positions // height
+        if width < 1:
+            break
+        cols = -(-grid[1] // width)
+        size = (height, -(-grid[1] // cols))
+        key = (rows * cols, (rows - 1) * grid[1] + (cols - 1) * grid[0], size)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    assert best is not None  # rows = grid[0] always fits: positions >= grid[1] or more columns
+    return list(tiles(grid, best[2]))
+
+
+def synthesized_tiles(codec: Runtime, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int | None = None) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
     """Indices ``q`` ``(L, h, w)`` to integer samples, one tile at a time: ``(rows and columns
     of the tile, samples (h', w', channels))`` uint8 or uint16 at ``bit_depth``. Each tile is
     decoded with its neighbours' latents as context (:func:`walloc_cli.codecs.tiles.decode_tile`),
     clipped to ``[0, 1]``, brought to ``channels`` (the mean of a colour model's planes for gray,
     the gray plane repeated for colour) and rounded by :func:`walloc_cli.files.images.quantise`, the
-    rule files are written with."""
+    rule files are written with. Tiles are :func:`decode_tiles`, or ``tile`` x ``tile`` latents
+    when given."""
     shape = (height, width)
     grid = latent_grid(shape, codec.cfg.block)
     margin = decode_margin(codec.cfg)
-
-    def samples(part: Tile) -> tuple[tuple[slice, ...], np.ndarray]:
+    # One tile after the other, each split over the worker threads inside the decoder: as few
+    # and as large tiles as memory allows, since each cut costs 14 latents of context on both
+    # sides (a 3.4 MP photo in 128-latent tiles decoded 1.49x the latents it has). Measured on a
+    # 3.4 MP photo (flower.png, 2268x1512, rgb-4x-v, 2 cores): 1.32 s in one piece against 1.99 s
+    # in 128-latent tiles decoded two at a time by the workers (1 thread: 2.32 s against 3.16 s).
+    parts = decode_tiles(grid) if tile is None else list(tiles(grid, (tile, tile)))
+    for part in parts:
         x = decode_tile(codec, q, shape, part, step, margin)
         pixels = np.clip(x + np.float32(0.5), 0, 1)
+        del x
         if channels == 1 and pixels.shape[0] != 1:
             pixels = pixels.mean(axis=0, keepdims=True)
         elif pixels.shape[0] == 1 and channels != 1:
             pixels = np.repeat(pixels, channels, axis=0)
-        return tile_samples(part, shape, codec.cfg.block), quantise(pixels.astype(np.float32), bit_depth)
-
-    # As many tiles at a time as there are worker threads: each thread decodes a whole tile
-    # (coarser, so better spread, than splitting every product), and memory stays a few tiles.
-    parts = list(tiles(grid, (tile, tile)))
-    batch = max(1, worker_count())
-    for first in range(0, len(parts), batch):
-        yield from parallel_map(samples, parts[first : first + batch])
+        yield tile_samples(part, shape, codec.cfg.block), quantise(pixels.astype(np.float32), bit_depth)
 
 
-def synthesize_samples(codec: Runtime, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int = TILE) -> np.ndarray:
+def synthesize_samples(codec: Runtime, q: np.ndarray, height: int, width: int, channels: int, bit_depth: int, step: float, tile: int | None = None) -> np.ndarray:
     """Indices ``q`` ``(L, h, w)`` to integer samples ``(channels, height, width)`` (uint8 or
     uint16 at ``bit_depth``), tile by tile (:func:`synthesized_tiles`).
 
