@@ -162,9 +162,22 @@ def tiles_psnr(reference: ImageData, decoded: Iterable[tuple[tuple[slice, ...], 
     (at 150 MP that is 450 MB less than decoding, then comparing)."""
     total = 0.0
     for where, samples in decoded:
-        diff = np.moveaxis(samples, -1, 0).astype(np.float64) - reference.pixels[(slice(None), *where)]
-        total += float(np.square(diff).sum())
+        planes = np.moveaxis(samples, -1, 0)
+        total += _squared_error(reference.pixels[(slice(None), *where)], planes)
     return _psnr(total / max(1, reference.pixels.size), reference.peak)
+
+
+def _squared_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of squared differences of two ``(C, H, W)`` sample arrays, in float64 bands of rows of
+    at most :data:`_PSNR_BATCH` samples, each summed by one BLAS dot product (a float64 square
+    and sum of a whole 3.4 MP photo's tile took 0.14 s of its compress; exact either way: the
+    differences are integers, their squares below 2**32)."""
+    rows = max(1, _PSNR_BATCH // max(1, a.shape[0] * a.shape[2]))
+    total = 0.0
+    for top in range(0, a.shape[1], rows):
+        diff = (a[:, top : top + rows].astype(np.float64) - b[:, top : top + rows]).ravel()
+        total += float(np.dot(diff, diff))
+    return total
 
 
 def _psnr(error: float, peak: int) -> float:
@@ -178,12 +191,7 @@ def squared_error(reference: ImageData, test: ImageData) -> float:
     a, b = reference.pixels, test.pixels
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch: {a.shape} vs {b.shape}")
-    rows = max(1, _PSNR_BATCH // max(1, a.shape[0] * a.shape[2]))
-    total = 0.0
-    for top in range(0, a.shape[1], rows):
-        diff = a[:, top : top + rows].astype(np.float64) - b[:, top : top + rows]
-        total += float(np.square(diff).sum())
-    return total
+    return _squared_error(a, b)
 
 
 def sample_psnr(reference: ImageData, test: ImageData) -> float:
