@@ -33,9 +33,10 @@ from walloc_cli.codecs.tiles import Reader, Tile, companded_tile, decode_margin,
 # only 4 latents a side (the transform's reach), so tiles this size cost little and spread well
 # over the workers. The decoder's tiles are larger (DECODE_POSITIONS): its context is 14.
 TILE = 128
-# Latents of one decoded tile at most (one piece up to 4.2 MP at J = 3). The price is memory: a
-# whole-process decompress peaked at 300 MB RSS for a 3.4 MP photo (240 MB in 128-latent tiles)
-# and 440 MB for a 13.7 MP one (317 MB), `/usr/bin/time -v`, bench/results/decode_tiles.md.
+# Latents of one decoded tile at most (one piece up to 4.2 MP at J = 3). Peak RSS of a whole
+# decompress (`/usr/bin/time -v`): 300 MB for a 3.4 MP photo (240 MB in 128-latent tiles), 440 MB
+# for 13.7 MP (317 MB); the largest images peak lower, one tile being live instead of two side
+# by side (67 MP: 755 MiB against 841 MiB, bench/results/memory.md).
 DECODE_POSITIONS = 1 << 16
 # Companded latents (float64, as the encoder makes them: rounding them to float32 would move
 # indices at half-integers) are kept across the settings a quality search tries when they take
@@ -170,8 +171,8 @@ def tiles_psnr(reference: ImageData, decoded: Iterable[tuple[tuple[slice, ...], 
 def _squared_error(a: np.ndarray, b: np.ndarray) -> float:
     """Sum of squared differences of two ``(C, H, W)`` sample arrays, in float64 bands of rows of
     at most :data:`_PSNR_BATCH` samples, each summed by one BLAS dot product (a float64 square
-    and sum of a whole 3.4 MP photo's tile took 0.14 s of its compress; exact either way: the
-    differences are integers, their squares below 2**32)."""
+    and sum of a whole 3.4 MP photo's tile took 0.14 s of its compress). Each band's sum is exact
+    in any order: at most 2**20 integer squares below 2**32 stay below 2**53."""
     rows = max(1, _PSNR_BATCH // max(1, a.shape[0] * a.shape[2]))
     total = 0.0
     for top in range(0, a.shape[1], rows):
