@@ -28,9 +28,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from lean_speed import best  # bench/, beside this script: least time of N calls after a warm-up
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWER = Path("/work/data/sources/libjxl-testdata/usr/share/libjxl-testdata/jxl/flower/flower.png")
@@ -92,19 +92,8 @@ def timed(case_list: list[dict[str, object]], repeats: int, encode: bool = False
             else:
                 synthesize_samples(codec, q, int(case["height"]), int(case["width"]), int(case["channels"]), 8, 1.0)  # type: ignore[arg-type]
 
-        seconds.append(best_of(run, repeats))
+        seconds.append(best(run, repeats))
     return seconds
-
-
-def best_of(run: Any, repeats: int) -> float:
-    """Least wall time of ``repeats`` calls of ``run`` after one warm-up call."""
-    run()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def webp_seconds(case_list: list[dict[str, object]], repeats: int) -> dict[str, float]:
@@ -118,7 +107,7 @@ def webp_seconds(case_list: list[dict[str, object]], repeats: int) -> dict[str, 
         label = str(case["picture"])
         if label not in out:
             picture = Image.fromarray(np.load(str(case["picture_file"])))
-            out[label] = best_of(lambda: picture.save(io.BytesIO(), "WEBP", quality=75, method=4), repeats)
+            out[label] = best(lambda: picture.save(io.BytesIO(), "WEBP", quality=75, method=4), repeats)
     return out
 
 

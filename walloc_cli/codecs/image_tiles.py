@@ -112,7 +112,7 @@ def decode_tiles(grid: tuple[int, int], positions: int = DECODE_POSITIONS) -> li
         key = (rows * cols, (rows - 1) * grid[1] + (cols - 1) * grid[0], size)
         if best is None or key[:2] < best[:2]:
             best = key
-    assert best is not None  # rows = grid[0] always fits: positions >= grid[1] or more columns
+    assert best is not None  # rows = grid[0] (tiles 1 latent high) always fits the budget
     return list(tiles(grid, best[2]))
 
 
