@@ -95,6 +95,9 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         "wlc22-rgb-4x-v-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v", "payload": "ctx", "step": 1.5, "wlc_version": 2}),
         # ... and a gray photo through the gray ladder's model (12 channels)
         "wlc22-gray-16x-v-264x256": (image_from_array(gray[30:286, 150:414].copy()), {"model": "gray-16x-v", "payload": "ctx", "step": 1.5, "wlc_version": 2}),
+        # rgb-4x-v2 (issue 18: rgb-4x-v's recipe on the package corpus, 60,000 steps), which took
+        # over rgb-4x-v's stretch of the rgb and gray ladders: the same crop as 2.1's, webp
+        "wlc21-rgb-4x-v2-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v2", "payload": "webp", "step": 1.5, "wlc_version": 2}),
     }
 
 

@@ -85,7 +85,7 @@ def test_quality_out_of_range_is_refused(quality: float) -> None:
 def test_a_ladder_with_a_gap_is_an_error() -> None:
     """Guards the ladder's check that the cards' stretches tile 0..100: shipped cards with one
     stretch moved so that q 36..40 belongs to no model."""
-    cards = [find_card(name) for name in ("rgb-16x-v", "rgb-4x-v", "rgb-2x-v")]
+    cards = [find_card(stretch.model) for stretch in ladder("rgb")]  # 16x, 4x, 2x
     assert ladder("rgb", cards) == ladder("rgb")
     stanzas = [dict(s, q=[40, 84]) if s["family"] == "rgb" else s for s in cards[1].card["quality"]]
     gappy = [cards[0], dataclasses.replace(cards[1], card={**cards[1].card, "quality": stanzas}), cards[2]]
@@ -286,3 +286,15 @@ def test_every_modality_chooses_its_setting_one_way() -> None:
     assert choose_setting(40, "volume", card) == (setting_for_quality(40, "volume", card), 40.0)
     assert choose_setting(None, "volume") == (setting_for_quality(DEFAULT_QUALITY, "volume"), DEFAULT_QUALITY)
     assert choose_setting(90, "volume")[0] != choose_setting(10, "volume")[0]
+
+
+def test_rgb_4x_v2_took_rgb_4x_v_s_place_on_both_ladders() -> None:
+    """rgb-4x-v2 (issue 18: the corpus-trained 4x model) codes q 36..84 of the rgb scale and q 24..84
+    of the gray scale at rgb-4x-v's steps; rgb-4x-v leaves the scales but stays installed, so its
+    files keep decoding and ``-m rgb-4x-v`` still works."""
+    assert setting_for_quality(75, "rgb") == Setting("rgb-4x-v2", 0.7792)  # rgb-4x-v's step at q 75 (bench/results/rd_holdout_v3.md)
+    assert setting_for_quality(50, "gray").model == "rgb-4x-v2"
+    assert "rgb-4x-v" not in {s.model for s in ladder("rgb") + ladder("gray")}
+    assert [s.model for s in ladder("rgb")] == ["rgb-16x-v", "rgb-4x-v2", "rgb-2x-v"]
+    _, info = walloc_cli.read_latents(walloc_cli.compress(crop(), quality=60, model="rgb-4x-v"))
+    assert info.model == "rgb-4x-v"
