@@ -58,6 +58,7 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
     yy, xx = np.mgrid[0:9, 0:17]
     alpha = (np.clip(xx * 16 + yy * 8, 0, 255)).astype(np.uint8)
     rgba = np.dstack([photo[100:109, 200:217], alpha])
+    crop_256 = image_from_array(photo[20:276, 100:356].copy())  # the 2.1/2.2 cases' crop (never modified)
     gray = np.asarray(Image.open(ROOT / "samples" / "photo.png").convert("L"))
     gray16 = (gray[150:169, 300:323].astype(np.uint16) * 257 + rng.integers(0, 200, (19, 23))).astype(np.uint16)
     return {
@@ -89,15 +90,15 @@ def cases() -> dict[str, tuple[ImageData, dict[str, str]]]:
         "wlc2-gray16-23x19": (image_from_array(gray16), {"model": "rgb-16x", "payload": "webp", "wlc_version": 2}),
         # format 2.1, latent.split: the low-pass channel group in chunks of its own (written for
         # latents of 1024 positions or more: photos from 256 x 256), webp and png payloads
-        "wlc21-rgb-4x-v-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v", "payload": "webp", "step": 1.5, "wlc_version": 2}),
+        "wlc21-rgb-4x-v-256x256": (crop_256, {"model": "rgb-4x-v", "payload": "webp", "step": 1.5, "wlc_version": 2}),
         "wlc21-gray-16x-v-png-264x256": (image_from_array(gray[30:286, 150:414].copy()), {"model": "gray-16x-v", "payload": "png", "step": 1.5, "wlc_version": 2}),
         # format 2.2: the ctx payload (48 latent channels, one LATN chunk; the same crop as 2.1's)
-        "wlc22-rgb-4x-v-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v", "payload": "ctx", "step": 1.5, "wlc_version": 2}),
+        "wlc22-rgb-4x-v-256x256": (crop_256, {"model": "rgb-4x-v", "payload": "ctx", "step": 1.5, "wlc_version": 2}),
         # ... and a gray photo through the gray ladder's model (12 channels)
         "wlc22-gray-16x-v-264x256": (image_from_array(gray[30:286, 150:414].copy()), {"model": "gray-16x-v", "payload": "ctx", "step": 1.5, "wlc_version": 2}),
         # rgb-4x-v2 (issue 18: rgb-4x-v's recipe on the package corpus, 60,000 steps), which took
         # over rgb-4x-v's stretch of the rgb and gray ladders: the same crop as 2.1's, webp
-        "wlc21-rgb-4x-v2-256x256": (image_from_array(photo[20:276, 100:356].copy()), {"model": "rgb-4x-v2", "payload": "webp", "step": 1.5, "wlc_version": 2}),
+        "wlc21-rgb-4x-v2-256x256": (crop_256, {"model": "rgb-4x-v2", "payload": "webp", "step": 1.5, "wlc_version": 2}),
     }
 
 
